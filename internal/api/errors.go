@@ -1,0 +1,119 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/store"
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// apiError is an error with its HTTP status, built in one place so every
+// failure answers the same {"error":{"code","message","field"}} shape.
+type apiError struct {
+	status int
+	body   paved.APIError
+}
+
+func (e *apiError) Error() string { return e.body.Error() }
+
+func newError(status int, code, field, format string, args ...any) *apiError {
+	return &apiError{status: status, body: paved.APIError{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}}
+}
+
+func badRequest(field, format string, args ...any) *apiError {
+	return newError(http.StatusBadRequest, paved.CodeBadRequest, field, format, args...)
+}
+
+func invalid(field, format string, args ...any) *apiError {
+	return newError(http.StatusUnprocessableEntity, paved.CodeValidation, field, format, args...)
+}
+
+func notFound(format string, args ...any) *apiError {
+	return newError(http.StatusNotFound, paved.CodeNotFound, "", format, args...)
+}
+
+func conflict(field, format string, args ...any) *apiError {
+	return newError(http.StatusConflict, paved.CodeConflict, field, format, args...)
+}
+
+// writeError answers err, translating store errors; anything unknown is a
+// 500 whose details stay in the cell log.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, store.ErrNotFound):
+		ae = notFound("%s", "not found")
+	default:
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = newError(http.StatusInternalServerError, paved.CodeInternal, "", "internal error; the cell log has the details")
+	}
+	writeJSON(w, ae.status, paved.ErrorBody{Error: &ae.body})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// decode reads a JSON body strictly: unknown fields and trailing data are
+// errors that name the offending field, so typos never pass silently.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return newError(http.StatusUnsupportedMediaType, paved.CodeBadRequest, "", "send the body as application/json, not %s", ct)
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return badRequest("", "the body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &mbe):
+		return newError(http.StatusRequestEntityTooLarge, paved.CodeTooLarge, "", "the body is larger than the %d bytes allowed", mbe.Limit)
+	case errors.As(err, &syn):
+		return badRequest("", "the body is not valid JSON (at byte %d): %s", syn.Offset, strings.TrimPrefix(msg, "json: "))
+	case errors.As(err, &typ):
+		return badRequest(typ.Field, "%s must be a %s, not a JSON %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+	case strings.HasPrefix(msg, "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
+		return badRequest(field, "unknown field %q", field)
+	case errors.Is(err, io.EOF):
+		return badRequest("", "the request body is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("", "the body ends in the middle of a JSON value")
+	default:
+		// A field's own UnmarshalJSON (durations) explains itself.
+		return badRequest("", "%s", strings.TrimPrefix(msg, "json: "))
+	}
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "int", "int64", "int32", "uint", "float64":
+		return "number"
+	case "map", "struct":
+		return "object"
+	case "slice":
+		return "list"
+	}
+	return k
+}

@@ -1,0 +1,219 @@
+// Package cell wires one paved cell together: store, stager, runtime,
+// health, router, deployer and API, with their listeners and a clean
+// shutdown that stops every process the cell started.
+package cell
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/api"
+	"github.com/pavedroad/terraform-provider-paved/internal/deploy"
+	"github.com/pavedroad/terraform-provider-paved/internal/logbuf"
+	"github.com/pavedroad/terraform-provider-paved/internal/router"
+	"github.com/pavedroad/terraform-provider-paved/internal/runtime"
+	"github.com/pavedroad/terraform-provider-paved/internal/stager"
+	"github.com/pavedroad/terraform-provider-paved/internal/store"
+)
+
+// Config is how a cell is started (the flags of `paved server`).
+type Config struct {
+	Region, Cloud  string
+	DataDir        string
+	APIAddr        string // default 127.0.0.1:7400
+	RouterAddr     string // default 127.0.0.1:7480
+	Token          string // admin token; else TokenFile; else DATA/admin.token (generated on first start)
+	TokenFile      string
+	Version        string
+	MaxSourceBytes int64
+	BuildTimeout   time.Duration
+	StopGrace      time.Duration
+	Logger         *slog.Logger
+}
+
+// Cell is a running cell.
+type Cell struct {
+	cfg       Config
+	log       *slog.Logger
+	store     *store.SQLite
+	runtime   *runtime.ProcessDriver
+	router    *router.Router
+	deployer  *deploy.Deployer
+	apiSrv    *http.Server
+	routerSrv *http.Server
+	apiLn     net.Listener
+	routerLn  net.Listener
+	cancel    context.CancelFunc
+	// TokenPath is where a generated admin token was written ("" if given).
+	TokenPath string
+	token     string
+}
+
+// Start opens the data dir, kills processes a previous run left behind,
+// and starts serving. It returns once both listeners are bound.
+func Start(cfg Config) (*Cell, error) {
+	if cfg.APIAddr == "" {
+		cfg.APIAddr = "127.0.0.1:7400"
+	}
+	if cfg.RouterAddr == "" {
+		cfg.RouterAddr = "127.0.0.1:7480"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("--data is required: the directory that holds the cell's state")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	c := &Cell{cfg: cfg, log: cfg.Logger}
+	if err := c.loadToken(); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.store, err = store.Open(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := c.start(); err != nil {
+		c.store.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cell) start() error {
+	// Processes of a previous run of this data dir (after kill -9) carry
+	// its cell id; none may survive into this run.
+	if n, err := runtime.SweepOrphans(c.store.CellID()); err != nil {
+		c.log.Warn("orphan sweep", "err", err)
+	} else if n > 0 {
+		c.log.Info("killed processes left by a previous run", "count", n)
+	}
+	st, err := stager.New(c.store, stager.Options{DataDir: c.cfg.DataDir, Timeout: c.cfg.BuildTimeout})
+	if err != nil {
+		return err
+	}
+	logs := logbuf.New(0)
+	c.router = router.New(router.Options{Logger: c.log})
+	var d *deploy.Deployer
+	c.runtime, err = runtime.NewProcessDriver(runtime.ProcessOptions{
+		CellID:  c.store.CellID(),
+		Dir:     filepath.Join(c.cfg.DataDir, "runtime"),
+		OnLog:   func(l runtime.LogLine) { d.OnLog(l) },
+		OnState: func(s runtime.InstanceStatus) { d.OnInstanceState(s) },
+		Logger:  c.log,
+	})
+	if err != nil {
+		return err
+	}
+	d = deploy.New(deploy.Options{
+		Store: c.store, Stager: st, Runtime: c.runtime, Router: c.router, Logs: logs,
+		Logger: c.log, StopGrace: c.cfg.StopGrace,
+	})
+	c.deployer = d
+
+	if c.apiLn, err = net.Listen("tcp", c.cfg.APIAddr); err != nil {
+		return fmt.Errorf("API address %s: %w", c.cfg.APIAddr, err)
+	}
+	if c.routerLn, err = net.Listen("tcp", c.cfg.RouterAddr); err != nil {
+		c.apiLn.Close()
+		return fmt.Errorf("router address %s: %w", c.cfg.RouterAddr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	if err := d.Start(ctx); err != nil {
+		cancel()
+		return err
+	}
+	apiHandler := api.New(api.Options{
+		Store: c.store, Deployer: d, Stager: st, Logs: logs, Logger: c.log, Token: c.token,
+		Region: c.cfg.Region, Cloud: c.cfg.Cloud, Version: c.cfg.Version,
+		RouterAddr: c.routerLn.Addr().String(), MaxSourceBytes: c.cfg.MaxSourceBytes,
+		MemoryLimits: c.runtime.MemoryLimits,
+	})
+	c.apiSrv = &http.Server{Handler: apiHandler, ReadHeaderTimeout: 10 * time.Second}
+	c.routerSrv = &http.Server{Handler: c.router, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}
+	go c.serve(c.apiSrv, c.apiLn, "api")
+	go c.serve(c.routerSrv, c.routerLn, "router")
+	return nil
+}
+
+func (c *Cell) serve(srv *http.Server, ln net.Listener, name string) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		c.log.Error("listener failed", "listener", name, "err", err)
+	}
+}
+
+// loadToken picks the admin token: --token, else --token-file, else the
+// data dir's admin.token, generating that file (mode 0600) on first start.
+func (c *Cell) loadToken() error {
+	switch {
+	case c.cfg.Token != "":
+		c.token = c.cfg.Token
+		return nil
+	case c.cfg.TokenFile != "":
+		b, err := os.ReadFile(c.cfg.TokenFile)
+		if err != nil {
+			return fmt.Errorf("read --token-file: %w", err)
+		}
+		if c.token = strings.TrimSpace(string(b)); c.token == "" {
+			return fmt.Errorf("--token-file %s is empty", c.cfg.TokenFile)
+		}
+		return nil
+	}
+	path := filepath.Join(c.cfg.DataDir, "admin.token")
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) != "" {
+		c.token = strings.TrimSpace(string(b))
+		return nil
+	}
+	buf := make([]byte, 24)
+	if _, err := rand.Read(buf); err != nil {
+		return err
+	}
+	c.token = "pvd_" + hex.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(c.token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	c.TokenPath = path
+	return nil
+}
+
+// APIAddr and RouterAddr are the bound addresses (useful with port 0).
+func (c *Cell) APIAddr() string    { return c.apiLn.Addr().String() }
+func (c *Cell) RouterAddr() string { return c.routerLn.Addr().String() }
+
+// Token is the admin token in force.
+func (c *Cell) Token() string { return c.token }
+
+// MemoryLimits reports whether memory_mb is enforced here.
+func (c *Cell) MemoryLimits() (bool, string) { return c.runtime.MemoryLimits() }
+
+// Shutdown stops accepting requests, stops the controllers and then every
+// app process (SIGTERM, grace, SIGKILL), and closes the store.
+func (c *Cell) Shutdown(ctx context.Context) error {
+	c.apiSrv.Shutdown(ctx)
+	c.routerSrv.Shutdown(ctx)
+	c.cancel()
+	c.deployer.Wait()
+	grace := c.cfg.StopGrace
+	if grace == 0 {
+		grace = 10 * time.Second
+	}
+	err := c.runtime.StopAll(ctx, grace)
+	c.router.Close()
+	if cerr := c.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

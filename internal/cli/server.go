@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/cell"
+)
+
+// ServerOptions are the flags of `paved server`.
+type ServerOptions struct {
+	f      *Factory
+	Config cell.Config
+	LogFmt string
+}
+
+// NewCmdServer is `paved server`: run one cell in the foreground.
+func NewCmdServer(f *Factory, runF func(*ServerOptions) error) *cobra.Command {
+	opts := &ServerOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a cell: the API, the router and the apps",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return runServer(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	c := &opts.Config
+	fl.StringVar(&c.Region, "region", "local", "region name of this cell")
+	fl.StringVar(&c.Cloud, "cloud", "local", "cloud label of this cell (aws, gcp, onprem, …)")
+	fl.StringVar(&c.DataDir, "data", "", "data directory (state, sources, droplets, logs); required")
+	fl.StringVar(&c.APIAddr, "api", "127.0.0.1:7400", "API listen address")
+	fl.StringVar(&c.RouterAddr, "router", "127.0.0.1:7480", "router listen address")
+	fl.StringVar(&c.Token, "token", "", "admin token (default: --token-file, else DATA/admin.token, generated on first start)")
+	fl.StringVar(&c.TokenFile, "token-file", "", "file holding the admin token")
+	fl.Int64Var(&c.MaxSourceBytes, "max-source-bytes", 256<<20, "largest source archive accepted")
+	fl.DurationVar(&c.BuildTimeout, "build-timeout", 10*time.Minute, "time limit of one build")
+	fl.DurationVar(&c.StopGrace, "stop-grace", 10*time.Second, "SIGTERM→SIGKILL grace when stopping instances")
+	fl.StringVar(&opts.LogFmt, "log-format", "text", "cell log format: text or json")
+	cmd.MarkFlagRequired("data")
+	return cmd
+}
+
+func runServer(ctx context.Context, opts *ServerOptions) error {
+	var h slog.Handler = slog.NewTextHandler(opts.f.Err, nil)
+	if opts.LogFmt == "json" {
+		h = slog.NewJSONHandler(opts.f.Err, nil)
+	}
+	log := slog.New(h)
+	cfg := opts.Config
+	cfg.Version = opts.f.Version
+	cfg.Logger = log
+	if cfg.Token == "" && opts.f.Token != "" {
+		cfg.Token = opts.f.Token
+	}
+	c, err := cell.Start(cfg)
+	if err != nil {
+		return err
+	}
+	if c.TokenPath != "" {
+		log.Info("generated an admin token", "path", c.TokenPath)
+	}
+	enforced, why := c.MemoryLimits()
+	log.Info("cell started", "region", cfg.Region, "cloud", cfg.Cloud, "api", "http://"+c.APIAddr(),
+		"router", "http://"+c.RouterAddr(), "data", cfg.DataDir, "memory_limits", enforced, "memory_limits_reason", why)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	got := <-sig
+	log.Info("shutting down", "signal", got.String())
+	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// StatusOptions are the flags of `paved status`.
+type StatusOptions struct {
+	f *Factory
+}
+
+// NewCmdStatus is `paved status`: cell health and an apps table.
+func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
+	opts := &StatusOptions{f: f}
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the cell's health and its apps",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return runStatus(cmd.Context(), opts)
+		},
+	}
+}
+
+func runStatus(ctx context.Context, opts *StatusOptions) error {
+	c, err := opts.f.Client()
+	if err != nil {
+		return err
+	}
+	h, err := c.Health(ctx)
+	if err != nil {
+		return err
+	}
+	apps, err := c.Apps.List(ctx, paved.ListAppsOptions{})
+	if err != nil {
+		return err
+	}
+	if opts.f.JSON() {
+		views := make([]AppView, 0, len(apps))
+		for i := range apps {
+			views = append(views, NewAppView(&apps[i]))
+		}
+		return opts.f.PrintJSON(map[string]any{"cell": h, "apps": views})
+	}
+	mem := "enforced"
+	if !h.MemoryLimitsEnforced {
+		mem = "not enforced (" + h.MemoryLimitsReason + ")"
+	}
+	fmt.Fprintf(opts.f.Out, "cell:      %s (%s) at %s, version %s, up %s\n", h.Region, h.Cloud, c.Endpoint(), h.Version,
+		(time.Duration(h.UptimeSeconds) * time.Second).String())
+	fmt.Fprintf(opts.f.Out, "router:    http://%s\n", h.RouterAddr)
+	fmt.Fprintf(opts.f.Out, "memory:    %s\n", mem)
+	fmt.Fprintf(opts.f.Out, "counts:    %d spaces, %d apps, %d/%d instances healthy\n\n",
+		h.Counts.Spaces, h.Counts.Apps, h.Counts.HealthyInstances, h.Counts.Instances)
+	if len(apps) == 0 {
+		fmt.Fprintln(opts.f.Out, "no apps yet: paved push DIR --space S --app NAME")
+		return nil
+	}
+	printAppsTable(opts.f, apps)
+	return nil
+}

@@ -1,0 +1,101 @@
+package deploy
+
+import (
+	"maps"
+	"reflect"
+	"slices"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/health"
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// releaseConfig is the part of a spec that a release freezes.
+func releaseConfig(spec paved.AppSpec, droplet string) paved.ReleaseConfig {
+	hc := health.WithDefaults(spec.HealthCheck)
+	return paved.ReleaseConfig{
+		Droplet:     droplet,
+		Source:      spec.Source,
+		Command:     spec.Command,
+		Env:         maps.Clone(spec.Env),
+		MemoryMB:    spec.MemoryMB,
+		HealthCheck: &hc,
+	}
+}
+
+// sameConfig tells whether two release configs run the same way; a spec
+// change that keeps it (instances, routes) needs no new release.
+func sameConfig(a, b paved.ReleaseConfig) bool {
+	if len(a.Env) == 0 && len(b.Env) == 0 {
+		a.Env, b.Env = nil, nil
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// scalePlan says which instances to start and stop so that exactly want
+// instances of release run. have lists the app's live instances.
+type scalePlan struct {
+	start int      // new instances of the release to start
+	stop  []string // instance IDs to stop
+}
+
+type liveInstance struct {
+	id      string
+	release int
+	healthy bool
+	crashes int
+}
+
+// planScale is pure: it keeps the healthiest instances of the release,
+// and stops every instance of another release that is not part of a
+// rollout in progress (keep).
+func planScale(have []liveInstance, release, want int, keep map[int]bool) scalePlan {
+	var mine []liveInstance
+	var p scalePlan
+	for _, in := range have {
+		switch {
+		case in.release == release:
+			mine = append(mine, in)
+		case !keep[in.release]:
+			p.stop = append(p.stop, in.id)
+		}
+	}
+	if len(mine) < want {
+		p.start = want - len(mine)
+		return p
+	}
+	// Stop the least useful extras first: unhealthy, then most crashed.
+	slices.SortStableFunc(mine, func(a, b liveInstance) int {
+		if a.healthy != b.healthy {
+			if a.healthy {
+				return 1
+			}
+			return -1
+		}
+		return b.crashes - a.crashes
+	})
+	for _, in := range mine[:len(mine)-want] {
+		p.stop = append(p.stop, in.id)
+	}
+	return p
+}
+
+// appStatus summarises an app's instances for users.
+func appStatus(want int, mine []liveInstance, crashing bool) string {
+	if want == 0 {
+		return paved.AppStopped
+	}
+	healthy := 0
+	for _, in := range mine {
+		if in.healthy {
+			healthy++
+		}
+	}
+	switch {
+	case healthy >= want:
+		return paved.AppRunning
+	case crashing:
+		return paved.AppCrashing
+	default:
+		return paved.AppDegraded
+	}
+}

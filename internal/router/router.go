@@ -1,0 +1,339 @@
+// Package router is paved's HTTP data plane. It receives client requests on
+// the router's own port, maps the request's Host and path to an app, and
+// forwards the request to one of that app's healthy instances, which are
+// local processes listening on 127.0.0.1:PORT.
+//
+// The request path is lock-free:
+//
+//   - The routing table is immutable. Update builds a new one and swaps it in
+//     with an atomic.Pointer (copy-on-write), so ServeHTTP only does an atomic
+//     load and two map/slice lookups.
+//   - Instances are balanced by least outstanding requests using per-instance
+//     atomic counters. The counters are keyed by instance ID and carried over
+//     from table to table, so an instance removed by Update can still be
+//     observed draining through Outstanding.
+//   - Forwarding is delegated to httputil.ReverseProxy (hop-by-hop headers,
+//     trailers, 1xx, streaming, protocol upgrades) on top of one shared,
+//     keep-alive http.Transport. A small per-route RoundTripper picks the
+//     instance, retries failed connects on other instances, counts stats and
+//     stamps the X-Paved-Instance response header.
+//
+// # Retries
+//
+// A request is retried on another instance of its route (each instance at
+// most once) when the attempt failed before any response was received and
+//
+//   - the instance could not be connected to (dial error: connection refused,
+//     dial timeout) — nothing reached the instance, so any request is safe to
+//     resend; or
+//   - the connection broke before a response (a dead keep-alive connection, an
+//     instance killed mid-request) and the method is idempotent (GET, HEAD,
+//     OPTIONS, TRACE, or an Idempotency-Key header), as net/http does.
+//
+// and the request body can be replayed:
+//
+//   - no body; or
+//   - a body with a declared Content-Length of at most Options.MaxReplayBody
+//     (64 KiB by default), which is read into memory before the first attempt
+//     and offered to http.Transport through GetBody, so the transport's own
+//     "pooled connection was dead, nothing written" retry works as well; or
+//   - a larger or chunked body that has not been read at all yet, which is
+//     always the case after a dial error since the transport only reads the
+//     body once connected.
+//
+// A response whose headers were received is never retried, whatever its
+// status. When every attempt fails the client gets a 502 with a plain-text
+// body naming the app.
+package router
+
+import (
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// InstanceHeader is the response header naming the instance that served a
+// proxied response. It helps debugging and lets canary tooling attribute
+// responses.
+const InstanceHeader = "X-Paved-Instance"
+
+// Backend is one healthy instance that may receive traffic.
+type Backend struct {
+	ID   string // instance id; echoed to clients in the X-Paved-Instance response header
+	Addr string // host:port, e.g. 127.0.0.1:41234
+}
+
+// Route maps a host and path prefix to the healthy instances of one app.
+type Route struct {
+	Host     string    // matched case-insensitively, port in the request Host ignored
+	Path     string    // path prefix, "" or "/" matches everything; "/api" matches /api and /api/x, not /apix
+	App      string    // "space/app", used in error bodies and stats
+	Backends []Backend // only healthy instances; empty means the app has no healthy instance → 502
+}
+
+// Options configures a Router. The zero value is usable.
+type Options struct {
+	Logger      *slog.Logger  // nil = discard
+	DialTimeout time.Duration // default 2s
+
+	// IdleConnTimeout is how long an idle keep-alive connection to an
+	// instance stays pooled. Default 90s.
+	IdleConnTimeout time.Duration
+	// MaxIdleConnsPerBackend bounds the keep-alive pool per instance address.
+	// Default 256, large enough that a busy instance rarely needs a new dial.
+	MaxIdleConnsPerBackend int
+	// ResponseHeaderTimeout, if positive, fails an attempt whose response
+	// headers take longer than this. Default 0: no limit, because apps may
+	// legitimately long-poll.
+	ResponseHeaderTimeout time.Duration
+	// FlushInterval is passed to httputil.ReverseProxy. Default 0: responses
+	// are flushed when the copy buffer fills, except text/event-stream and
+	// unknown-length (streamed) responses, which are flushed after every
+	// write. -1 flushes every response immediately.
+	FlushInterval time.Duration
+	// MaxReplayBody is the largest request body (by Content-Length) that is
+	// buffered so the request can be retried on another instance. Default
+	// 64 KiB; negative disables buffering (bodies are then replayable only
+	// while unread, i.e. after connect failures).
+	MaxReplayBody int64
+	// FailureCooldown is how long an instance that refused a connection is
+	// avoided; it is still used when every other instance of the route is
+	// tried or cooling down. It saves a doomed dial per request between an
+	// instance dying and the health checker removing it. Default 1s;
+	// negative disables.
+	FailureCooldown time.Duration
+	// TrustForwarded keeps client-supplied X-Forwarded-For/-Host/-Proto,
+	// appending to X-Forwarded-For, for deployments where the router sits
+	// behind another proxy. Default false: the router is the edge and
+	// replaces them, so clients cannot spoof their address.
+	TrustForwarded bool
+}
+
+// Defaults for Options fields left zero.
+const (
+	defaultDialTimeout     = 2 * time.Second
+	defaultIdleConnTimeout = 90 * time.Second
+	defaultMaxIdlePerHost  = 256
+	defaultMaxReplayBody   = 64 << 10
+	defaultFailureCooldown = time.Second
+
+	// statsRetention is how long counters of an instance that left the
+	// table are kept, so Stats/Outstanding keep answering during a drain
+	// or a canary evaluation that happens after the instance was removed.
+	statsRetention = 5 * time.Minute
+)
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = defaultDialTimeout
+	}
+	if o.IdleConnTimeout <= 0 {
+		o.IdleConnTimeout = defaultIdleConnTimeout
+	}
+	if o.MaxIdleConnsPerBackend <= 0 {
+		o.MaxIdleConnsPerBackend = defaultMaxIdlePerHost
+	}
+	if o.MaxReplayBody == 0 {
+		o.MaxReplayBody = defaultMaxReplayBody
+	}
+	if o.FailureCooldown == 0 {
+		o.FailureCooldown = defaultFailureCooldown
+	}
+	return o
+}
+
+// BackendStats are the counters of one instance, for canary error-rate gates
+// and draining. Counters are cumulative since the instance first appeared in
+// a routing table.
+type BackendStats struct {
+	Requests        int64 // attempts sent to the instance, including failed ones
+	Responses5xx    int64 // responses from the instance with status >= 500
+	FailedConnects  int64 // attempts that could not connect (refused, dial timeout)
+	TransportErrors int64 // attempts whose connection broke before a response
+	Outstanding     int64 // requests in flight (until the response body is done)
+}
+
+// Router is an http.Handler that forwards requests to app instances.
+// Create it with New; it is safe for concurrent use.
+type Router struct {
+	opts      Options
+	log       *slog.Logger
+	transport *http.Transport
+	table     atomic.Pointer[table]
+
+	// mu serializes Update so concurrent updates cannot lose each other's
+	// counters. It is never taken on the request path.
+	mu sync.Mutex
+
+	// Shared by every per-route ReverseProxy; built once so that creating
+	// proxies on Update does not allocate closures per request.
+	rewriteFn func(*httputil.ProxyRequest)
+	errLog    *log.Logger
+	bufs      bufferPool
+}
+
+// New returns a Router with an empty table: every request gets a 404 until
+// Update is called.
+func New(opts Options) *Router {
+	opts = opts.withDefaults()
+	r := &Router{
+		opts:      opts,
+		log:       opts.Logger,
+		transport: newTransport(opts),
+		// ReverseProxy only logs body-copy errors, which are mostly clients
+		// going away mid-response: not worth more than debug.
+		errLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	r.rewriteFn = r.rewrite
+	r.table.Store(&table{})
+	return r
+}
+
+// newTransport builds the one keep-alive transport shared by all routes.
+// Instances are plain-HTTP local processes, so: no proxy from the
+// environment, no HTTP/2, no transparent gzip (bodies pass through as-is).
+func newTransport(o Options) *http.Transport {
+	d := &net.Dialer{Timeout: o.DialTimeout}
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     false,
+		DisableCompression:    true,
+		MaxIdleConns:          0, // no global cap; the per-instance cap applies
+		MaxIdleConnsPerHost:   o.MaxIdleConnsPerBackend,
+		IdleConnTimeout:       o.IdleConnTimeout,
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
+	}
+}
+
+// Update replaces the whole routing table atomically. Requests already being
+// served finish against the table they started with. Counters of instances
+// present before are kept (matched by Backend.ID).
+func (r *Router) Update(routes []Route) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.buildTable(routes, r.table.Load(), time.Now())
+	r.table.Store(t)
+}
+
+// ServeHTTP routes and forwards one request.
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	host := normalizeHost(req.Host)
+	routes, ok := r.table.Load().hosts[host]
+	if !ok {
+		plainError(w, http.StatusNotFound, fmt.Sprintf("paved: no route for host %q", host))
+		return
+	}
+	rt := routes.match(req.URL.Path)
+	if rt == nil {
+		plainError(w, http.StatusNotFound, fmt.Sprintf("paved: no route for %q on host %q", req.URL.Path, host))
+		return
+	}
+	if len(rt.targets) == 0 {
+		plainError(w, http.StatusBadGateway, fmt.Sprintf("paved: app %q has no healthy instance", rt.app))
+		return
+	}
+	rt.proxy.ServeHTTP(w, req)
+}
+
+// Stats returns the counters of an instance, or zeros for an unknown one.
+func (r *Router) Stats(backendID string) BackendStats {
+	if st := r.table.Load().states[backendID]; st != nil {
+		return st.snapshot()
+	}
+	return BackendStats{}
+}
+
+// Outstanding returns the number of requests in flight to an instance. After
+// removing an instance with Update, wait for this to reach zero before
+// stopping it.
+func (r *Router) Outstanding(backendID string) int64 {
+	if st := r.table.Load().states[backendID]; st != nil {
+		return st.outstanding.Load()
+	}
+	return 0
+}
+
+// Close closes idle pooled connections to instances. Requests in flight are
+// not interrupted; the Router remains usable (new connections are dialed).
+func (r *Router) Close() {
+	r.transport.CloseIdleConnections()
+}
+
+// rewrite prepares the outbound request; the instance address is filled in
+// per attempt by the route transport. The original Host header is kept:
+// ReverseProxy's clone already carries In.Host in Out.Host, and we only ever
+// set Out.URL.Host.
+func (r *Router) rewrite(pr *httputil.ProxyRequest) {
+	pr.Out.URL.Scheme = "http"
+	if r.opts.TrustForwarded {
+		setForwardedTrusted(pr)
+		return
+	}
+	setForwarded(pr.Out.Header, pr.In)
+}
+
+// Read-only X-Forwarded-Proto values shared by all requests; the outbound
+// header map is only read by the transport.
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+)
+
+// setForwarded sets X-Forwarded-For/-Host/-Proto for a router that is the
+// edge (ReverseProxy already dropped client-supplied values). It does what
+// ProxyRequest.SetXForwarded does with one allocation instead of three.
+func setForwarded(h http.Header, in *http.Request) {
+	// Both per-request values share one backing array; each slice is capped
+	// so an append to one can never overwrite the other.
+	vals := make([]string, 2)
+	vals[0], vals[1] = in.Host, clientIP(in.RemoteAddr)
+	h["X-Forwarded-Host"] = vals[0:1:1]
+	if vals[1] != "" {
+		h["X-Forwarded-For"] = vals[1:2:2]
+	}
+	if in.TLS != nil {
+		h["X-Forwarded-Proto"] = protoHTTPS
+	} else {
+		h["X-Forwarded-Proto"] = protoHTTP
+	}
+}
+
+// clientIP returns the IP part of a RemoteAddr, or "" if it has none.
+func clientIP(remoteAddr string) string {
+	ip, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return ""
+	}
+	return ip
+}
+
+// setForwardedTrusted extends the X-Forwarded-* set by a proxy in front of
+// the router. ReverseProxy stripped the inbound values; restore them so
+// SetXForwarded appends to the X-Forwarded-For chain, then keep the front
+// proxy's view of the original host and scheme.
+func setForwardedTrusted(pr *httputil.ProxyRequest) {
+	in := pr.In.Header
+	pr.Out.Header["X-Forwarded-For"] = in["X-Forwarded-For"]
+	pr.SetXForwarded()
+	if v := in["X-Forwarded-Host"]; len(v) > 0 {
+		pr.Out.Header["X-Forwarded-Host"] = v
+	}
+	if v := in["X-Forwarded-Proto"]; len(v) > 0 {
+		pr.Out.Header["X-Forwarded-Proto"] = v
+	}
+}
+
+// plainError writes a short plain-text error produced by the router itself.
+func plainError(w http.ResponseWriter, code int, msg string) {
+	http.Error(w, msg, code)
+}

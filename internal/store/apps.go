@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+const appCols = "space, spec, state, version, generation, created_at, updated_at"
+
+func scanApp(row interface{ Scan(...any) error }) (App, error) {
+	var a App
+	var spec, state, created, updated string
+	if err := row.Scan(&a.Space, &spec, &state, &a.Version, &a.Generation, &created, &updated); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return a, ErrNotFound
+		}
+		return a, err
+	}
+	if err := json.Unmarshal([]byte(spec), &a.Spec); err != nil {
+		return a, err
+	}
+	if err := json.Unmarshal([]byte(state), &a.State); err != nil {
+		return a, err
+	}
+	a.CreatedAt, a.UpdatedAt = parseTS(created), parseTS(updated)
+	return a, nil
+}
+
+func appObject(space, name string) string { return "app/" + space + "/" + name }
+
+// ListApps lists the apps of one space, or of all spaces when space is "".
+func (s *SQLite) ListApps(ctx context.Context, space string) ([]App, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+appCols+" FROM apps WHERE (? = '' OR space = ?) ORDER BY space, name", space, space)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []App{}
+	for rows.Next() {
+		a, err := scanApp(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// GetApp reads one app.
+func (s *SQLite) GetApp(ctx context.Context, space, name string) (App, error) {
+	return scanApp(s.db.QueryRowContext(ctx, "SELECT "+appCols+" FROM apps WHERE space = ? AND name = ?", space, name))
+}
+
+// CreateApp adds an app to an existing space (ErrNotFound if the space is
+// missing, ErrExists if the name is taken).
+func (s *SQLite) CreateApp(ctx context.Context, actor, space string, spec paved.AppSpec) (App, error) {
+	t := ts(now())
+	state := AppState{Status: paved.AppPending}
+	err := s.inTx(ctx, event(actor, "app.create", appObject(space, spec.Name), ""), func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM spaces WHERE name = ?", space).Scan(&one); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO apps(space, name, spec, state, version, generation, created_at, updated_at)
+			VALUES(?,?,?,?,1,1,?,?)`, space, spec.Name, mustJSON(spec), mustJSON(state), t, t)
+		if isUniqueViolation(err) {
+			return ErrExists
+		}
+		return err
+	})
+	if err != nil {
+		return App{}, err
+	}
+	return s.GetApp(ctx, space, spec.Name)
+}
+
+// UpdateApp replaces an app's spec and bumps its version and generation.
+func (s *SQLite) UpdateApp(ctx context.Context, actor, space string, spec paved.AppSpec, ifVersion int64) (App, error) {
+	err := s.inTx(ctx, event(actor, "app.update", appObject(space, spec.Name), ""), func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE apps SET spec = ?, version = version + 1, generation = generation + 1, updated_at = ?
+			WHERE space = ? AND name = ? AND (? = 0 OR version = ?)`,
+			mustJSON(spec), ts(now()), space, spec.Name, ifVersion, ifVersion)
+		if err != nil {
+			return err
+		}
+		return checkVersion(ctx, tx, res, "SELECT 1 FROM apps WHERE space = ? AND name = ?", space, spec.Name)
+	})
+	if err != nil {
+		return App{}, err
+	}
+	return s.GetApp(ctx, space, spec.Name)
+}
+
+// DeleteApp removes an app and its release history.
+func (s *SQLite) DeleteApp(ctx context.Context, actor, space, name string, ifVersion int64) error {
+	return s.inTx(ctx, event(actor, "app.delete", appObject(space, name), ""), func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM apps WHERE space = ? AND name = ? AND (? = 0 OR version = ?)", space, name, ifVersion, ifVersion)
+		if err != nil {
+			return err
+		}
+		return checkVersion(ctx, tx, res, "SELECT 1 FROM apps WHERE space = ? AND name = ?", space, name)
+	})
+}
+
+// SetAppState records the deployer's state; it does not change the version,
+// which guards the user's spec only.
+func (s *SQLite) SetAppState(ctx context.Context, space, name string, st AppState, ev *paved.Event) error {
+	return s.inTx(ctx, ev, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE apps SET state = ? WHERE space = ? AND name = ?", mustJSON(st), space, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}

@@ -1,0 +1,62 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// AppendEvent adds one row to the audit trail.
+func (s *SQLite) AppendEvent(ctx context.Context, e paved.Event) error {
+	return s.inTx(ctx, &e, func(*sql.Tx) error { return nil })
+}
+
+// ListEvents lists events with an ID above after, oldest first.
+func (s *SQLite) ListEvents(ctx context.Context, after int64, limit int) ([]paved.Event, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT id, time, actor, action, object, detail FROM events WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []paved.Event{}
+	for rows.Next() {
+		var e paved.Event
+		var t string
+		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.Object, &e.Detail); err != nil {
+			return nil, err
+		}
+		e.Time = parseTS(t)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// GetIdempotent finds the remembered answer for an idempotency key.
+func (s *SQLite) GetIdempotent(ctx context.Context, key string) (Idempotent, error) {
+	var r Idempotent
+	err := s.db.QueryRowContext(ctx, "SELECT key, request, status, body FROM idempotency WHERE key = ?", key).
+		Scan(&r.Key, &r.Request, &r.Status, &r.Body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, ErrNotFound
+	}
+	return r, err
+}
+
+// PutIdempotent remembers the answer to a create made with a key.
+func (s *SQLite) PutIdempotent(ctx context.Context, r Idempotent) error {
+	_, err := s.db.ExecContext(ctx, "INSERT OR IGNORE INTO idempotency(key, request, status, body, created_at) VALUES(?,?,?,?,?)",
+		r.Key, r.Request, r.Status, r.Body, ts(now()))
+	return err
+}
+
+// Counts totals spaces and apps.
+func (s *SQLite) Counts(ctx context.Context) (Counts, error) {
+	var c Counts
+	err := s.db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM spaces), (SELECT count(*) FROM apps)").Scan(&c.Spaces, &c.Apps)
+	return c, err
+}

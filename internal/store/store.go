@@ -1,0 +1,116 @@
+// Package store keeps a cell's durable state. Store is the interface the
+// rest of the cell uses; Open returns the embedded SQLite implementation. A
+// PostgreSQL implementation can stand behind the same interface for a highly
+// available control plane.
+//
+// Every write is one transaction that also appends its row to the events
+// table, so the audit trail can never disagree with the state it describes.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// Errors returned by every Store implementation.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrStale    = errors.New("version mismatch")
+	ErrNotEmpty = errors.New("not empty")
+)
+
+// AppState is what the deployer has made true of an app; the API only reads it.
+type AppState struct {
+	Status             string `json:"status"`
+	Message            string `json:"message,omitempty"`
+	Failure            string `json:"failure,omitempty"` // why the newest change failed; cleared by the next one
+	Release            int    `json:"release"`           // release the instances run
+	TargetRelease      int    `json:"target_release"`    // release being rolled out, when != Release
+	LastGoodRelease    int    `json:"last_good_release"`
+	Droplet            string `json:"droplet,omitempty"`
+	ObservedGeneration int64  `json:"observed_generation"`
+}
+
+// App is an app row: the user's spec and the deployer's state.
+type App struct {
+	Space      string
+	Spec       paved.AppSpec
+	State      AppState
+	Version    int64
+	Generation int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Droplet is the immutable result of one successful build.
+type Droplet struct {
+	Digest    string
+	Source    string
+	Command   string
+	CreatedAt time.Time
+}
+
+// Idempotent is a remembered answer to a create with an Idempotency-Key.
+type Idempotent struct {
+	Key     string
+	Request string
+	Status  int
+	Body    []byte
+}
+
+// Counts are the object totals shown by /v1/health.
+type Counts struct {
+	Spaces, Apps int
+}
+
+// Store is the cell's state. Version arguments named ifVersion are
+// optimistic-concurrency guards: 0 means unconditional, otherwise the write
+// fails with ErrStale unless the row is at that version.
+type Store interface {
+	CellID() string
+
+	ListSpaces(ctx context.Context) ([]paved.Space, error)
+	GetSpace(ctx context.Context, name string) (paved.Space, error)
+	CreateSpace(ctx context.Context, actor string, spec paved.SpaceSpec) (paved.Space, error)
+	UpdateSpace(ctx context.Context, actor string, spec paved.SpaceSpec, ifVersion int64) (paved.Space, error)
+	DeleteSpace(ctx context.Context, actor, name string, ifVersion int64) error
+
+	ListApps(ctx context.Context, space string) ([]App, error) // "" = all spaces
+	GetApp(ctx context.Context, space, name string) (App, error)
+	CreateApp(ctx context.Context, actor, space string, spec paved.AppSpec) (App, error)
+	UpdateApp(ctx context.Context, actor, space string, spec paved.AppSpec, ifVersion int64) (App, error)
+	DeleteApp(ctx context.Context, actor, space, name string, ifVersion int64) error
+	// SetAppState records the deployer's view; event, when non-empty, is
+	// appended to the audit trail in the same transaction.
+	SetAppState(ctx context.Context, space, name string, st AppState, event *paved.Event) error
+
+	CreateRelease(ctx context.Context, actor, space, app string, cfg paved.ReleaseConfig) (paved.Release, error)
+	GetRelease(ctx context.Context, space, app string, number int) (paved.Release, error)
+	ListReleases(ctx context.Context, space, app string) ([]paved.Release, error)
+	SetReleaseStatus(ctx context.Context, actor, space, app string, number int, status, reason string) error
+
+	PutSource(ctx context.Context, actor, digest string, size int64) (src paved.Source, created bool, err error)
+	GetSource(ctx context.Context, digest string) (paved.Source, error)
+
+	CreateBuild(ctx context.Context, actor string, b paved.Build) (paved.Build, error)
+	FinishBuild(ctx context.Context, id int64, status, errMsg, droplet string) (paved.Build, error)
+	GetBuild(ctx context.Context, space, app string, id int64) (paved.Build, error)
+	ListBuilds(ctx context.Context, space, app string) ([]paved.Build, error)
+	// FailRunningBuilds marks builds left running by a previous process as failed.
+	FailRunningBuilds(ctx context.Context, reason string) (int, error)
+	GetDroplet(ctx context.Context, digest string) (Droplet, error)
+	PutDroplet(ctx context.Context, d Droplet) error
+
+	AppendEvent(ctx context.Context, e paved.Event) error
+	ListEvents(ctx context.Context, after int64, limit int) ([]paved.Event, error)
+
+	GetIdempotent(ctx context.Context, key string) (Idempotent, error)
+	PutIdempotent(ctx context.Context, rec Idempotent) error
+
+	Counts(ctx context.Context) (Counts, error)
+	Close() error
+}

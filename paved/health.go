@@ -1,0 +1,35 @@
+package paved
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// CellHealth is what GET /v1/health answers, without a token.
+type CellHealth struct {
+	Status        string    `json:"status"` // "ok"
+	Region        string    `json:"region"`
+	Cloud         string    `json:"cloud"`
+	Version       string    `json:"version"`
+	StartedAt     time.Time `json:"started_at"`
+	UptimeSeconds float64   `json:"uptime_seconds"`
+	Counts        struct {
+		Spaces           int `json:"spaces"`
+		Apps             int `json:"apps"`
+		Instances        int `json:"instances"`
+		HealthyInstances int `json:"healthy_instances"`
+	} `json:"counts"`
+	MemoryLimitsEnforced bool   `json:"memory_limits_enforced"`
+	MemoryLimitsReason   string `json:"memory_limits_reason,omitempty"`
+	RouterAddr           string `json:"router_addr"`
+}
+
+// Health reads the cell's health; it needs no token.
+func (c *Client) Health(ctx context.Context) (*CellHealth, error) {
+	var out CellHealth
+	if err := c.do(ctx, http.MethodGet, "/v1/health", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -1,0 +1,54 @@
+package paved
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Release statuses.
+const (
+	ReleaseDeploying  = "deploying"
+	ReleaseGood       = "good"
+	ReleaseFailed     = "failed"
+	ReleaseRolledBack = "rolled_back"
+	ReleaseSuperseded = "superseded"
+)
+
+// ReleaseConfig is the part of an app spec a release freezes: the droplet
+// and every setting that needs new instances to take effect.
+type ReleaseConfig struct {
+	Droplet     string            `json:"droplet"`
+	Source      string            `json:"source"`
+	Command     string            `json:"command"`
+	Env         map[string]string `json:"env,omitempty"`
+	MemoryMB    int               `json:"memory_mb,omitempty"`
+	HealthCheck *HealthCheck      `json:"health_check,omitempty"`
+}
+
+// Release is an immutable, numbered version of an app.
+type Release struct {
+	Number    int           `json:"number"`
+	Config    ReleaseConfig `json:"config"`
+	Status    string        `json:"status"`
+	Reason    string        `json:"reason,omitempty"` // one sentence, when failed or rolled back
+	Actor     string        `json:"actor"`
+	CreatedAt time.Time     `json:"created_at"`
+}
+
+// Releases is the release history API of an app.
+type Releases interface {
+	List(ctx context.Context, space, app string) ([]Release, error)
+}
+
+type releases struct{ c *Client }
+
+var _ Releases = releases{}
+
+func (s releases) List(ctx context.Context, space, app string) ([]Release, error) {
+	var out struct {
+		Releases []Release `json:"releases"`
+	}
+	err := s.c.do(ctx, http.MethodGet, appPath(space, app)+"/releases", nil, &out)
+	return out.Releases, err
+}

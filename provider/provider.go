@@ -1,0 +1,84 @@
+// Package provider is the Terraform/OpenTofu provider for paved, built on
+// terraform-plugin-framework. Every resource is a thin adapter over the
+// paved Go library, so Terraform, Pulumi and the CLI share one semantics.
+package provider
+
+import (
+	"context"
+	"os"
+
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// Provider is the paved provider.
+type Provider struct {
+	version string
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+// New returns a constructor for the provider at a version.
+func New(version string) func() provider.Provider {
+	return func() provider.Provider { return &Provider{version: version} }
+}
+
+type providerModel struct {
+	Endpoint types.String `tfsdk:"endpoint"`
+	Token    types.String `tfsdk:"token"`
+}
+
+// Metadata names the provider "paved".
+func (p *Provider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = "paved"
+	resp.Version = p.version
+}
+
+// Schema describes the provider block.
+func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		Description: "Drives paved cells: apps, rollouts, pipelines, replicas and preview environments as code.",
+		Attributes: map[string]schema.Attribute{
+			"endpoint": schema.StringAttribute{
+				Optional:    true,
+				Description: "URL of the cell API. Defaults to $PAVED_ENDPOINT, else " + paved.DefaultEndpoint + ".",
+			},
+			"token": schema.StringAttribute{
+				Optional:    true,
+				Sensitive:   true,
+				Description: "API token. Defaults to $PAVED_TOKEN.",
+			},
+		},
+	}
+}
+
+// Configure builds the API client the resources share.
+func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var m providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	cfg := paved.Config{Endpoint: m.Endpoint.ValueString(), Token: m.Token.ValueString(), UserAgent: "terraform-provider-paved/" + p.version}
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = os.Getenv("PAVED_ENDPOINT")
+	}
+	c, err := paved.NewClient(cfg)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(pathEndpoint, "Invalid paved endpoint", err.Error())
+		return
+	}
+	resp.DataSourceData = c
+	resp.ResourceData = c
+}
+
+// Resources lists the resources (none yet: they arrive with the provider issue).
+func (p *Provider) Resources(context.Context) []func() resource.Resource { return nil }
+
+// DataSources lists the data sources.
+func (p *Provider) DataSources(context.Context) []func() datasource.DataSource { return nil }
