@@ -548,15 +548,15 @@ func TestBrokenConnectionRetriesOnlyIdempotentRequests(t *testing.T) {
 	_, ok := newBackend(t, "ok", nil)
 	r, base := newFront(t, Options{}, Route{Host: "web.test", App: "s/web", Backends: []Backend{crash, ok}})
 
-	// Consecutive requests start their scan at alternating instances, so each
-	// pair below sends one request to "crash" first.
-	for range 2 {
+	// The scan start rotates, so a few requests are enough for some of them
+	// to try "crash" first.
+	for range 4 {
 		if res := do(t, base, "GET", "web.test", "/", nil); res.status != http.StatusOK || res.instance != "ok" {
 			t.Errorf("GET: %d from %q, want it retried on ok", res.status, res.instance)
 		}
 	}
 	var got502 int
-	for range 2 {
+	for range 4 {
 		before := crashed.Load()
 		res := do(t, base, "POST", "web.test", "/", strings.NewReader("charge card"))
 		switch {
@@ -570,10 +570,10 @@ func TestBrokenConnectionRetriesOnlyIdempotentRequests(t *testing.T) {
 			t.Errorf("POST: %d %q from %q", res.status, res.body, res.instance)
 		}
 	}
-	if got502 != 1 {
-		t.Errorf("%d of 2 POSTs failed, want the one that hit the crashing instance not to be resent", got502)
+	if got502 == 0 {
+		t.Error("no POST hit the crashing instance; want it to fail without being resent")
 	}
-	for range 2 {
+	for range 4 {
 		req, _ := http.NewRequest("POST", base+"/", strings.NewReader("charge card"))
 		req.Host = "web.test"
 		req.Header.Set("Idempotency-Key", "k1")
@@ -586,8 +586,9 @@ func TestBrokenConnectionRetriesOnlyIdempotentRequests(t *testing.T) {
 			t.Errorf("POST with Idempotency-Key: %d, want it retried", resp.StatusCode)
 		}
 	}
-	if st := r.Stats("crash"); st.TransportErrors != 3 || st.FailedConnects != 0 || st.Outstanding != 0 {
-		t.Errorf("crash stats %+v, want 3 transport errors", st)
+	st := r.Stats("crash")
+	if st.TransportErrors < 3 || st.TransportErrors != st.Requests || st.FailedConnects != 0 || st.Outstanding != 0 {
+		t.Errorf("crash stats %+v, want every request counted as a transport error", st)
 	}
 }
 

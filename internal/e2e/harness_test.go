@@ -1,0 +1,302 @@
+// Package e2e tests paved end to end: real `paved server` processes, real
+// app processes built from examples/hello, real HTTP through the router,
+// driven by the real CLI and the Go library.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/cli"
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+var pavedBin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped in -short mode")
+		os.Exit(0)
+	}
+	pavedBin = os.Getenv("PAVED_BIN")
+	if pavedBin == "" {
+		dir, err := os.MkdirTemp("", "paved-e2e-bin")
+		if err != nil {
+			panic(err)
+		}
+		pavedBin = filepath.Join(dir, "paved")
+		out, err := exec.Command("go", "build", "-o", pavedBin, "../../cmd/paved").CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build paved: %v\n%s", err, out)
+			os.Exit(1)
+		}
+		defer os.RemoveAll(dir)
+	}
+	os.Exit(m.Run())
+}
+
+// repoRoot is the repository's top directory.
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// cell is one `paved server` process started by a test.
+type cell struct {
+	t       *testing.T
+	data    string
+	api     string
+	router  string
+	token   string
+	extra   []string
+	cmd     *exec.Cmd
+	logPath string
+	client  *paved.Client
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startCell starts a cell on fresh loopback ports and a fresh data dir and
+// stops it (SIGTERM) when the test ends.
+func startCell(t *testing.T, extra ...string) *cell {
+	t.Helper()
+	c := &cell{t: t, data: t.TempDir(), api: freeAddr(t), router: freeAddr(t), token: "test-token-" + t.Name(), extra: extra}
+	c.token = strings.NewReplacer("/", "-", " ", "-").Replace(c.token)
+	c.logPath = filepath.Join(t.TempDir(), "cell.log")
+	c.start()
+	t.Cleanup(func() {
+		c.stop()
+		if t.Failed() {
+			if b, err := os.ReadFile(c.logPath); err == nil {
+				t.Logf("cell log:\n%s", tail(string(b), 60))
+			}
+		}
+	})
+	return c
+}
+
+func (c *cell) start() {
+	c.t.Helper()
+	args := append([]string{"server", "--region", "test", "--cloud", "local", "--data", c.data,
+		"--api", c.api, "--router", c.router, "--token", c.token, "--stop-grace", "3s"}, c.extra...)
+	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.cmd = exec.Command(pavedBin, args...)
+	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	if err := c.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	logf.Close()
+	c.client, err = paved.NewClient(paved.Config{Endpoint: "http://" + c.api, Token: c.token, PollInterval: 100 * time.Millisecond})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	eventually(c.t, 20*time.Second, "cell answers /v1/health", func() error {
+		_, err := c.client.Health(context.Background())
+		return err
+	})
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (c *cell) stop() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+		c.t.Errorf("cell did not stop within 30s of SIGTERM")
+	}
+	c.cmd = nil
+}
+
+// kill9 kills the cell without warning.
+func (c *cell) kill9() {
+	c.cmd.Process.Kill()
+	c.cmd.Wait()
+	c.cmd = nil
+}
+
+// paved runs the CLI against this cell in-process and returns stdout.
+func (c *cell) paved(args ...string) (string, error) {
+	var out, errOut bytes.Buffer
+	f := &cli.Factory{Out: &out, Err: &errOut, Version: "test"}
+	root := cli.NewRootCmd(f)
+	root.SetArgs(append([]string{"--endpoint", "http://" + c.api, "--token", c.token}, args...))
+	err := root.Execute()
+	if err != nil {
+		return out.String(), fmt.Errorf("paved %s: %w\nstderr: %s", strings.Join(args, " "), err, errOut.String())
+	}
+	return out.String(), nil
+}
+
+func (c *cell) mustPaved(args ...string) string {
+	c.t.Helper()
+	out, err := c.paved(args...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out
+}
+
+// helloDir copies examples/hello to a temp dir so tests can change it.
+func helloDir(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	src := filepath.Join(repoRoot(t), "examples", "hello")
+	for _, name := range []string{"main.go", "go.mod", "Procfile"} {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// pushHello pushes the hello app through the CLI and waits for it.
+func (c *cell) pushHello(space, app, host string, instances int, extra ...string) {
+	c.t.Helper()
+	c.paved("space", "create", space)
+	args := append([]string{"push", helloDir(c.t), "--space", space, "--app", app,
+		"--instances", fmt.Sprint(instances), "--build", "go build -o hello .", "--command", "./hello",
+		"--route", host, "--health-path", "/healthz", "--timeout", "2m"}, extra...)
+	c.mustPaved(args...)
+}
+
+// appShow is `paved app show --output json`, decoded.
+func (c *cell) appShow(space, app string) cli.AppView {
+	c.t.Helper()
+	var v cli.AppView
+	out := c.mustPaved("app", "show", app, "--space", space, "--output", "json")
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		c.t.Fatalf("app show JSON: %v\n%s", err, out)
+	}
+	return v
+}
+
+// get sends one request through the router with a Host header.
+func (c *cell) get(client *http.Client, host, path string) (*http.Response, string, error) {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+c.router+path, nil)
+	req.Host = host
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	return resp, buf.String(), nil
+}
+
+// eventually retries fn until it succeeds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = fn(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: not true within %s: %v", what, within, err)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// processAlive tells whether a pid exists (and is not a zombie).
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// groupAlive tells whether any live (non-zombie) process is left in a
+// process group. kill(-pgid, 0) alone would count zombies that init has not
+// reaped yet.
+func groupAlive(pgid int) bool {
+	if syscall.Kill(-pgid, 0) != nil {
+		return false
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		// Fields after the command: state ppid pgrp ...
+		f := strings.Fields(s[i+1:])
+		if len(f) > 2 && f[0] != "Z" && f[2] == fmt.Sprint(pgid) {
+			return true
+		}
+	}
+	return false
+}
+
+// processesWithEnv lists pids whose environment has key=value.
+func processesWithEnv(key, value string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	needle := []byte(key + "=" + value + "\x00")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		if bytes.Contains(append(b, 0), needle) && processAlive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
