@@ -30,6 +30,13 @@
 //     inherited, so this also finds grandchildren that left their group or
 //     were not reached by Pdeathsig) and kills it.
 //
+// Stop and crashes clean up the whole tree: the group is signalled, the
+// driver waits until no live process is left in it, and processes that left
+// the group (setsid daemons) are found by their PAVED_INSTANCE environment
+// entry and killed too. The driver reaps the group leader itself, and with
+// ProcessOptions.Subreaper also every orphan of the group, so no zombie is
+// left even under an init that does not reap.
+//
 // Where cgroup v2 is available each instance also gets its own cgroup with
 // memory.max set; otherwise MemoryLimits says why limits are not enforced.
 package runtime

@@ -25,7 +25,8 @@ type ProcessOptions struct {
 	Dir string
 	// OnLog is called for every stdout/stderr line, on the goroutine that
 	// reads the instance's pipe: while it blocks, the instance's writes to
-	// that stream block too.
+	// that stream block too. Calls for different streams and instances run
+	// concurrently.
 	OnLog func(LogLine)
 	// OnState is called on every state change, in order, from a separate
 	// goroutine holding no driver lock (so it may call the driver).

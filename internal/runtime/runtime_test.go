@@ -425,6 +425,39 @@ func TestStopKillsGrandchildren(t *testing.T) {
 	}
 }
 
+// TestStopWithoutSubreaper covers the default mode: orphans go to PID 1,
+// which may reap them late (or never), so the driver must treat a group
+// holding only zombies as gone instead of waiting for it forever.
+func TestStopWithoutSubreaper(t *testing.T) {
+	const prSetChildSubreaper = 36
+	setSubreaper := func(on uintptr) {
+		if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, on, 0); errno != 0 {
+			t.Fatal(errno)
+		}
+	}
+	td := newTestDriver(t, BackoffPolicy{})
+	setSubreaper(0) // newTestDriver turned it on; the tests run one at a time
+	defer setSubreaper(1)
+
+	st := td.start(t, td.spec("nosub-1", `sleep 300 & echo "child $!"; wait`))
+	var child int
+	waitFor(t, "grandchild pid", func() bool {
+		for _, l := range td.rec.linesOf("nosub-1") {
+			if n, ok := strings.CutPrefix(l.Text, "child "); ok {
+				child, _ = strconv.Atoi(n)
+			}
+		}
+		return child > 0
+	})
+	td.stop(t, "nosub-1", 5*time.Second)
+	if !processGone(child) {
+		t.Errorf("grandchild %d still runs after Stop", child)
+	}
+	if groupLive(st.PID) {
+		t.Errorf("group %d has live members after Stop", st.PID)
+	}
+}
+
 func TestStopKillsProcessThatLeftItsGroup(t *testing.T) {
 	if _, err := exec.LookPath("setsid"); err != nil {
 		t.Skip("setsid not installed")
