@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -761,6 +762,24 @@ func TestExtractBombs(t *testing.T) {
 	}
 }
 
+func TestExtractReplacesExistingSymlink(t *testing.T) {
+	// A link left in dst must be replaced, not written through.
+	box, dst, out := sandbox(t)
+	must(t, os.Symlink(out, filepath.Join(dst, "a")))
+	must(t, Extract(bytes.NewReader(makeTar(t, true, tarEntry{name: "a", body: "new"})), dst, Limits{}))
+	diffMaps(t, snapshot(t, dst), map[string]string{"a": "file 644 new"})
+	assertConfined(t, box, dst)
+}
+
+func TestExtractHugeLimits(t *testing.T) {
+	// Limits near MaxInt64 must not overflow into "nothing allowed".
+	box, dst, _ := sandbox(t)
+	data := makeTar(t, true, tarEntry{name: "a", body: "content"})
+	must(t, Extract(bytes.NewReader(data), dst, Limits{MaxBytes: math.MaxInt64, MaxFiles: math.MaxInt}))
+	diffMaps(t, snapshot(t, dst), map[string]string{"a": "file 644 content"})
+	assertConfined(t, box, dst)
+}
+
 // ---- Extract: errors that are not the archive's fault ----
 
 // failAfter yields data and then fails like a dropped connection.
@@ -821,13 +840,4 @@ func FuzzExtract(f *testing.F) {
 		_ = Extract(bytes.NewReader(data), dst, Limits{MaxBytes: 1 << 20, MaxFiles: 64})
 		assertConfined(t, box, dst)
 	})
-}
-
-func TestExtractReplacesExistingSymlink(t *testing.T) {
-	// A link left in dst must be replaced, not written through.
-	box, dst, out := sandbox(t)
-	must(t, os.Symlink(out, filepath.Join(dst, "a")))
-	must(t, Extract(bytes.NewReader(makeTar(t, true, tarEntry{name: "a", body: "new"})), dst, Limits{}))
-	diffMaps(t, snapshot(t, dst), map[string]string{"a": "file 644 new"})
-	assertConfined(t, box, dst)
 }

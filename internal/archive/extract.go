@@ -143,7 +143,7 @@ func extractSpooledZip(r io.Reader, src *errRecorder, dst string, lim Limits) er
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	limit := lim.rawLimit()
-	n, err := io.Copy(tmp, io.LimitReader(r, limit+1))
+	n, err := io.Copy(tmp, io.LimitReader(r, oneMore(limit)))
 	switch {
 	case src.err != nil:
 		return fmt.Errorf("reading archive: %w", src.err)
@@ -421,7 +421,7 @@ func (x *extractor) file(raw string, exec bool, r io.Reader) error {
 // remaining MaxBytes budget so a bomb is detected without being inflated.
 func (x *extractor) copyContent(raw string, f *os.File, r io.Reader) error {
 	left := x.lim.MaxBytes - x.written
-	src := &errRecorder{r: io.LimitReader(r, left+1)}
+	src := &errRecorder{r: io.LimitReader(r, oneMore(left))}
 	n, err := io.Copy(f, src)
 	x.written += n
 	switch {
@@ -545,6 +545,15 @@ func (x *extractor) mkdir(name string) error {
 	return x.root.Chmod(name, modeDir)
 }
 
+// oneMore returns n+1, saturating: reading one byte past a limit is how
+// the limit is detected, and the +1 must not overflow for huge limits.
+func oneMore(n int64) int64 {
+	if n == math.MaxInt64 {
+		return n
+	}
+	return n + 1
+}
+
 // capReader reads at most limit bytes from r and then fails with
 // ErrTooLarge, recording that it did so.
 type capReader struct {
@@ -559,7 +568,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 		return 0, c.err()
 	}
 	// Allow one byte past the limit: reading it proves the stream is over.
-	if int64(len(p)) > c.left+1 {
+	if int64(len(p)) > oneMore(c.left) {
 		p = p[:c.left+1]
 	}
 	n, err := c.r.Read(p)

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
@@ -181,15 +180,7 @@ func upload(ctx context.Context, f *Factory, c *paved.Client, data []byte, diges
 		fmt.Fprintf(f.Err, "source %s already on the cell, skipping upload\n", digest[:12])
 		return nil
 	}
-	bar := progressbar.NewOptions64(int64(len(data)),
-		progressbar.OptionSetWriter(f.Err),
-		progressbar.OptionSetDescription("uploading "+digest[:12]),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionThrottle(100*time.Millisecond),
-	)
-	_, err = c.Sources.Upload(ctx, data, func(sent int64) { bar.Set64(sent) })
-	bar.Finish()
+	_, err = c.Sources.Upload(ctx, data, byteBar(f.Err, int64(len(data)), "uploading "+digest[:12]))
 	if err != nil {
 		return err
 	}
@@ -203,17 +194,11 @@ func upload(ctx context.Context, f *Factory, c *paved.Client, data []byte, diges
 func waitForApp(ctx context.Context, opts *PushOptions, c *paved.Client, app *paved.App) error {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	bar := progressbar.NewOptions(-1,
-		progressbar.OptionSetWriter(opts.f.Err),
-		progressbar.OptionSpinnerType(14),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionThrottle(100*time.Millisecond),
-	)
+	status := newStatusLine(opts.f.Err)
 	final, err := c.Apps.Wait(ctx, app.Space, app.Name, func(a *paved.App) {
-		bar.Describe(fmt.Sprintf("%s: %s, %d/%d instances healthy", a.Name, a.Status, a.RunningCount, a.Instances))
-		bar.Add(1)
+		status.Set(fmt.Sprintf("%s: %s, %d/%d instances healthy", a.Name, a.Status, a.RunningCount, a.Instances))
 	})
-	bar.Finish()
+	status.Finish()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && final != nil {
 			return fmt.Errorf("app %s/%s did not settle within %s (status %s)", app.Space, app.Name, opts.Timeout, final.Status)

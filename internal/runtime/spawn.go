@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	goruntime "runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -156,7 +157,7 @@ func startShell(ls launchSpec, files []*os.File) (*os.Process, error) {
 		}
 		return &os.ProcAttr{Dir: ls.dir, Env: ls.env, Files: files, Sys: sys}
 	}
-	argv := []string{"sh", "-c", ls.command}
+	argv := []string{"sh", "-c", shellCommand(ls.command)}
 	if ls.cgroupFD < 0 {
 		return startOnSpawnThread("/bin/sh", argv, attr(false))
 	}
@@ -231,4 +232,28 @@ func signalGroup(pgid int, sig syscall.Signal) {
 	if pgid > 1 {
 		_ = syscall.Kill(-pgid, sig)
 	}
+}
+
+// shellCommand makes a simple command replace the shell (exec), so the
+// instance's pid is the app itself: signals and Pdeathsig reach it directly
+// instead of stopping at a shell whose child would outlive the cell. Commands
+// with shell control operators keep their shell.
+func shellCommand(command string) string {
+	c := strings.TrimSpace(command)
+	if c == "" || strings.ContainsAny(c, ";&|\n()`<>{}") {
+		return command
+	}
+	first := strings.Fields(c)[0]
+	if shellWords[first] || strings.Contains(first, "=") {
+		return command // a builtin, keyword or env assignment: exec would break it
+	}
+	return "exec " + c
+}
+
+// shellWords are first words that only the shell itself understands.
+var shellWords = map[string]bool{
+	"exec": true, "exit": true, "return": true, "cd": true, "export": true, "readonly": true,
+	"set": true, "unset": true, "trap": true, "eval": true, "source": true, ".": true, "wait": true,
+	"shift": true, "read": true, "ulimit": true, "umask": true, "alias": true, "if": true, "for": true,
+	"while": true, "until": true, "case": true, "!": true, "[[": true, ":": true,
 }
