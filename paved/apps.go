@@ -52,6 +52,8 @@ type AppSpec struct {
 	MemoryMB    int               `json:"memory_mb,omitempty"`
 	HealthCheck *HealthCheck      `json:"health_check,omitempty"`
 	Routes      []Route           `json:"routes,omitempty"`
+	// Deployment says how new releases roll out (default: rolling, 25% at a time).
+	Deployment *DeploymentSpec `json:"deployment,omitempty"`
 }
 
 // App statuses.
@@ -79,6 +81,7 @@ type InstanceStatus struct {
 	ID        string    `json:"id"`
 	State     string    `json:"state"`
 	Healthy   bool      `json:"healthy"`
+	Role      string    `json:"role,omitempty"` // active, canary or standby (not routed)
 	Release   int       `json:"release"`
 	Crashes   int       `json:"crashes"`
 	LastExit  string    `json:"last_exit,omitempty"`
@@ -93,9 +96,10 @@ type App struct {
 	Space string `json:"space"`
 
 	Status          string           `json:"status"`
-	Message         string           `json:"message,omitempty"` // why, when not running
-	Release         int              `json:"release"`           // the release instances run
-	LastGoodRelease int              `json:"last_good_release"` // the newest release that rolled out healthy
+	Message         string           `json:"message,omitempty"`    // why, when not running
+	Release         int              `json:"release"`              // the release instances run
+	LastGoodRelease int              `json:"last_good_release"`    // the newest release that rolled out healthy
+	Deployment      int64            `json:"deployment,omitempty"` // the deployment in progress
 	Droplet         string           `json:"droplet,omitempty"`
 	RunningCount    int              `json:"running_instances"`
 	InstanceStates  []InstanceStatus `json:"instance_states"`
@@ -128,6 +132,9 @@ type Apps interface {
 	Create(ctx context.Context, space string, spec AppSpec, opts ...WriteOption) (*App, error)
 	Update(ctx context.Context, space string, spec AppSpec, opts ...WriteOption) (*App, error)
 	Delete(ctx context.Context, space, name string, opts ...WriteOption) error
+	// Rollback redeploys an earlier release (0 = the newest earlier good
+	// one) with the app's strategy; the app's spec takes that release's settings.
+	Rollback(ctx context.Context, space, name string, to int) (*App, error)
 	// Wait polls until the app has settled at its newest generation (see
 	// App.Settled) and returns it; progress, when set, sees every poll.
 	Wait(ctx context.Context, space, name string, progress func(*App)) (*App, error)
@@ -207,4 +214,16 @@ func (s apps) Wait(ctx context.Context, space, name string, progress func(*App))
 		case <-t.C:
 		}
 	}
+}
+
+func (s apps) Rollback(ctx context.Context, space, name string, to int) (*App, error) {
+	var out App
+	body := map[string]int{}
+	if to > 0 {
+		body["to"] = to
+	}
+	if err := s.c.do(ctx, http.MethodPost, appPath(space, name)+"/rollback", body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -43,13 +43,14 @@ type Client struct {
 	retryMax     time.Duration
 	pollInterval time.Duration
 
-	Spaces   Spaces
-	Apps     Apps
-	Sources  Sources
-	Builds   Builds
-	Releases Releases
-	Events   Events
-	Logs     Logs
+	Spaces      Spaces
+	Apps        Apps
+	Sources     Sources
+	Builds      Builds
+	Releases    Releases
+	Events      Events
+	Logs        Logs
+	Deployments Deployments
 }
 
 // NewClient returns a client for the cell at cfg.Endpoint.
@@ -105,6 +106,7 @@ func NewClient(cfg Config) (*Client, error) {
 	c.Releases = releases{c}
 	c.Events = events{c}
 	c.Logs = logs{c}
+	c.Deployments = deployments{c}
 	return c, nil
 }
 

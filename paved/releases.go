@@ -20,6 +20,7 @@ const (
 type ReleaseConfig struct {
 	Droplet     string            `json:"droplet"`
 	Source      string            `json:"source"`
+	Build       string            `json:"build,omitempty"`
 	Command     string            `json:"command"`
 	Env         map[string]string `json:"env,omitempty"`
 	MemoryMB    int               `json:"memory_mb,omitempty"`

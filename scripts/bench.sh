@@ -47,6 +47,7 @@ WORK=
 CELL_PID=
 REFPROXY_PID=
 INSTANCE_PID=
+WRK_PID=
 OK=0
 
 # stop PID [SECONDS]: SIGTERM, wait, then SIGKILL.
@@ -58,13 +59,14 @@ stop() {
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  kill -KILL "$pid" 2>/dev/null || true
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
   wait "$pid" 2>/dev/null || true
 }
 
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  stop "$WRK_PID" 2
   stop "$REFPROXY_PID" 5
   stop "$CELL_PID" 30 # the cell stops its instances on SIGTERM
   # Should the cell have been killed before stopping its instance, stop the
@@ -75,7 +77,8 @@ cleanup() {
     esac
   fi
   if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-    if [ "$OK" = 1 ] && [ -z "${BENCH_KEEP:-}" ]; then
+    # Kept after a failure, for its logs; removed after success or Ctrl-C.
+    if { [ "$OK" = 1 ] || [ "$rc" -ge 128 ]; } && [ -z "${BENCH_KEEP:-}" ]; then
       rm -rf "$WORK"
     else
       echo "bench: logs kept in $WORK" >&2
@@ -133,6 +136,19 @@ to_ms() {
     n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
     if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
     printf "%.2f", n }'
+}
+
+# run_wrk LOG WRK-ARGS…: run wrk in the background and wait for it, so that
+# a Ctrl-C interrupts the wait and reaches the traps (wrk itself exits 0 on
+# SIGINT, which a foreground wait would take for a finished run).
+run_wrk() {
+  local log=$1 rc=0
+  shift
+  "$@" >"$log" 2>&1 &
+  WRK_PID=$!
+  wait "$WRK_PID" || rc=$?
+  WRK_PID=
+  return "$rc"
 }
 
 # ------------------------------------------------------------------ build --
@@ -237,13 +253,15 @@ for c in $CONNS; do
   for t in "${TARGETS[@]}"; do
     if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
       mapfile -t cmd < <(wrk_cmd "$t" "$c" "$WARMUP")
-      "${cmd[@]}" >/dev/null 2>&1 || true
+      run_wrk /dev/null "${cmd[@]}" || true
     fi
     mapfile -t cmd < <(wrk_cmd "$t" "$c" "$DURATION")
     CMD[$t,$c]=$(show_cmd "${cmd[@]}")
     say "$t, $c connections: ${CMD[$t,$c]}"
     log=$WORK/wrk-$t-$c.txt
-    "${cmd[@]}" >"$log" 2>&1 || { cat "$log" >&2; die "wrk failed against $t"; }
+    run_wrk "$log" "${cmd[@]}" || { cat "$log" >&2; die "wrk failed against $t"; }
+    kill -0 "$CELL_PID" 2>/dev/null || die "the cell exited during the run; see $WORK/cell.log"
+    kill -0 "$REFPROXY_PID" 2>/dev/null || die "refproxy exited during the run; see $WORK/refproxy.log"
     RPS[$t,$c]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$log")
     P50[$t,$c]=$(to_ms "$(awk '$1 == "50%" {print $2}' "$log")")
     P99[$t,$c]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$log")")
@@ -264,7 +282,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 
 cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null)
 mem=$(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo 2>/dev/null)
-wrkv=$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')
+wrkv=$(wrk -v 2>&1 | awk 'NR == 1 {print $1, $2}') || true # wrk -v exits 1
 
 VERDICT=PASS
 verdict_lines=()

@@ -90,6 +90,9 @@ func (s *Server) routes() {
 	h("GET /v1/spaces/{space}/apps/{app}/builds/{id}", s.getBuild)
 	h("GET /v1/spaces/{space}/apps/{app}/builds/{id}/log", s.buildLog)
 	h("GET /v1/spaces/{space}/apps/{app}/logs", s.appLogs)
+	h("GET /v1/spaces/{space}/apps/{app}/deployments", s.listDeployments)
+	h("POST /v1/spaces/{space}/apps/{app}/rollback", s.rollback)
+	h("GET /v1/deployments/{id}", s.getDeployment)
 
 	h("HEAD /v1/sources/{digest}", s.headSource)
 	h("GET /v1/sources/{digest}", s.headSource)

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/pavedroad/terraform-provider-paved/internal/deploy"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
@@ -71,6 +72,9 @@ func validateApp(spec paved.AppSpec) error {
 	}
 	if err := validateHealthCheck(spec.HealthCheck); err != nil {
 		return err
+	}
+	if field, err := deploy.Validate(spec.Deployment, spec.Instances); err != nil {
+		return invalid("deployment."+field, "deployment.%s: %v", field, err)
 	}
 	return validateRoutes(spec.Routes)
 }

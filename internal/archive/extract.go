@@ -100,7 +100,9 @@ func ExtractFile(path, dst string, lim Limits) error {
 //
 // Extraction refuses, with an error wrapping ErrUnsafe and naming the
 // entry: absolute names, names with "..", backslashes or NUL bytes;
-// symlinks with absolute targets or targets that resolve outside dst; any
+// symlinks with absolute targets, targets that resolve outside dst, or
+// targets with ".." after a name (which could climb out through another
+// link; see linkTargetProblem); any
 // entry below a symlink or a file extracted earlier; duplicate entries;
 // hard links except to a regular file extracted earlier from the same
 // archive; devices, fifos and other special entries. Exceeding lim wraps

@@ -122,7 +122,7 @@ func runPush(ctx context.Context, opts *PushOptions) error {
 		fmt.Fprintf(opts.f.Err, "app %s/%s accepted (generation %d)\n", app.Space, app.Name, app.Generation)
 		return nil
 	}
-	return waitForApp(ctx, opts, c, app)
+	return waitForApp(ctx, opts.f, c, app, opts.Timeout)
 }
 
 // apply overlays the flags that were given onto spec.
@@ -191,30 +191,30 @@ func upload(ctx context.Context, f *Factory, c *paved.Client, data []byte, diges
 // waitForApp shows the app's progress until it settles and fails with the
 // cell's reason (and the build log, for a failed build) when it did not end
 // up running.
-func waitForApp(ctx context.Context, opts *PushOptions, c *paved.Client, app *paved.App) error {
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+func waitForApp(ctx context.Context, f *Factory, c *paved.Client, app *paved.App, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	status := newStatusLine(opts.f.Err)
+	status := newStatusLine(f.Err)
 	final, err := c.Apps.Wait(ctx, app.Space, app.Name, func(a *paved.App) {
 		status.Set(fmt.Sprintf("%s: %s, %d/%d instances healthy", a.Name, a.Status, a.RunningCount, a.Instances))
 	})
 	status.Finish()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && final != nil {
-			return fmt.Errorf("app %s/%s did not settle within %s (status %s)", app.Space, app.Name, opts.Timeout, final.Status)
+			return fmt.Errorf("app %s/%s did not settle within %s (status %s)", app.Space, app.Name, timeout, final.Status)
 		}
 		return err
 	}
 	switch final.Status {
 	case paved.AppRunning, paved.AppStopped:
-		fmt.Fprintf(opts.f.Out, "app %s/%s is %s: release %d, %d/%d instances healthy\n",
+		fmt.Fprintf(f.Out, "app %s/%s is %s: release %d, %d/%d instances healthy\n",
 			final.Space, final.Name, final.Status, final.Release, final.RunningCount, final.Instances)
 		for _, r := range final.Routes {
-			fmt.Fprintf(opts.f.Out, "  route %s\n", r)
+			fmt.Fprintf(f.Out, "  route %s\n", r)
 		}
 		return nil
 	}
-	printBuildLogOnFailure(ctx, opts.f.Err, c, final)
+	printBuildLogOnFailure(ctx, f.Err, c, final)
 	return fmt.Errorf("app %s/%s is %s: %s", final.Space, final.Name, final.Status, final.Message)
 }
 

@@ -83,6 +83,8 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		NewCmdLogs(f, nil),
 		NewCmdDelete(f, nil),
 		NewCmdEvents(f, nil),
+		NewCmdRollout(f),
+		NewCmdRollback(f, nil),
 	)
 	return root
 }

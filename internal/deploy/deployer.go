@@ -1,25 +1,21 @@
 // Package deploy makes every app's running instances match its spec. One
 // controller goroutine per app reconciles in a loop: keep the current
 // release at its instance count, and when the spec changes, build the
-// droplet, cut a release and roll it out, keeping the old release serving
-// until the new one is healthy. Decisions are computed by pure functions
-// (plan.go); side effects go through narrow interfaces (store, stager,
-// runtime, health, router) so they can be faked in tests.
+// droplet, cut a release and roll it out with the app's strategy (rolling,
+// canary, blue-green, recreate), falling back to the last good release by
+// itself when the rollout fails.
 //
-// The rollout is persisted in the app's state (TargetRelease): a cell killed
-// mid-rollout comes back on the release that was serving and resumes.
+// Decisions are computed by pure functions (planner.go, plan.go); side
+// effects go through narrow interfaces (store, stager, runtime, health,
+// router). Every rollout is a persisted deployment (store.Deployment): a
+// cell killed mid-rollout brings the serving release back and resumes.
 package deploy
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -36,6 +32,7 @@ import (
 type RouteTable interface {
 	Update(routes []router.Route)
 	Outstanding(backendID string) int64
+	Stats(backendID string) router.BackendStats
 }
 
 // Stager builds droplets.
@@ -52,12 +49,14 @@ type Options struct {
 	Router       RouteTable
 	Logs         *logbuf.Buffer
 	Logger       *slog.Logger
-	DrainTimeout time.Duration // wait for in-flight requests before stopping; default 10s
+	DrainTimeout time.Duration // default drain when no deployment says otherwise; default 10s
 	StopGrace    time.Duration // SIGTERM → SIGKILL; default 10s
 	// CrashLoop is how many crashes of one new instance fail a rollout; default 3.
 	CrashLoop int
 	// Resync is how often each app is reconciled without being woken; default 1s.
 	Resync time.Duration
+	// Tick is how often a running deployment is re-planned; default 50ms.
+	Tick time.Duration
 }
 
 // Deployer runs one controller per app. Create with New, then Start.
@@ -78,22 +77,14 @@ type controller struct {
 	wake        chan struct{}
 	cancel      context.CancelFunc
 	routes      []paved.Route
+	weight      int                         // canary traffic weight, percent
 	configs     map[int]paved.ReleaseConfig // release number → config, immutable so cacheable
-}
-
-type instance struct {
-	id       string
-	app      string
-	release  int
-	port     int
-	healthy  bool
-	draining bool
 }
 
 // New returns a deployer; it does nothing until Start.
 func New(opts Options) *Deployer {
 	if opts.DrainTimeout == 0 {
-		opts.DrainTimeout = 10 * time.Second
+		opts.DrainTimeout = DefaultDrainTimeout
 	}
 	if opts.StopGrace == 0 {
 		opts.StopGrace = 10 * time.Second
@@ -103,6 +94,9 @@ func New(opts Options) *Deployer {
 	}
 	if opts.Resync == 0 {
 		opts.Resync = time.Second
+	}
+	if opts.Tick == 0 {
+		opts.Tick = 50 * time.Millisecond
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -193,34 +187,46 @@ func (d *Deployer) reconcile(ctx context.Context, c *controller) bool {
 	}
 	d.setRoutes(c, rec.Spec.Routes)
 	st := rec.State
-	if st.Release > 0 {
+	switch {
+	case st.Deployment != 0:
+		// Only a cell that stopped mid-rollout finds one here: resume it.
+		st = d.resume(ctx, c, rec)
+	case st.Release > 0:
 		if err := d.scale(ctx, c, st.Release, rec.Spec.Instances, st.TargetRelease); err != nil {
 			d.log.Error("scale", "app", Key(c.space, c.name), "err", err)
 		}
 	}
-	if st.ObservedGeneration < rec.Generation {
-		st = d.apply(ctx, c, rec)
+	if ctx.Err() != nil {
+		return false
+	}
+	if rec, err = d.opts.Store.GetApp(ctx, c.space, c.name); err != nil {
+		return false
+	}
+	if rec.State.ObservedGeneration < rec.Generation {
+		d.apply(ctx, c, rec)
 		if ctx.Err() != nil {
 			return false
 		}
+		if rec, err = d.opts.Store.GetApp(ctx, c.space, c.name); err != nil {
+			return false
+		}
 	}
-	d.settle(ctx, c, rec, st)
+	d.settle(ctx, c, rec, rec.State)
 	return false
 }
 
-// apply acts on a new spec: build, release, roll out. It persists each step.
-func (d *Deployer) apply(ctx context.Context, c *controller, rec store.App) store.AppState {
+// apply acts on a new spec: build, cut a release, roll it out.
+func (d *Deployer) apply(ctx context.Context, c *controller, rec store.App) {
 	st, spec, gen := rec.State, rec.Spec, rec.Generation
 	key := Key(c.space, c.name)
 	st.Failure = ""
-
 	st.Status = paved.AppStaging
 	d.save(ctx, c, st, nil)
 	droplet, err := d.opts.Stager.Stage(ctx, stager.Request{Actor: "cell", Space: c.space, App: c.name,
 		Source: spec.Source, Command: spec.Build, Env: spec.Env})
 	if err != nil {
 		if ctx.Err() != nil {
-			return st
+			return
 		}
 		st.Failure = err.Error()
 		if st.Release > 0 {
@@ -229,146 +235,76 @@ func (d *Deployer) apply(ctx context.Context, c *controller, rec store.App) stor
 		st.ObservedGeneration = gen
 		d.note(key, st.Failure)
 		d.save(ctx, c, st, &paved.Event{Actor: "cell", Action: "app.fail", Object: "app/" + key, Detail: st.Failure})
-		return st
+		return
 	}
 	st.Droplet = droplet
 	cfg := releaseConfig(spec, droplet)
-
-	if st.Release > 0 && st.TargetRelease == 0 {
+	if st.Release > 0 {
 		if cur, err := d.config(ctx, c, st.Release); err == nil && sameConfig(cur, cfg) {
-			st.ObservedGeneration = gen // only instances or routes changed
-			return st
+			st.ObservedGeneration = gen // only instances, routes or the strategy changed
+			st.TargetRelease = 0
+			d.save(ctx, c, st, nil)
+			return
 		}
 	}
-	rel, err := d.targetRelease(ctx, c, &st, cfg)
+	rel, err := d.opts.Store.CreateRelease(ctx, "cell", c.space, c.name, cfg)
 	if err != nil {
 		d.log.Error("create release", "app", key, "err", err)
-		return st
-	}
-	st.TargetRelease = rel
-	st.Status = paved.AppDeploying
-	d.save(ctx, c, st, nil)
-	d.note(key, fmt.Sprintf("rolling out release %d", rel))
-
-	ok, reason := d.rollout(ctx, c, rel, cfg, spec.Instances)
-	if ctx.Err() != nil {
-		return st // resume after restart: TargetRelease is persisted
-	}
-	return d.finishRollout(ctx, c, st, rel, spec.Instances, ok, reason, gen)
-}
-
-// targetRelease reuses an unfinished rollout's release when its config still
-// matches (the cell restarted mid-rollout) and cuts a new release otherwise.
-func (d *Deployer) targetRelease(ctx context.Context, c *controller, st *store.AppState, cfg paved.ReleaseConfig) (int, error) {
-	if st.TargetRelease > 0 {
-		if t, err := d.config(ctx, c, st.TargetRelease); err == nil && sameConfig(t, cfg) {
-			return st.TargetRelease, nil
-		}
-		d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, st.TargetRelease, paved.ReleaseSuperseded,
-			"a newer change replaced it before its rollout finished")
-		d.stopRelease(ctx, c, st.TargetRelease)
-		st.TargetRelease = 0
-	}
-	r, err := d.opts.Store.CreateRelease(ctx, "cell", c.space, c.name, cfg)
-	if err != nil {
-		return 0, err
+		return
 	}
 	d.mu.Lock()
-	c.configs[r.Number] = r.Config
+	c.configs[rel.Number] = rel.Config
 	d.mu.Unlock()
-	return r.Number, nil
-}
-
-func (d *Deployer) finishRollout(ctx context.Context, c *controller, st store.AppState, rel, want int, ok bool, reason string, gen int64) store.AppState {
-	key := Key(c.space, c.name)
-	prev := st.Release
-	st.TargetRelease = 0
-	st.ObservedGeneration = gen
-	switch {
-	case ok:
-		st.Release = rel
-		if want > 0 {
-			d.markGood(ctx, c, &st, rel)
-		}
-		d.note(key, fmt.Sprintf("release %d is live", rel))
-		if prev > 0 && prev != rel {
-			d.stopRelease(ctx, c, prev)
-		}
-	case prev > 0:
-		d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, rel, paved.ReleaseFailed, reason)
-		d.stopRelease(ctx, c, rel)
-		st.Failure = fmt.Sprintf("release %d failed: %s; release %d is still running", rel, reason, prev)
-		d.note(key, st.Failure)
-	default:
-		// Nothing older to fall back to: keep the new instances restarting
-		// so a fix of the environment (a database coming up) can still heal it.
-		st.Release = rel
-		d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, rel, paved.ReleaseFailed, reason)
-		st.Failure = fmt.Sprintf("release %d failed: %s", rel, reason)
-		d.note(key, st.Failure)
+	strategy := paved.DeploymentSpec{}
+	if spec.Deployment != nil {
+		strategy = *spec.Deployment
 	}
+	dep, err := d.opts.Store.CreateDeployment(ctx, "cell", store.Deployment{
+		Deployment: paved.Deployment{Space: c.space, App: c.name, Release: rel.Number, From: st.Release,
+			Strategy: strategy, Instances: spec.Instances},
+		Generation: gen,
+	})
+	if err != nil {
+		d.log.Error("create deployment", "app", key, "err", err)
+		return
+	}
+	st.TargetRelease, st.Deployment = rel.Number, dep.ID
+	st.Status = paved.AppDeploying
 	d.save(ctx, c, st, nil)
-	return st
+	d.note(key, fmt.Sprintf("deployment %d: rolling out release %d (%s)", dep.ID, rel.Number, Resolve(&strategy).Kind))
+	d.runDeployment(ctx, c, dep, st)
 }
 
+// markGood makes rel the last good release; the one it replaces becomes
+// superseded, or rolled_back when rel goes back to an older configuration.
 func (d *Deployer) markGood(ctx context.Context, c *controller, st *store.AppState, rel int) {
 	if st.LastGoodRelease == rel {
 		return
 	}
-	if st.LastGoodRelease > 0 {
-		d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, st.LastGoodRelease, paved.ReleaseSuperseded, "")
+	if prev := st.LastGoodRelease; prev > 0 {
+		status := paved.ReleaseSuperseded
+		if d.isRollbackTo(ctx, c, rel, prev) {
+			status = paved.ReleaseRolledBack
+		}
+		d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, prev, status, "")
 	}
 	d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, rel, paved.ReleaseGood, "")
 	st.LastGoodRelease = rel
 }
 
-// rollout starts want instances of rel and waits until all are healthy, one
-// crash-loops, or the health check's grace runs out. The old release keeps
-// serving meanwhile.
-func (d *Deployer) rollout(ctx context.Context, c *controller, rel int, cfg paved.ReleaseConfig, want int) (bool, string) {
-	if want == 0 {
-		return true, ""
+// isRollbackTo tells whether release rel runs the configuration of a
+// release older than prev, i.e. it rolls prev back.
+func (d *Deployer) isRollbackTo(ctx context.Context, c *controller, rel, prev int) bool {
+	cfg, err := d.config(ctx, c, rel)
+	if err != nil {
+		return false
 	}
-	have := d.live(Key(c.space, c.name))
-	ids := []string{}
-	for _, in := range have {
-		if in.release == rel {
-			ids = append(ids, in.id)
+	for n := prev - 1; n >= 1; n-- {
+		if old, err := d.config(ctx, c, n); err == nil && sameConfig(old, cfg) {
+			return true
 		}
 	}
-	for len(ids) < want {
-		id, err := d.startInstance(c, rel, cfg)
-		if err != nil {
-			return false, fmt.Sprintf("could not start an instance: %v", err)
-		}
-		ids = append(ids, id)
-	}
-	grace := cfg.HealthCheck.Grace.D()
-	deadline := time.Now().Add(grace)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		healthy := 0
-		for _, id := range ids {
-			if d.monitor.Healthy(id) {
-				healthy++
-			}
-			if s, ok := d.opts.Runtime.Status(id); ok && s.Crashes >= d.opts.CrashLoop {
-				return false, fmt.Sprintf("instance %s crashed %d times (last exit: %s)", id, s.Crashes, s.LastExit)
-			}
-		}
-		if healthy >= want {
-			return true, ""
-		}
-		if time.Now().After(deadline) {
-			return false, fmt.Sprintf("only %d of %d instances passed their health check within the %s grace period", healthy, want, grace)
-		}
-		select {
-		case <-ctx.Done():
-			return false, "the cell is shutting down"
-		case <-tick.C:
-		}
-	}
+	return false
 }
 
 // scale keeps exactly want instances of release, stopping leftovers of
@@ -384,11 +320,11 @@ func (d *Deployer) scale(ctx context.Context, c *controller, release, want, roll
 	}
 	p := planScale(d.live(Key(c.space, c.name)), release, want, keep)
 	for i := 0; i < p.start; i++ {
-		if _, err := d.startInstance(c, release, cfg); err != nil {
+		if _, err := d.startInstance(c, release, cfg, RoleActive); err != nil {
 			return err
 		}
 	}
-	d.stopAll(ctx, p.stop)
+	d.stopAll(ctx, p.stop, 0)
 	return nil
 }
 
@@ -469,7 +405,7 @@ func (d *Deployer) remove(ctx context.Context, c *controller) {
 	for _, in := range d.live(key) {
 		ids = append(ids, in.id)
 	}
-	d.stopAll(context.WithoutCancel(ctx), ids)
+	d.stopAll(context.WithoutCancel(ctx), ids, 0)
 	d.mu.Lock()
 	if d.apps[key] == c {
 		delete(d.apps, key)
@@ -480,256 +416,4 @@ func (d *Deployer) remove(ctx context.Context, c *controller) {
 	if d.opts.Logs != nil {
 		d.opts.Logs.Drop(key)
 	}
-}
-
-func (d *Deployer) stopRelease(ctx context.Context, c *controller, release int) {
-	var ids []string
-	for _, in := range d.live(Key(c.space, c.name)) {
-		if in.release == release {
-			ids = append(ids, in.id)
-		}
-	}
-	d.stopAll(ctx, ids)
-}
-
-// live lists an app's instances that are not being stopped.
-func (d *Deployer) live(key string) []liveInstance {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []liveInstance
-	for _, in := range d.insts {
-		if in.app != key || in.draining {
-			continue
-		}
-		li := liveInstance{id: in.id, release: in.release, healthy: in.healthy}
-		out = append(out, li)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
-	for i := range out {
-		if s, ok := d.opts.Runtime.Status(out[i].id); ok {
-			out[i].crashes = s.Crashes
-		}
-	}
-	return out
-}
-
-func (d *Deployer) startInstance(c *controller, release int, cfg paved.ReleaseConfig) (string, error) {
-	key := Key(c.space, c.name)
-	id := fmt.Sprintf("%s-%s-%d-%s", c.space, c.name, release, randHex(3))
-	s, err := d.opts.Runtime.Start(runtime.InstanceSpec{
-		ID: id, App: key, Release: release,
-		Dir:      d.opts.Stager.DropletDir(cfg.Droplet),
-		Command:  cfg.Command,
-		Env:      cfg.Env,
-		MemoryMB: cfg.MemoryMB,
-	})
-	if err != nil {
-		return "", err
-	}
-	d.mu.Lock()
-	d.insts[id] = &instance{id: id, app: key, release: release, port: s.Port}
-	d.mu.Unlock()
-	d.monitor.Watch(health.Target{
-		ID:    id,
-		Addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)),
-		Check: *cfg.HealthCheck,
-		Alive: func() bool {
-			s, ok := d.opts.Runtime.Status(id)
-			return ok && (s.State == runtime.StateStarting || s.State == runtime.StateRunning)
-		},
-	})
-	return id, nil
-}
-
-// stopAll drains and stops instances in parallel.
-func (d *Deployer) stopAll(ctx context.Context, ids []string) {
-	var wg sync.WaitGroup
-	for _, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.stopInstance(ctx, id)
-		}()
-	}
-	wg.Wait()
-}
-
-// stopInstance takes the instance out of the router, lets in-flight requests
-// finish (up to DrainTimeout), then stops the process.
-func (d *Deployer) stopInstance(ctx context.Context, id string) {
-	d.mu.Lock()
-	in := d.insts[id]
-	if in != nil {
-		in.draining = true
-	}
-	d.mu.Unlock()
-	if in == nil {
-		return
-	}
-	d.publish()
-	deadline := time.Now().Add(d.opts.DrainTimeout)
-	for d.opts.Router.Outstanding(id) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
-	d.monitor.Unwatch(id)
-	if err := d.opts.Runtime.Stop(context.WithoutCancel(ctx), id, d.opts.StopGrace); err != nil {
-		d.log.Warn("stop instance", "instance", id, "err", err)
-	}
-	d.mu.Lock()
-	delete(d.insts, id)
-	d.mu.Unlock()
-}
-
-// OnInstanceState is the runtime's state callback: a crashed process leaves
-// the router at once, before its health check would notice.
-func (d *Deployer) OnInstanceState(s runtime.InstanceStatus) {
-	if s.State == runtime.StateCrashed {
-		d.monitor.MarkUnhealthy(s.ID)
-		d.note(s.App, fmt.Sprintf("instance %s exited (%s); restart %d scheduled", s.ID, s.LastExit, s.Crashes))
-	}
-	d.wakeApp(s.App)
-}
-
-// OnLog is the runtime's log callback.
-func (d *Deployer) OnLog(l runtime.LogLine) {
-	if d.opts.Logs != nil {
-		d.opts.Logs.Add(l.App, paved.LogLine{Time: l.Time, Instance: l.Instance, Stream: l.Stream, Text: l.Text})
-	}
-}
-
-// note adds a line from the cell itself to an app's log.
-func (d *Deployer) note(app, text string) {
-	if d.opts.Logs != nil {
-		d.opts.Logs.Add(app, paved.LogLine{Time: time.Now().UTC(), Instance: "cell", Stream: "cell", Text: text})
-	}
-	d.log.Info(text, "app", app)
-}
-
-func (d *Deployer) onHealth(id string, healthy bool) {
-	d.mu.Lock()
-	in := d.insts[id]
-	if in != nil {
-		in.healthy = healthy
-	}
-	d.mu.Unlock()
-	if in == nil {
-		return
-	}
-	if m, ok := d.opts.Runtime.(runtime.RunningMarker); ok && healthy {
-		m.MarkRunning(id, 0)
-	}
-	d.publish()
-	d.wakeApp(in.app)
-}
-
-func (d *Deployer) wakeApp(key string) {
-	d.mu.Lock()
-	c := d.apps[key]
-	d.mu.Unlock()
-	if c != nil {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (d *Deployer) setRoutes(c *controller, routes []paved.Route) {
-	d.mu.Lock()
-	changed := !routesEqual(c.routes, routes)
-	c.routes = routes
-	d.mu.Unlock()
-	if changed {
-		d.publish()
-	}
-}
-
-func routesEqual(a, b []paved.Route) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// publish hands the router a fresh table: every route of every app, each
-// with that app's healthy instances that are not draining.
-func (d *Deployer) publish() {
-	d.mu.Lock()
-	backends := map[string][]router.Backend{}
-	for _, in := range d.insts {
-		if in.healthy && !in.draining {
-			backends[in.app] = append(backends[in.app], router.Backend{ID: in.id, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(in.port))})
-		}
-	}
-	var table []router.Route
-	for key, c := range d.apps {
-		bs := backends[key]
-		sort.Slice(bs, func(i, j int) bool { return bs[i].ID < bs[j].ID })
-		for _, r := range c.routes {
-			table = append(table, router.Route{Host: r.Host, Path: r.Path, App: key, Backends: bs})
-		}
-	}
-	d.mu.Unlock()
-	d.opts.Router.Update(table)
-}
-
-// Instances reports an app's instances for the API.
-func (d *Deployer) Instances(space, name string) []paved.InstanceStatus {
-	key := Key(space, name)
-	d.mu.Lock()
-	var ins []instance
-	for _, in := range d.insts {
-		if in.app == key {
-			ins = append(ins, *in)
-		}
-	}
-	d.mu.Unlock()
-	out := []paved.InstanceStatus{}
-	for _, in := range ins {
-		s, _ := d.opts.Runtime.Status(in.id)
-		out = append(out, paved.InstanceStatus{
-			ID: in.id, Release: in.release, Healthy: in.healthy, Port: in.port,
-			State:   instanceState(in, s),
-			Crashes: s.Crashes, LastExit: s.LastExit, PID: s.PID, StartedAt: s.StartedAt,
-		})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
-func instanceState(in instance, s runtime.InstanceStatus) string {
-	switch {
-	case in.draining || s.State == runtime.StateStopping:
-		return paved.InstanceStopping
-	case s.State == runtime.StateCrashed:
-		return paved.InstanceCrashed
-	case in.healthy:
-		return paved.InstanceRunning
-	default:
-		return paved.InstanceStarting
-	}
-}
-
-// Counts reports how many instances exist and how many are healthy.
-func (d *Deployer) Counts() (instances, healthy int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, in := range d.insts {
-		instances++
-		if in.healthy {
-			healthy++
-		}
-	}
-	return instances, healthy
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/health"
 	"github.com/pavedroad/terraform-provider-paved/paved"
@@ -15,6 +16,7 @@ func releaseConfig(spec paved.AppSpec, droplet string) paved.ReleaseConfig {
 	return paved.ReleaseConfig{
 		Droplet:     droplet,
 		Source:      spec.Source,
+		Build:       spec.Build,
 		Command:     spec.Command,
 		Env:         maps.Clone(spec.Env),
 		MemoryMB:    spec.MemoryMB,
@@ -39,10 +41,13 @@ type scalePlan struct {
 }
 
 type liveInstance struct {
-	id      string
-	release int
-	healthy bool
-	crashes int
+	id           string
+	release      int
+	healthy      bool
+	healthySince time.Time
+	role         Role
+	crashes      int
+	lastExit     string
 }
 
 // planScale is pure: it keeps the healthiest instances of the release,

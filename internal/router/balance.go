@@ -63,17 +63,34 @@ func monoNow() int64 { return int64(time.Since(epoch)) + 1 }
 // so equally loaded instances are chosen in turn. It is a full scan: routes
 // have a handful of instances, and exactness matters more than O(1) here.
 func (rt *route) pick(tried *triedSet) int {
-	n := len(rt.targets)
-	if n == 0 {
+	if rt.weight > 0 {
+		// (count × weight) mod 100 < weight holds for exactly weight of
+		// every 100 consecutive counts, so the split is exact, not random.
+		c := rt.split.Add(1)
+		lo, hi := 0, rt.stable
+		if (c*uint64(rt.weight))%100 < uint64(rt.weight) {
+			lo, hi = rt.stable, len(rt.targets)
+		}
+		if i := rt.pickIn(lo, hi, tried); i >= 0 {
+			return i
+		}
+	}
+	return rt.pickIn(0, len(rt.targets), tried)
+}
+
+// pickIn is pick over targets[lo:hi].
+func (rt *route) pickIn(lo, hi int, tried *triedSet) int {
+	n := hi - lo
+	if n <= 0 {
 		return -1
 	}
-	start := int(rt.next.Add(1) % uint32(n))
+	start := lo + int(rt.next.Add(1)%uint32(n))
 	best, bestCool := -1, -1
 	var bestLoad, coolLoad int64
 	now := int64(0) // read lazily: most of the time nobody is cooling
 	for k := range n {
 		i := start + k
-		if i >= n {
+		if i >= hi {
 			i -= n
 		}
 		if tried.has(i) {

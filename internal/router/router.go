@@ -75,6 +75,13 @@ type Route struct {
 	Path     string    // path prefix, "" or "/" matches everything; "/api" matches /api and /api/x, not /apix
 	App      string    // "space/app", used in error bodies and stats
 	Backends []Backend // only healthy instances; empty means the app has no healthy instance → 502
+
+	// Canary instances get CanaryWeight percent of the route's requests and
+	// Backends the rest (a canary deploy's traffic split). With a weight of
+	// 0, or when one side has no instance, all instances share the traffic
+	// by load as usual.
+	Canary       []Backend
+	CanaryWeight int
 }
 
 // Options configures a Router. The zero value is usable.

@@ -29,6 +29,13 @@ type route struct {
 	app     string
 	targets []target
 
+	// targets[:stable] are the route's ordinary instances and
+	// targets[stable:] its canaries, which get weight percent of requests.
+	stable int
+	weight int
+	// split counts requests to spread them over the canary split exactly.
+	split atomic.Uint64
+
 	// next rotates the scan start of the least-outstanding pick, so that
 	// instances with equal load take turns instead of the first one winning.
 	next atomic.Uint32
@@ -107,7 +114,12 @@ func (r *Router) buildTable(routes []Route, old *table, now time.Time) *table {
 	byKey := make(map[[2]string]*route, len(routes))
 	for _, in := range routes {
 		host, prefix := normalizeHost(in.Host), normalizePrefix(in.Path)
-		rt := &route{prefix: prefix, app: in.App, targets: r.buildTargets(in.Backends, old, t.states)}
+		rt := &route{prefix: prefix, app: in.App, targets: r.buildTargets(nil, in.Backends, old, t.states)}
+		rt.stable = len(rt.targets)
+		rt.targets = r.buildTargets(rt.targets, in.Canary, old, t.states)
+		if in.CanaryWeight > 0 && rt.stable > 0 && rt.stable < len(rt.targets) {
+			rt.weight = min(in.CanaryWeight, 100)
+		}
 		rt.proxy = r.newProxy(rt)
 		byKey[[2]string{host, prefix}] = rt
 	}
@@ -121,10 +133,10 @@ func (r *Router) buildTable(routes []Route, old *table, now time.Time) *table {
 	return t
 }
 
-// buildTargets resolves a route's backends to targets, taking each
+// buildTargets appends a route's backends to targets (skipping IDs already
+// there) and resolves them, taking each
 // instance's counters from states (this table), then old, then new.
-func (r *Router) buildTargets(backends []Backend, old *table, states map[string]*backendState) []target {
-	targets := make([]target, 0, len(backends))
+func (r *Router) buildTargets(targets []target, backends []Backend, old *table, states map[string]*backendState) []target {
 	for _, b := range backends {
 		if slices.ContainsFunc(targets, func(t target) bool { return t.id == b.ID }) {
 			continue

@@ -29,7 +29,8 @@ type AppState struct {
 	Message            string `json:"message,omitempty"`
 	Failure            string `json:"failure,omitempty"` // why the newest change failed; cleared by the next one
 	Release            int    `json:"release"`           // release the instances run
-	TargetRelease      int    `json:"target_release"`    // release being rolled out, when != Release
+	TargetRelease      int    `json:"target_release"`    // release being rolled out, or left half-rolled by a failed deployment
+	Deployment         int64  `json:"deployment"`        // the deployment in progress, 0 when none
 	LastGoodRelease    int    `json:"last_good_release"`
 	Droplet            string `json:"droplet,omitempty"`
 	ObservedGeneration int64  `json:"observed_generation"`
@@ -105,7 +106,13 @@ type Store interface {
 	GetDroplet(ctx context.Context, digest string) (Droplet, error)
 	PutDroplet(ctx context.Context, d Droplet) error
 
+	CreateDeployment(ctx context.Context, actor string, d Deployment) (Deployment, error)
+	UpdateDeployment(ctx context.Context, d Deployment, note string) error
+	GetDeployment(ctx context.Context, id int64) (Deployment, error)
+	ListDeployments(ctx context.Context, space, app string) ([]Deployment, error)
+
 	AppendEvent(ctx context.Context, e paved.Event) error
+	ListObjectEvents(ctx context.Context, object string) ([]paved.Event, error)
 	ListEvents(ctx context.Context, after int64, limit int) ([]paved.Event, error)
 
 	GetIdempotent(ctx context.Context, key string) (Idempotent, error)

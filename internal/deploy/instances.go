@@ -1,0 +1,341 @@
+package deploy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/health"
+	"github.com/pavedroad/terraform-provider-paved/internal/router"
+	"github.com/pavedroad/terraform-provider-paved/internal/runtime"
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// instance is the deployer's record of one instance it started.
+type instance struct {
+	id           string
+	app          string
+	release      int
+	port         int
+	role         Role
+	healthy      bool
+	healthySince time.Time
+	draining     bool
+}
+
+// live lists an app's instances that are not being stopped, by ID.
+func (d *Deployer) live(key string) []liveInstance {
+	d.mu.Lock()
+	var out []liveInstance
+	for _, in := range d.insts {
+		if in.app == key && !in.draining {
+			out = append(out, liveInstance{id: in.id, release: in.release, healthy: in.healthy, role: in.role, healthySince: in.healthySince})
+		}
+	}
+	d.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	for i := range out {
+		if s, ok := d.opts.Runtime.Status(out[i].id); ok {
+			out[i].crashes, out[i].lastExit = s.Crashes, s.LastExit
+		}
+	}
+	return out
+}
+
+// startInstance starts one instance of a release with a routing role; the
+// router sends it traffic once its health check passes.
+func (d *Deployer) startInstance(c *controller, release int, cfg paved.ReleaseConfig, role Role) (string, error) {
+	key := Key(c.space, c.name)
+	id := fmt.Sprintf("%s-%s-%d-%s", c.space, c.name, release, randHex(3))
+	s, err := d.opts.Runtime.Start(runtime.InstanceSpec{
+		ID: id, App: key, Release: release,
+		Dir:      d.opts.Stager.DropletDir(cfg.Droplet),
+		Command:  cfg.Command,
+		Env:      cfg.Env,
+		MemoryMB: cfg.MemoryMB,
+	})
+	if err != nil {
+		return "", err
+	}
+	d.mu.Lock()
+	d.insts[id] = &instance{id: id, app: key, release: release, port: s.Port, role: role}
+	d.mu.Unlock()
+	d.monitor.Watch(health.Target{
+		ID:    id,
+		Addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)),
+		Check: health.WithDefaults(cfg.HealthCheck),
+		Alive: func() bool {
+			s, ok := d.opts.Runtime.Status(id)
+			return ok && (s.State == runtime.StateStarting || s.State == runtime.StateRunning)
+		},
+	})
+	return id, nil
+}
+
+// stopAll drains and stops instances in parallel and waits for them.
+func (d *Deployer) stopAll(ctx context.Context, ids []string, drain time.Duration) {
+	var wg sync.WaitGroup
+	d.beginDrain(ids)
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.finishStop(ctx, id, drain)
+		}()
+	}
+	wg.Wait()
+}
+
+// stopAsync drains and stops instances in the background; wg tracks them so
+// a deployment can wait for its stops before it reports success.
+func (d *Deployer) stopAsync(ctx context.Context, ids []string, drain time.Duration, wg *sync.WaitGroup) {
+	d.beginDrain(ids)
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.finishStop(context.WithoutCancel(ctx), id, drain)
+		}()
+	}
+}
+
+// beginDrain takes instances out of the router in one table update, so no
+// new request reaches them.
+func (d *Deployer) beginDrain(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	d.mu.Lock()
+	for _, id := range ids {
+		if in := d.insts[id]; in != nil {
+			in.draining = true
+		}
+	}
+	d.mu.Unlock()
+	d.publish()
+}
+
+// finishStop lets a draining instance finish its in-flight requests (up to
+// drain), then stops its process.
+func (d *Deployer) finishStop(ctx context.Context, id string, drain time.Duration) {
+	if drain == 0 {
+		drain = d.opts.DrainTimeout
+	}
+	deadline := time.Now().Add(drain)
+	for d.opts.Router.Outstanding(id) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.monitor.Unwatch(id)
+	if err := d.opts.Runtime.Stop(context.WithoutCancel(ctx), id, d.opts.StopGrace); err != nil {
+		d.log.Warn("stop instance", "instance", id, "err", err)
+	}
+	d.mu.Lock()
+	delete(d.insts, id)
+	d.mu.Unlock()
+}
+
+// setRoles changes routing roles and the app's canary weight in one table update.
+func (d *Deployer) setRoles(c *controller, roles map[string]Role, weight int) {
+	changed := false
+	d.mu.Lock()
+	for id, r := range roles {
+		if in := d.insts[id]; in != nil && in.role != r {
+			in.role = r
+			changed = true
+		}
+	}
+	if c.weight != weight {
+		c.weight = weight
+		changed = true
+	}
+	d.mu.Unlock()
+	if changed {
+		d.publish()
+	}
+}
+
+// OnInstanceState is the runtime's state callback: a crashed process leaves
+// the router at once, before its health check would notice.
+func (d *Deployer) OnInstanceState(s runtime.InstanceStatus) {
+	if s.State == runtime.StateCrashed {
+		d.monitor.MarkUnhealthy(s.ID)
+		d.note(s.App, fmt.Sprintf("instance %s exited (%s); restart %d scheduled", s.ID, s.LastExit, s.Crashes))
+	}
+	d.wakeApp(s.App)
+}
+
+// OnLog is the runtime's log callback.
+func (d *Deployer) OnLog(l runtime.LogLine) {
+	if d.opts.Logs != nil {
+		d.opts.Logs.Add(l.App, paved.LogLine{Time: l.Time, Instance: l.Instance, Stream: l.Stream, Text: l.Text})
+	}
+}
+
+// note adds a line from the cell itself to an app's log.
+func (d *Deployer) note(app, text string) {
+	if d.opts.Logs != nil {
+		d.opts.Logs.Add(app, paved.LogLine{Time: time.Now().UTC(), Instance: "cell", Stream: "cell", Text: text})
+	}
+	d.log.Info(text, "app", app)
+}
+
+func (d *Deployer) onHealth(id string, healthy bool) {
+	d.mu.Lock()
+	in := d.insts[id]
+	if in != nil {
+		in.healthy = healthy
+		in.healthySince = time.Time{}
+		if healthy {
+			in.healthySince = time.Now()
+		}
+	}
+	d.mu.Unlock()
+	if in == nil {
+		return
+	}
+	if m, ok := d.opts.Runtime.(runtime.RunningMarker); ok && healthy {
+		m.MarkRunning(id, 0)
+	}
+	d.publish()
+	d.wakeApp(in.app)
+}
+
+func (d *Deployer) wakeApp(key string) {
+	d.mu.Lock()
+	c := d.apps[key]
+	d.mu.Unlock()
+	if c != nil {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (d *Deployer) setRoutes(c *controller, routes []paved.Route) {
+	d.mu.Lock()
+	changed := !routesEqual(c.routes, routes)
+	c.routes = routes
+	d.mu.Unlock()
+	if changed {
+		d.publish()
+	}
+}
+
+func routesEqual(a, b []paved.Route) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// publish hands the router a fresh table: every route of every app, with
+// that app's healthy, non-draining instances, split into the active pool and
+// the canary group. Standby instances get no traffic.
+func (d *Deployer) publish() {
+	d.mu.Lock()
+	type pools struct{ active, canary []router.Backend }
+	byApp := map[string]*pools{}
+	for _, in := range d.insts {
+		if !in.healthy || in.draining || in.role == RoleStandby {
+			continue
+		}
+		p := byApp[in.app]
+		if p == nil {
+			p = &pools{}
+			byApp[in.app] = p
+		}
+		b := router.Backend{ID: in.id, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(in.port))}
+		if in.role == RoleCanary {
+			p.canary = append(p.canary, b)
+		} else {
+			p.active = append(p.active, b)
+		}
+	}
+	var table []router.Route
+	for key, c := range d.apps {
+		p := byApp[key]
+		if p == nil {
+			p = &pools{}
+		}
+		sortBackends(p.active)
+		sortBackends(p.canary)
+		for _, r := range c.routes {
+			table = append(table, router.Route{Host: r.Host, Path: r.Path, App: key,
+				Backends: p.active, Canary: p.canary, CanaryWeight: c.weight})
+		}
+	}
+	d.mu.Unlock()
+	d.opts.Router.Update(table)
+}
+
+func sortBackends(bs []router.Backend) {
+	sort.Slice(bs, func(i, j int) bool { return bs[i].ID < bs[j].ID })
+}
+
+// Instances reports an app's instances for the API.
+func (d *Deployer) Instances(space, name string) []paved.InstanceStatus {
+	key := Key(space, name)
+	d.mu.Lock()
+	var ins []instance
+	for _, in := range d.insts {
+		if in.app == key {
+			ins = append(ins, *in)
+		}
+	}
+	d.mu.Unlock()
+	out := []paved.InstanceStatus{}
+	for _, in := range ins {
+		s, _ := d.opts.Runtime.Status(in.id)
+		out = append(out, paved.InstanceStatus{
+			ID: in.id, Release: in.release, Healthy: in.healthy, Port: in.port, Role: in.role.String(),
+			State:   instanceState(in, s),
+			Crashes: s.Crashes, LastExit: s.LastExit, PID: s.PID, StartedAt: s.StartedAt,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func instanceState(in instance, s runtime.InstanceStatus) string {
+	switch {
+	case in.draining || s.State == runtime.StateStopping:
+		return paved.InstanceStopping
+	case s.State == runtime.StateCrashed:
+		return paved.InstanceCrashed
+	case in.healthy:
+		return paved.InstanceRunning
+	default:
+		return paved.InstanceStarting
+	}
+}
+
+// Counts reports how many instances exist and how many are healthy.
+func (d *Deployer) Counts() (instances, healthy int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, in := range d.insts {
+		instances++
+		if in.healthy {
+			healthy++
+		}
+	}
+	return instances, healthy
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
