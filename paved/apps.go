@@ -95,14 +95,14 @@ type App struct {
 	AppSpec
 	Space string `json:"space"`
 
-	Status          string           `json:"status"`
-	Message         string           `json:"message,omitempty"`    // why, when not running
-	Release         int              `json:"release"`              // the release instances run
-	LastGoodRelease int              `json:"last_good_release"`    // the newest release that rolled out healthy
-	Deployment      int64            `json:"deployment,omitempty"` // the deployment in progress
-	Droplet         string           `json:"droplet,omitempty"`
-	RunningCount    int              `json:"running_instances"`
-	InstanceStates  []InstanceStatus `json:"instance_states"`
+	Status           string           `json:"status"`
+	Message          string           `json:"message,omitempty"`           // why, when not running
+	Release          int              `json:"release"`                     // the release instances run
+	LastGoodRelease  int              `json:"last_good_release"`           // the newest release that rolled out healthy
+	ActiveDeployment int64            `json:"active_deployment,omitempty"` // the deployment in progress
+	Droplet          string           `json:"droplet,omitempty"`
+	RunningCount     int              `json:"running_instances"`
+	InstanceStates   []InstanceStatus `json:"instance_states"`
 	// Generation counts spec changes; ObservedGeneration is the newest one
 	// the cell has acted on completely (built and rolled out, or failed).
 	Generation         int64     `json:"generation"`

@@ -158,10 +158,10 @@ func (c *Client) doRaw(ctx context.Context, method, path, contentType string, ne
 
 	for attempt := 0; ; attempt++ {
 		resp, err := c.send(ctx, method, path, contentType, newBody, size, opts)
-		wait, again := c.shouldRetry(resp, err, retryable, attempt)
+		wait, again := c.shouldRetry(ctx, resp, err, retryable, attempt)
 		if !again {
 			if err != nil {
-				return c.transportError(err)
+				return c.transportError(ctx, err)
 			}
 			defer resp.Body.Close()
 			return decodeResponse(resp, method, out)
@@ -204,14 +204,13 @@ func (c *Client) send(ctx context.Context, method, path, contentType string, new
 
 // shouldRetry decides whether to try again and after how long: 429 and 503
 // (honouring Retry-After) and connection failures, with jittered backoff.
-func (c *Client) shouldRetry(resp *http.Response, err error, retryable bool, attempt int) (time.Duration, bool) {
-	if attempt >= c.maxRetries || !retryable {
+func (c *Client) shouldRetry(ctx context.Context, resp *http.Response, err error, retryable bool, attempt int) (time.Duration, bool) {
+	if attempt >= c.maxRetries || !retryable || ctx.Err() != nil {
 		return 0, false
 	}
 	if err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return 0, false
-		}
+		// A timed-out attempt (http.Client.Timeout) is retried; only the
+		// caller's own context ends the retries.
 		return c.backoff(attempt), true
 	}
 	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
@@ -246,11 +245,16 @@ func parseRetryAfter(v string) time.Duration {
 }
 
 // transportError names the endpoint, because "connection refused" alone
-// does not tell a user which cell is down.
-func (c *Client) transportError(err error) error {
-	var ne net.Error
+// does not tell a user which cell is down. The caller's own cancellation or
+// deadline is returned as it is: the cell did nothing wrong.
+func (c *Client) transportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
 	var oe *net.OpError
-	if errors.As(err, &oe) || errors.As(err, &ne) {
+	var dnsErr *net.DNSError
+	if errors.As(err, &oe) || errors.As(err, &dnsErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("cannot reach the paved cell at %s: %w (%w)", c.endpoint, err, ErrUnavailable)
 	}
 	return err
@@ -283,14 +287,24 @@ func decodeResponse(resp *http.Response, method string, out any) error {
 
 func statusCode(status int) string {
 	switch status {
+	case http.StatusBadRequest:
+		return CodeBadRequest
 	case http.StatusNotFound:
 		return CodeNotFound
 	case http.StatusUnauthorized:
 		return CodeUnauthorized
 	case http.StatusForbidden:
 		return CodeForbidden
-	case http.StatusConflict:
+	case http.StatusConflict, http.StatusPreconditionFailed:
 		return CodeConflict
+	case http.StatusRequestEntityTooLarge:
+		return CodeTooLarge
+	case http.StatusUnprocessableEntity:
+		return CodeValidation
+	case http.StatusTooManyRequests:
+		return CodeRateLimited
+	case http.StatusServiceUnavailable:
+		return CodeUnavailable
 	}
 	return CodeInternal
 }
@@ -309,7 +323,7 @@ func (c *Client) stream(ctx context.Context, path string) (*http.Response, error
 	hc.Timeout = 0
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, c.transportError(err)
+		return nil, c.transportError(ctx, err)
 	}
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()

@@ -7,7 +7,9 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 func main() {
@@ -20,17 +22,39 @@ func main() {
 	if greeting == "" {
 		greeting = "hello from paved"
 	}
+	// Fault knobs for rollout demos and tests: FAIL_EVERY=5 answers 500 to
+	// every 5th request (20%), UNHEALTHY=1 fails the health check.
+	failEvery, _ := strconv.Atoi(os.Getenv("FAIL_EVERY"))
+	unhealthy := os.Getenv("UNHEALTHY") == "1"
+	var served atomic.Int64
+	fail := func(w http.ResponseWriter) bool {
+		if failEvery > 0 && served.Add(1)%int64(failEvery) == 0 {
+			http.Error(w, "injected failure (FAIL_EVERY)", http.StatusInternalServerError)
+			return true
+		}
+		return false
+	}
 	// A 1 KiB body, the size the router benchmark uses.
 	kib := strings.Repeat("x", 1024)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if unhealthy {
+			http.Error(w, "unhealthy (UNHEALTHY=1)", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/kib", func(w http.ResponseWriter, r *http.Request) {
+		if fail(w) {
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprint(w, kib)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if fail(w) {
+			return
+		}
 		fmt.Fprintf(w, "%s (instance %s)\n", greeting, instance)
 	})
 	log.Printf("hello: instance %s listening on 127.0.0.1:%s", instance, port)

@@ -40,7 +40,7 @@ func (d *fakeDeployer) Notify(space, name string) {
 }
 
 func (d *fakeDeployer) Instances(space, name string) []paved.InstanceStatus { return nil }
-func (d *fakeDeployer) Counts() (int, int)                                { return 0, 0 }
+func (d *fakeDeployer) Counts() (int, int)                                  { return 0, 0 }
 
 func (d *fakeDeployer) calls() []string {
 	d.mu.Lock()
@@ -661,7 +661,6 @@ func TestIdempotencyKey(t *testing.T) {
 
 // A replayed answer should be indistinguishable from the first one.
 func TestIdempotentReplayKeepsHeaders(t *testing.T) {
-	t.Skip("BUG: internal/api/concurrency.go idempotent replays status and body but drops the ETag and Location headers of the first answer")
 	e := newEnv(t, nil)
 	first := e.request(http.MethodPost, "/v1/spaces", `{"name":"prod"}`, "Idempotency-Key", "k")
 	second := e.request(http.MethodPost, "/v1/spaces", `{"name":"prod"}`, "Idempotency-Key", "k")
@@ -887,7 +886,6 @@ func TestBuildsAndReleasesEndpoints(t *testing.T) {
 // The API owns the whole listener, so every answer, even outside /v1,
 // should be the JSON error envelope clients know how to read.
 func TestNotFoundOutsideV1IsJSON(t *testing.T) {
-	t.Skip("BUG: internal/api/server.go routes() has no catch-all for paths outside /v1/, so GET /nope answers ServeMux's text/plain \"404 page not found\" instead of the JSON error envelope")
 	e := newEnv(t, nil)
 	for _, p := range []string{"/", "/nope", "/v2/spaces"} {
 		r := e.request(http.MethodGet, p, nil)
@@ -901,7 +899,6 @@ func TestNotFoundOutsideV1IsJSON(t *testing.T) {
 // Error fields are JSON paths ("health_check.type", "routes[0].host"); JSON
 // decoding errors in nested objects should name them the same way.
 func TestNestedDecodeErrorsNameTheJSONPath(t *testing.T) {
-	t.Skip(`BUG: internal/api/errors.go jsonError reports a nested unknown field as just "bogus" (not "health_check.bogus") and a top-level type error with an empty subject (" must be a object, not a JSON array")`)
 	e := newEnv(t, nil)
 	e.mustCreate("/v1/spaces", `{"name":"prod"}`)
 	r := e.request(http.MethodPost, "/v1/spaces/prod/apps", `{"name":"web","command":"x","health_check":{"type":"http","bogus":1}}`)

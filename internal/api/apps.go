@@ -16,8 +16,8 @@ func (s *Server) view(a store.App) paved.App {
 		AppSpec: a.Spec, Space: a.Space,
 		Status: a.State.Status, Message: a.State.Message,
 		Release: a.State.Release, LastGoodRelease: a.State.LastGoodRelease, Droplet: a.State.Droplet,
-		Deployment: a.State.Deployment,
-		Generation: a.Generation, ObservedGeneration: a.State.ObservedGeneration,
+		ActiveDeployment: a.State.Deployment,
+		Generation:       a.Generation, ObservedGeneration: a.State.ObservedGeneration,
 		Version: a.Version, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
 	out.InstanceStates = s.Deployer.Instances(a.Space, a.Spec.Name)

@@ -48,6 +48,9 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, create func(
 			if prev.Request != request {
 				return invalid("Idempotency-Key", "this Idempotency-Key was used for %s; use a new key for a different request", prev.Request)
 			}
+			for k, v := range prev.Headers {
+				w.Header().Set(k, v)
+			}
 			w.Header().Set("Idempotent-Replayed", "true")
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(prev.Status)
@@ -67,7 +70,14 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, create func(
 	enc.SetIndent("", "  ")
 	enc.Encode(body)
 	if key != "" {
-		if err := s.Store.PutIdempotent(r.Context(), store.Idempotent{Key: key, Request: request, Status: status, Body: buf.Bytes()}); err != nil {
+		headers := map[string]string{}
+		for _, h := range []string{"ETag", "Location"} {
+			if v := w.Header().Get(h); v != "" {
+				headers[h] = v
+			}
+		}
+		rec := store.Idempotent{Key: key, Request: request, Status: status, Body: buf.Bytes(), Headers: headers}
+		if err := s.Store.PutIdempotent(r.Context(), rec); err != nil {
 			return err
 		}
 	}

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
@@ -70,9 +72,18 @@ func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return newError(http.StatusUnsupportedMediaType, paved.CodeBadRequest, "", "send the body as application/json, not %s", ct)
 	}
-	dec := json.NewDecoder(r.Body)
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return jsonError(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			if path := unknownFieldPath(data, reflect.TypeOf(v)); path != "" {
+				return badRequest(path, "unknown field %q", path)
+			}
+		}
 		return jsonError(err)
 	}
 	if dec.More() {
@@ -91,6 +102,8 @@ func jsonError(err error) error {
 		return newError(http.StatusRequestEntityTooLarge, paved.CodeTooLarge, "", "the body is larger than the %d bytes allowed", mbe.Limit)
 	case errors.As(err, &syn):
 		return badRequest("", "the body is not valid JSON (at byte %d): %s", syn.Offset, strings.TrimPrefix(msg, "json: "))
+	case errors.As(err, &typ) && typ.Field == "":
+		return badRequest("", "the body must be a JSON object, not a JSON %s", typ.Value)
 	case errors.As(err, &typ):
 		return badRequest(typ.Field, "%s must be a %s, not a JSON %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
 	case strings.HasPrefix(msg, "json: unknown field "):
@@ -110,7 +123,7 @@ func jsonKind(k string) string {
 	switch k {
 	case "int", "int64", "int32", "uint", "float64":
 		return "number"
-	case "map", "struct":
+	case "map", "struct", "ptr":
 		return "object"
 	case "slice":
 		return "list"

@@ -99,7 +99,7 @@ func (s *Server) routes() {
 	h("PUT /v1/sources/{digest}", s.putSource)
 
 	h("GET /v1/events", s.listEvents)
-	h("/v1/", func(w http.ResponseWriter, r *http.Request) error {
+	h("/", func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no API endpoint %s %s; see /v1/health", r.Method, r.URL.Path)
 	})
 }

@@ -48,6 +48,19 @@ func (d *Deployer) live(key string) []liveInstance {
 	return out
 }
 
+// stopping counts an app's instances that are draining or stopping.
+func (d *Deployer) stopping(key string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, in := range d.insts {
+		if in.app == key && in.draining {
+			n++
+		}
+	}
+	return n
+}
+
 // startInstance starts one instance of a release with a routing role; the
 // router sends it traffic once its health check passes.
 func (d *Deployer) startInstance(c *controller, release int, cfg paved.ReleaseConfig, role Role) (string, error) {

@@ -58,7 +58,8 @@ type Progress struct {
 	Step         int       `json:"step"`
 	StepStarted  time.Time `json:"step_started"`
 	LastProgress time.Time `json:"last_progress"`
-	Ready        int       `json:"ready"` // new instances ready at the last plan, to notice progress
+	Ready        int       `json:"ready"`            // new instances ready at the last plan, to notice progress
+	Reason       string    `json:"reason,omitempty"` // why it is rolling back
 }
 
 // Observation is what runs now.
@@ -70,6 +71,7 @@ type Observation struct {
 	New       []Inst // instances of the release being deployed
 	Canary    Window
 	CrashLoop int // crashes of one new instance that fail the deployment
+	Stopping  int // instances of the app still draining or stopping
 }
 
 // Outcome ends a deployment.
@@ -145,6 +147,7 @@ func Plan(s Strategy, p Progress, o Observation) Decision {
 func Rollback(p Progress, reason string, now time.Time) Progress {
 	p.Phase = PhaseRollingBack
 	p.LastProgress = now
+	p.Reason = reason
 	return p
 }
 
@@ -167,8 +170,11 @@ func failure(s Strategy, p Progress, o Observation) string {
 		}
 	}
 	deadline := p.LastProgress.Add(s.ProgressDeadline)
-	if p.Phase == PhaseWatching {
+	switch p.Phase {
+	case PhaseWatching:
 		deadline = p.StepStarted.Add(watchOf(s, p.Step) + s.ProgressDeadline)
+	case PhaseKeeping:
+		deadline = p.StepStarted.Add(s.KeepOld + s.ProgressDeadline)
 	}
 	if o.Now.After(deadline) {
 		if p.Phase == PhaseWatching {
@@ -282,6 +288,7 @@ func planCanaryWatch(s Strategy, d *Decision, o Observation) {
 	if len(o.New) < count {
 		// A canary vanished (the cell restarted): bring the step up again.
 		d.Progress.Phase = PhaseStarting
+		d.Progress.LastProgress = o.Now
 		planCanaryStart(s, d, o)
 		return
 	}
@@ -348,15 +355,17 @@ func planBlueGreenStart(d *Decision, o Observation) {
 }
 
 func planKeeping(s Strategy, d *Decision, o Observation) {
-	if countHealthy(o.New) < o.Want {
-		if len(o.Old) > 0 {
-			*d = fail(s, *d, o, fmt.Sprintf("only %d of %d new instances stayed healthy after the switch", countHealthy(o.New), o.Want))
-			return
-		}
-		// The old set is gone and the new one is short (the cell restarted):
-		// start over, the old release serving meanwhile.
+	if len(o.New) < o.Want {
+		// New instances vanished (the cell restarted): the old release
+		// serves again while the new set comes back up, then switch again.
 		d.Progress.Phase = PhaseStarting
+		d.Progress.LastProgress = o.Now
+		d.Progress.Ready = 0
 		planBlueGreenStart(d, o)
+		return
+	}
+	if healthy := countHealthy(o.New); healthy < o.Want {
+		*d = fail(s, *d, o, fmt.Sprintf("only %d of %d new instances stayed healthy after the switch", healthy, o.Want))
 		return
 	}
 	for _, in := range o.New {
@@ -374,8 +383,8 @@ func planKeeping(s Strategy, d *Decision, o Observation) {
 
 // planRecreate stops everything old, then starts the new set.
 func planRecreate(d *Decision, o Observation) {
-	if len(o.Old) > 0 {
-		d.Stop = ids(o.Old)
+	if len(o.Old) > 0 || (len(o.New) == 0 && o.Stopping > 0) {
+		d.Stop = ids(o.Old) // and wait until they are gone: never old and new at once
 		return
 	}
 	if len(o.New) < o.Want {
@@ -395,10 +404,20 @@ func planRecreate(d *Decision, o Observation) {
 // planRollback stops the new release and makes sure the previous one runs
 // at full count and takes all traffic.
 func planRollback(d *Decision, o Observation) {
-	d.Stop = ids(o.New)
+	d.Reason = d.Progress.Reason
 	d.Weight = 0
 	for _, in := range o.Old {
 		d.Roles[in.ID] = RoleActive
+	}
+	// Healthy new instances keep serving until the old release is back at
+	// full strength, so a rollback never drops capacity; broken ones go now.
+	oldReady := countHealthy(o.Old) >= o.Want
+	for _, in := range o.New {
+		if oldReady || !in.Healthy || in.Role == RoleCanary || !o.HasOld {
+			d.Stop = append(d.Stop, in.ID)
+		} else {
+			d.Roles[in.ID] = RoleActive
+		}
 	}
 	if !o.HasOld {
 		// Nothing older exists (a superseded first deploy): stopping is all.

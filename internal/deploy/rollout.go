@@ -71,7 +71,7 @@ func (d *Deployer) runDeployment(ctx context.Context, c *controller, dep store.D
 			lastCheck = now
 			if rec, err := d.opts.Store.GetApp(ctx, c.space, c.name); err == nil && rec.Generation > dep.Generation {
 				superseded = true
-				p = Rollback(p, "", now)
+				p = Rollback(p, "superseded by a newer change", now)
 				d.persist(ctx, &dep, p, "superseded by a newer change of the app; rolling back before deploying it")
 			}
 		}
@@ -118,7 +118,8 @@ func (d *Deployer) persist(ctx context.Context, dep *store.Deployment, p Progres
 // release, and the canaries' requests and errors at the router since the
 // current watch began.
 func (d *Deployer) observe(c *controller, dep store.Deployment, p Progress, baseline map[time.Time]Window, now time.Time) (Observation, error) {
-	o := Observation{Now: now, Want: dep.Instances, HasOld: dep.From > 0, CrashLoop: d.opts.CrashLoop}
+	o := Observation{Now: now, Want: dep.Instances, HasOld: dep.From > 0, CrashLoop: d.opts.CrashLoop,
+		Stopping: d.stopping(Key(c.space, c.name))}
 	for _, in := range d.live(Key(c.space, c.name)) {
 		x := Inst{ID: in.id, Healthy: in.healthy, ReadySince: in.healthySince, Crashes: in.crashes, LastExit: in.lastExit, Role: in.role}
 		if in.release == dep.Release {

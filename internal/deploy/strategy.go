@@ -3,6 +3,7 @@ package deploy
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +45,7 @@ func Resolve(s *paved.DeploymentSpec) Strategy {
 		Kind:           in.Strategy,
 		MaxInFlight:    in.MaxInFlight,
 		MinHealthyTime: in.MinHealthyTime.D(),
-		Steps:          in.Steps,
+		Steps:          slices.Clone(in.Steps),
 		MaxErrorRate:   DefaultMaxErrorRate,
 		MinRequests:    in.MinRequests,
 		KeepOld:        in.KeepOld.D(),

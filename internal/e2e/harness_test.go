@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -300,3 +301,5 @@ func processesWithEnv(key, value string) []int {
 	}
 	return pids
 }
+
+func asAPIError(err error, target **paved.APIError) bool { return errors.As(err, target) }

@@ -126,15 +126,43 @@ func (s *SQLite) ListBuilds(ctx context.Context, space, app string) ([]paved.Bui
 	return out, rows.Err()
 }
 
-// FailRunningBuilds marks builds interrupted by a cell restart as failed.
+// FailRunningBuilds marks builds interrupted by a cell restart as failed,
+// with a build.failed event for each.
 func (s *SQLite) FailRunningBuilds(ctx context.Context, reason string) (int, error) {
-	res, err := s.db.ExecContext(ctx, "UPDATE builds SET status = ?, error = ?, finished_at = ? WHERE status = ?",
-		paved.BuildFailed, reason, ts(now()), paved.BuildRunning)
-	if err != nil {
-		return 0, err
-	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	n := 0
+	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT id, space, app FROM builds WHERE status = ?", paved.BuildRunning)
+		if err != nil {
+			return err
+		}
+		type running struct {
+			id         int64
+			space, app string
+		}
+		var found []running
+		for rows.Next() {
+			var r running
+			if err := rows.Scan(&r.id, &r.space, &r.app); err != nil {
+				rows.Close()
+				return err
+			}
+			found = append(found, r)
+		}
+		rows.Close()
+		for _, r := range found {
+			if _, err := tx.ExecContext(ctx, "UPDATE builds SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+				paved.BuildFailed, reason, ts(now()), r.id); err != nil {
+				return err
+			}
+			if err := appendEvent(ctx, tx, paved.Event{Actor: "cell", Action: "build.failed", Object: appObject(r.space, r.app),
+				Detail: fmt.Sprintf("build %d failed: %s", r.id, reason)}); err != nil {
+				return err
+			}
+		}
+		n = len(found)
+		return nil
+	})
+	return n, err
 }
 
 // GetDroplet reads a droplet record.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
@@ -39,18 +40,20 @@ func (s *SQLite) ListEvents(ctx context.Context, after int64, limit int) ([]pave
 // GetIdempotent finds the remembered answer for an idempotency key.
 func (s *SQLite) GetIdempotent(ctx context.Context, key string) (Idempotent, error) {
 	var r Idempotent
-	err := s.db.QueryRowContext(ctx, "SELECT key, request, status, body FROM idempotency WHERE key = ?", key).
-		Scan(&r.Key, &r.Request, &r.Status, &r.Body)
+	var headers string
+	err := s.db.QueryRowContext(ctx, "SELECT key, request, status, body, headers FROM idempotency WHERE key = ?", key).
+		Scan(&r.Key, &r.Request, &r.Status, &r.Body, &headers)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, ErrNotFound
 	}
+	json.Unmarshal([]byte(headers), &r.Headers)
 	return r, err
 }
 
 // PutIdempotent remembers the answer to a create made with a key.
 func (s *SQLite) PutIdempotent(ctx context.Context, r Idempotent) error {
-	_, err := s.db.ExecContext(ctx, "INSERT OR IGNORE INTO idempotency(key, request, status, body, created_at) VALUES(?,?,?,?,?)",
-		r.Key, r.Request, r.Status, r.Body, ts(now()))
+	_, err := s.db.ExecContext(ctx, "INSERT OR IGNORE INTO idempotency(key, request, status, body, headers, created_at) VALUES(?,?,?,?,?,?)",
+		r.Key, r.Request, r.Status, r.Body, mustJSON(r.Headers), ts(now()))
 	return err
 }
 

@@ -61,6 +61,7 @@ type Idempotent struct {
 	Request string
 	Status  int
 	Body    []byte
+	Headers map[string]string // response headers to replay (ETag, Location)
 }
 
 // Counts are the object totals shown by /v1/health.
