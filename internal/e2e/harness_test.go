@@ -303,3 +303,7 @@ func processesWithEnv(key, value string) []int {
 }
 
 func asAPIError(err error, target **paved.APIError) bool { return errors.As(err, target) }
+
+func httpClient() *http.Client { return &http.Client{Timeout: 5 * time.Second} }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
