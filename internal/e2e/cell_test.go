@@ -108,7 +108,7 @@ func TestKillInstanceNoFailedRequests(t *testing.T) {
 				if err == nil {
 					err = fmt.Errorf("status %d", resp.StatusCode)
 				}
-				firstErr.CompareAndSwap(nil, err)
+				firstErr.CompareAndSwap(nil, err.Error())
 			}
 		}()
 	}

@@ -53,7 +53,7 @@ func startRateLoad(c *cell, host string, workers int, pause time.Duration) *rate
 				if err == nil {
 					err = fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(body))
 				}
-				l.firstErr.CompareAndSwap(nil, err)
+				l.firstErr.CompareAndSwap(nil, err.Error())
 			}
 		}()
 	}
