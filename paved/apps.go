@@ -43,12 +43,16 @@ func (r Route) String() string {
 // build, command, env, memory or health check makes a new release; changing
 // instances or routes applies to the running release.
 type AppSpec struct {
-	Name        string            `json:"name"`
-	Source      string            `json:"source,omitempty"` // sha256 hex of an uploaded archive
-	Build       string            `json:"build,omitempty"`  // shell command run in the unpacked source
-	Command     string            `json:"command"`          // shell command that starts one instance
-	Instances   int               `json:"instances"`        // 0 = staged but stopped
-	Env         map[string]string `json:"env,omitempty"`
+	Name      string            `json:"name"`
+	Source    string            `json:"source,omitempty"` // sha256 hex of an uploaded archive
+	Build     string            `json:"build,omitempty"`  // shell command run in the unpacked source
+	Command   string            `json:"command"`          // shell command that starts one instance
+	Instances int               `json:"instances"`        // 0 = staged but stopped
+	Env       map[string]string `json:"env,omitempty"`
+	// SecretEnv is added to the instances' environment but never returned
+	// by the API (reads list SecretEnvKeys). On update, nil keeps the
+	// secrets the cell has; an empty map removes them.
+	SecretEnv   map[string]string `json:"secret_env,omitempty"`
 	MemoryMB    int               `json:"memory_mb,omitempty"`
 	HealthCheck *HealthCheck      `json:"health_check,omitempty"`
 	Routes      []Route           `json:"routes,omitempty"`
@@ -94,6 +98,8 @@ type InstanceStatus struct {
 type App struct {
 	AppSpec
 	Space string `json:"space"`
+	// SecretEnvKeys names the secret env vars; their values are never returned.
+	SecretEnvKeys []string `json:"secret_env_keys,omitempty"`
 
 	Status           string           `json:"status"`
 	Message          string           `json:"message,omitempty"`           // why, when not running

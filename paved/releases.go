@@ -18,11 +18,14 @@ const (
 // ReleaseConfig is the part of an app spec a release freezes: the droplet
 // and every setting that needs new instances to take effect.
 type ReleaseConfig struct {
-	Droplet     string            `json:"droplet"`
-	Source      string            `json:"source"`
-	Build       string            `json:"build,omitempty"`
-	Command     string            `json:"command"`
-	Env         map[string]string `json:"env,omitempty"`
+	Droplet string            `json:"droplet"`
+	Source  string            `json:"source"`
+	Build   string            `json:"build,omitempty"`
+	Command string            `json:"command"`
+	Env     map[string]string `json:"env,omitempty"`
+	// SecretEnv is kept by the cell to run the release; the API never
+	// returns it.
+	SecretEnv   map[string]string `json:"secret_env,omitempty"`
 	MemoryMB    int               `json:"memory_mb,omitempty"`
 	HealthCheck *HealthCheck      `json:"health_check,omitempty"`
 }

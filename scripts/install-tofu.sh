@@ -2,8 +2,10 @@
 # install-tofu.sh — build OpenTofu from the Go module proxy once and cache it
 # by version outside the repo; print the binary's path. No registry here
 # ships a Terraform CLI binary, and OpenTofu speaks the same plugin protocol.
+# 1.12 rather than the 1.10 DESIGN.md names: it supports write-only
+# attributes (secret_env), which 1.10 does not.
 set -euo pipefail
-VERSION=${TOFU_VERSION:-1.10.6}
+VERSION=${TOFU_VERSION:-1.12.6}
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/paved/tofu/$VERSION
 BIN=$CACHE/tofu
 if [ -x "$BIN" ] && "$BIN" version >/dev/null 2>&1; then

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
@@ -20,6 +21,11 @@ func (s *Server) view(a store.App) paved.App {
 		Generation:       a.Generation, ObservedGeneration: a.State.ObservedGeneration,
 		Version: a.Version, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
+	out.SecretEnv = nil // write-only: reads name the keys, never the values
+	for k := range a.Spec.SecretEnv {
+		out.SecretEnvKeys = append(out.SecretEnvKeys, k)
+	}
+	sort.Strings(out.SecretEnvKeys)
 	out.InstanceStates = s.Deployer.Instances(a.Space, a.Spec.Name)
 	for _, in := range out.InstanceStates {
 		if in.Healthy {
@@ -150,6 +156,9 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) error {
 	if spec.Name != cur.Spec.Name {
 		return invalid("name", "an app cannot be renamed; create a new one and delete this one")
 	}
+	if spec.SecretEnv == nil {
+		spec.SecretEnv = cur.Spec.SecretEnv // omitted = keep the secrets the cell has
+	}
 	if err := s.checkApp(r, cur.Space, spec); err != nil {
 		return err
 	}
@@ -192,6 +201,9 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) error {
 	rels, err := s.Store.ListReleases(r.Context(), a.Space, a.Spec.Name)
 	if err != nil {
 		return err
+	}
+	for i := range rels {
+		rels[i].Config.SecretEnv = nil // never in a read
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"releases": rels})
 	return nil

@@ -81,8 +81,8 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) error {
 	}
 	spec := a.Spec
 	cfg := target.Config
-	spec.Source, spec.Build, spec.Command, spec.Env, spec.MemoryMB, spec.HealthCheck =
-		cfg.Source, cfg.Build, cfg.Command, cfg.Env, cfg.MemoryMB, cfg.HealthCheck
+	spec.Source, spec.Build, spec.Command, spec.Env, spec.SecretEnv, spec.MemoryMB, spec.HealthCheck =
+		cfg.Source, cfg.Build, cfg.Command, cfg.Env, cfg.SecretEnv, cfg.MemoryMB, cfg.HealthCheck
 	want, err := ifMatch(r)
 	if err != nil {
 		return err

@@ -62,12 +62,15 @@ func validateApp(spec paved.AppSpec) error {
 	if spec.MemoryMB < 0 || spec.MemoryMB > MaxMemoryMB {
 		return invalid("memory_mb", "memory_mb must be between 0 (no limit) and %d", MaxMemoryMB)
 	}
-	for k := range spec.Env {
-		if !envName.MatchString(k) {
-			return invalid("env."+k, "%q is not a valid environment variable name", k)
-		}
-		if k == "PORT" || strings.HasPrefix(k, "PAVED_") {
-			return invalid("env."+k, "%s is set by the cell and cannot be overridden", k)
+	if err := validateEnv("env", spec.Env); err != nil {
+		return err
+	}
+	if err := validateEnv("secret_env", spec.SecretEnv); err != nil {
+		return err
+	}
+	for k := range spec.SecretEnv {
+		if _, ok := spec.Env[k]; ok {
+			return invalid("secret_env."+k, "%s is in both env and secret_env; keep it in one", k)
 		}
 	}
 	if err := validateHealthCheck(spec.HealthCheck); err != nil {
@@ -150,4 +153,16 @@ func normalPath(p string) string {
 		return ""
 	}
 	return strings.TrimSuffix(p, "/")
+}
+
+func validateEnv(field string, env map[string]string) error {
+	for k := range env {
+		if !envName.MatchString(k) {
+			return invalid(field+"."+k, "%q is not a valid environment variable name", k)
+		}
+		if k == "PORT" || strings.HasPrefix(k, "PAVED_") {
+			return invalid(field+"."+k, "%s is set by the cell and cannot be overridden", k)
+		}
+	}
+	return nil
 }

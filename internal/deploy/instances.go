@@ -70,7 +70,7 @@ func (d *Deployer) startInstance(c *controller, release int, cfg paved.ReleaseCo
 		ID: id, App: key, Release: release,
 		Dir:      d.opts.Stager.DropletDir(cfg.Droplet),
 		Command:  cfg.Command,
-		Env:      cfg.Env,
+		Env:      instanceEnv(cfg),
 		MemoryMB: cfg.MemoryMB,
 	})
 	if err != nil {
@@ -351,4 +351,19 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// instanceEnv is the release's env with its secrets added.
+func instanceEnv(cfg paved.ReleaseConfig) map[string]string {
+	if len(cfg.SecretEnv) == 0 {
+		return cfg.Env
+	}
+	env := make(map[string]string, len(cfg.Env)+len(cfg.SecretEnv))
+	for k, v := range cfg.Env {
+		env[k] = v
+	}
+	for k, v := range cfg.SecretEnv {
+		env[k] = v
+	}
+	return env
 }

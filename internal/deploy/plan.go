@@ -6,21 +6,22 @@ import (
 	"slices"
 	"time"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/health"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
 // releaseConfig is the part of a spec that a release freezes.
 func releaseConfig(spec paved.AppSpec, droplet string) paved.ReleaseConfig {
-	hc := health.WithDefaults(spec.HealthCheck)
 	return paved.ReleaseConfig{
-		Droplet:     droplet,
-		Source:      spec.Source,
-		Build:       spec.Build,
-		Command:     spec.Command,
-		Env:         maps.Clone(spec.Env),
-		MemoryMB:    spec.MemoryMB,
-		HealthCheck: &hc,
+		Droplet:   droplet,
+		Source:    spec.Source,
+		Build:     spec.Build,
+		Command:   spec.Command,
+		Env:       maps.Clone(spec.Env),
+		SecretEnv: maps.Clone(spec.SecretEnv),
+		MemoryMB:  spec.MemoryMB,
+		// As declared: defaults are applied where checks run, so a release
+		// reads back exactly as it was written.
+		HealthCheck: spec.HealthCheck,
 	}
 }
 
@@ -29,6 +30,9 @@ func releaseConfig(spec paved.AppSpec, droplet string) paved.ReleaseConfig {
 func sameConfig(a, b paved.ReleaseConfig) bool {
 	if len(a.Env) == 0 && len(b.Env) == 0 {
 		a.Env, b.Env = nil, nil
+	}
+	if len(a.SecretEnv) == 0 && len(b.SecretEnv) == 0 {
+		a.SecretEnv, b.SecretEnv = nil, nil
 	}
 	return reflect.DeepEqual(a, b)
 }
