@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -31,6 +32,7 @@ func New(version string) func() provider.Provider {
 type providerModel struct {
 	Endpoint types.String `tfsdk:"endpoint"`
 	Token    types.String `tfsdk:"token"`
+	Regions  types.Map    `tfsdk:"regions"`
 }
 
 // Metadata names the provider "paved".
@@ -42,22 +44,32 @@ func (p *Provider) Metadata(_ context.Context, _ provider.MetadataRequest, resp 
 // Schema describes the provider block.
 func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		Description: "Drives paved cells: apps, rollouts, pipelines, replicas and preview environments as code.",
+		MarkdownDescription: "Drives [paved](https://github.com/pavedroad/terraform-provider-paved) cells: " +
+			"apps that roll out with canaries and roll back by themselves, as code.",
 		Attributes: map[string]schema.Attribute{
 			"endpoint": schema.StringAttribute{
-				Optional:    true,
-				Description: "URL of the cell API. Defaults to $PAVED_ENDPOINT, else " + paved.DefaultEndpoint + ".",
+				Optional:            true,
+				MarkdownDescription: "URL of the cell API. Defaults to `$PAVED_ENDPOINT`, else `" + paved.DefaultEndpoint + "`.",
 			},
 			"token": schema.StringAttribute{
-				Optional:    true,
-				Sensitive:   true,
-				Description: "API token. Defaults to $PAVED_TOKEN.",
+				Optional:            true,
+				Sensitive:           true,
+				MarkdownDescription: "API token. Defaults to `$PAVED_TOKEN`.",
+			},
+			"regions": schema.MapNestedAttribute{
+				Optional:            true,
+				MarkdownDescription: "Cells by region name, for multi-region resources (reserved: used by replica sets).",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"endpoint": schema.StringAttribute{Required: true, MarkdownDescription: "URL of the region's cell API."},
+					"token":    schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "API token of the region's cell."},
+				}},
 			},
 		},
 	}
 }
 
-// Configure builds the API client the resources share.
+// Configure builds the API client the resources share. It does not call the
+// cell: the first request reports an unreachable endpoint by name.
 func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
 	var m providerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
@@ -70,15 +82,19 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	}
 	c, err := paved.NewClient(cfg)
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(pathEndpoint, "Invalid paved endpoint", err.Error())
+		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid paved endpoint", err.Error())
 		return
 	}
 	resp.DataSourceData = c
 	resp.ResourceData = c
 }
 
-// Resources lists the resources (none yet: they arrive with the provider issue).
-func (p *Provider) Resources(context.Context) []func() resource.Resource { return nil }
+// Resources lists the resources.
+func (p *Provider) Resources(context.Context) []func() resource.Resource {
+	return []func() resource.Resource{NewSpaceResource, NewAppResource}
+}
 
 // DataSources lists the data sources.
-func (p *Provider) DataSources(context.Context) []func() datasource.DataSource { return nil }
+func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{NewSpaceDataSource, NewAppDataSource, NewReleaseDataSource, NewCellDataSource}
+}

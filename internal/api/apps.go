@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
@@ -189,6 +190,12 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) error {
 		return staleError(err, "app "+cur.Space+"/"+cur.Spec.Name, want)
 	}
 	s.Deployer.Notify(cur.Space, cur.Spec.Name)
+	// Answer once the instances are gone, so "deleted" means nothing of the
+	// app runs any more (bounded: a stuck stop must not hang the client).
+	deadline := time.Now().Add(time.Minute)
+	for len(s.Deployer.Instances(cur.Space, cur.Spec.Name)) > 0 && time.Now().Before(deadline) && r.Context().Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -1,0 +1,321 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// appModel is paved_app in Terraform.
+type appModel struct {
+	ID               types.String      `tfsdk:"id"`
+	Space            types.String      `tfsdk:"space"`
+	Name             types.String      `tfsdk:"name"`
+	Source           types.String      `tfsdk:"source"`
+	SourceHash       types.String      `tfsdk:"source_hash"`
+	Build            types.String      `tfsdk:"build"`
+	Command          types.String      `tfsdk:"command"`
+	Instances        types.Int64       `tfsdk:"instances"`
+	Env              types.Map         `tfsdk:"env"`
+	SecretEnv        types.Map         `tfsdk:"secret_env"`
+	SecretEnvVersion types.String      `tfsdk:"secret_env_version"`
+	MemoryMB         types.Int64       `tfsdk:"memory_mb"`
+	Routes           types.List        `tfsdk:"routes"`
+	HealthCheck      *healthCheckModel `tfsdk:"health_check"`
+	Deployment       *deploymentModel  `tfsdk:"deployment"`
+	Timeouts         timeouts.Value    `tfsdk:"timeouts"`
+
+	Release          types.Int64  `tfsdk:"release"`
+	LastGoodRelease  types.Int64  `tfsdk:"last_good_release"`
+	Status           types.String `tfsdk:"status"`
+	URLs             types.List   `tfsdk:"urls"`
+	RunningInstances types.Int64  `tfsdk:"running_instances"`
+}
+
+type healthCheckModel struct {
+	Type     types.String `tfsdk:"type"`
+	Path     types.String `tfsdk:"path"`
+	Interval types.String `tfsdk:"interval"`
+	Timeout  types.String `tfsdk:"timeout"`
+	Grace    types.String `tfsdk:"grace"`
+}
+
+type deploymentModel struct {
+	Strategy         types.String `tfsdk:"strategy"`
+	MaxInFlight      types.String `tfsdk:"max_in_flight"`
+	MinHealthyTime   types.String `tfsdk:"min_healthy_time"`
+	ProgressDeadline types.String `tfsdk:"progress_deadline"`
+	AutoRollback     types.Bool   `tfsdk:"auto_rollback"`
+	DrainTimeout     types.String `tfsdk:"drain_timeout"`
+	KeepOld          types.String `tfsdk:"keep_old"`
+	Canary           *canaryModel `tfsdk:"canary"`
+}
+
+type canaryModel struct {
+	Steps        types.List    `tfsdk:"steps"`
+	Watch        types.String  `tfsdk:"watch"`
+	MaxErrorRate types.Float64 `tfsdk:"max_error_rate"`
+	MinRequests  types.Int64   `tfsdk:"min_requests"`
+}
+
+// sourceDigest is the sha256 the cell will know the source by: a directory
+// is packed reproducibly with paved.Archive; a .tar.gz or .zip is sent as is.
+func sourceDigest(src string) (data []byte, digest string, err error) {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return nil, "", fmt.Errorf("source %q: %w", src, err)
+	}
+	if fi.IsDir() {
+		return paved.Archive(src)
+	}
+	if !strings.HasSuffix(src, ".tar.gz") && !strings.HasSuffix(src, ".tgz") && !strings.HasSuffix(src, ".zip") {
+		return nil, "", fmt.Errorf("source %q must be a directory, a .tar.gz or a .zip archive", src)
+	}
+	data, err = os.ReadFile(src)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(data)
+	return data, hex.EncodeToString(sum[:]), nil
+}
+
+// toSpec builds the API spec from a plan (secret values are added by the caller).
+func (m *appModel) toSpec(ctx context.Context, digest string) (paved.AppSpec, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	spec := paved.AppSpec{
+		Name:      m.Name.ValueString(),
+		Source:    digest,
+		Build:     m.Build.ValueString(),
+		Command:   m.Command.ValueString(),
+		Instances: int(m.Instances.ValueInt64()),
+		MemoryMB:  int(m.MemoryMB.ValueInt64()),
+	}
+	if !m.Env.IsNull() && !m.Env.IsUnknown() {
+		diags.Append(m.Env.ElementsAs(ctx, &spec.Env, false)...)
+	}
+	if !m.Routes.IsNull() && !m.Routes.IsUnknown() {
+		var routes []string
+		diags.Append(m.Routes.ElementsAs(ctx, &routes, false)...)
+		for _, r := range routes {
+			spec.Routes = append(spec.Routes, parseRoute(r))
+		}
+	}
+	if hc := m.HealthCheck; hc != nil {
+		spec.HealthCheck = &paved.HealthCheck{Type: hc.Type.ValueString(), Path: hc.Path.ValueString(),
+			Interval: durationOf(hc.Interval), Timeout: durationOf(hc.Timeout), Grace: durationOf(hc.Grace)}
+	}
+	if d := m.Deployment; d != nil {
+		spec.Deployment = d.toSpec(ctx, &diags)
+	}
+	return spec, diags
+}
+
+func (d *deploymentModel) toSpec(ctx context.Context, diags *diag.Diagnostics) *paved.DeploymentSpec {
+	out := &paved.DeploymentSpec{
+		Strategy:       d.Strategy.ValueString(),
+		MaxInFlight:    d.MaxInFlight.ValueString(),
+		MinHealthyTime: durationOf(d.MinHealthyTime),
+		DrainTimeout:   durationOf(d.DrainTimeout),
+		KeepOld:        durationOf(d.KeepOld),
+	}
+	if !d.ProgressDeadline.IsNull() {
+		v := durationOf(d.ProgressDeadline)
+		out.ProgressDeadline = &v
+	}
+	if !d.AutoRollback.IsNull() {
+		v := d.AutoRollback.ValueBool()
+		out.AutoRollback = &v
+	}
+	if c := d.Canary; c != nil {
+		var steps []int64
+		diags.Append(c.Steps.ElementsAs(ctx, &steps, false)...)
+		for _, w := range steps {
+			out.Steps = append(out.Steps, paved.CanaryStep{Weight: int(w), Watch: durationOf(c.Watch)})
+		}
+		if !c.MaxErrorRate.IsNull() {
+			v := c.MaxErrorRate.ValueFloat64()
+			out.MaxErrorRate = &v
+		}
+		out.MinRequests = int(c.MinRequests.ValueInt64())
+	}
+	return out
+}
+
+// fill sets the model from the cell: settings that make a release come from
+// the release that runs (so a change that was rolled back stays pending),
+// the rest from the app's spec. prior keeps the user's spelling of
+// equivalent values ("1m" vs "1m0s").
+func (m *appModel) fill(ctx context.Context, a *paved.App, cfg *paved.ReleaseConfig, routerAddr string) diag.Diagnostics {
+	var diags diag.Diagnostics
+	if cfg == nil {
+		cfg = &paved.ReleaseConfig{Source: a.Source, Build: a.Build, Command: a.Command, Env: a.Env,
+			MemoryMB: a.MemoryMB, HealthCheck: a.HealthCheck}
+	}
+	m.ID = types.StringValue(a.Space + "/" + a.Name)
+	m.Space = types.StringValue(a.Space)
+	m.Name = types.StringValue(a.Name)
+	m.SourceHash = stringOrNull(cfg.Source)
+	m.Build = stringOrNull(cfg.Build)
+	m.Command = types.StringValue(cfg.Command)
+	m.Instances = types.Int64Value(int64(a.Instances))
+	m.MemoryMB = types.Int64Value(int64(cfg.MemoryMB))
+	if len(cfg.Env) > 0 || !m.Env.IsNull() {
+		env := cfg.Env
+		if env == nil {
+			env = map[string]string{}
+		}
+		v, d := types.MapValueFrom(ctx, types.StringType, env)
+		diags.Append(d...)
+		m.Env = v
+	}
+	routes := make([]string, 0, len(a.Routes))
+	urls := make([]string, 0, len(a.Routes))
+	for _, r := range a.Routes {
+		routes = append(routes, r.String())
+		path := r.Path
+		if path == "" {
+			path = "/"
+		}
+		urls = append(urls, "http://"+r.Host+path)
+	}
+	if len(routes) > 0 || !m.Routes.IsNull() {
+		v, d := types.ListValueFrom(ctx, types.StringType, routes)
+		diags.Append(d...)
+		m.Routes = v
+	}
+	v, d := types.ListValueFrom(ctx, types.StringType, urls)
+	diags.Append(d...)
+	m.URLs = v
+	m.HealthCheck = healthFrom(cfg.HealthCheck, m.HealthCheck)
+	m.Deployment = deploymentFrom(ctx, a.Deployment, m.Deployment, &diags)
+	m.Release = types.Int64Value(int64(a.Release))
+	m.LastGoodRelease = types.Int64Value(int64(a.LastGoodRelease))
+	m.Status = types.StringValue(a.Status)
+	m.RunningInstances = types.Int64Value(int64(a.RunningCount))
+	return diags
+}
+
+func healthFrom(hc *paved.HealthCheck, prior *healthCheckModel) *healthCheckModel {
+	if hc == nil {
+		return nil
+	}
+	if prior == nil {
+		prior = &healthCheckModel{}
+	}
+	return &healthCheckModel{
+		Type:     types.StringValue(hc.Type),
+		Path:     stringOrNull(hc.Path),
+		Interval: durationString(hc.Interval, prior.Interval),
+		Timeout:  durationString(hc.Timeout, prior.Timeout),
+		Grace:    durationString(hc.Grace, prior.Grace),
+	}
+}
+
+func deploymentFrom(ctx context.Context, d *paved.DeploymentSpec, prior *deploymentModel, diags *diag.Diagnostics) *deploymentModel {
+	if d == nil {
+		return nil
+	}
+	if prior == nil {
+		prior = &deploymentModel{}
+	}
+	out := &deploymentModel{
+		Strategy:       stringOrNull(d.Strategy),
+		MaxInFlight:    stringOrNull(d.MaxInFlight),
+		MinHealthyTime: durationString(d.MinHealthyTime, prior.MinHealthyTime),
+		DrainTimeout:   durationString(d.DrainTimeout, prior.DrainTimeout),
+		KeepOld:        durationString(d.KeepOld, prior.KeepOld),
+		AutoRollback:   types.BoolNull(),
+	}
+	out.ProgressDeadline = types.StringNull()
+	if d.ProgressDeadline != nil {
+		out.ProgressDeadline = durationString(*d.ProgressDeadline, prior.ProgressDeadline)
+	}
+	if d.AutoRollback != nil {
+		out.AutoRollback = types.BoolValue(*d.AutoRollback)
+	}
+	if len(d.Steps) > 0 || d.MaxErrorRate != nil || d.MinRequests > 0 {
+		priorCanary := prior.Canary
+		if priorCanary == nil {
+			priorCanary = &canaryModel{}
+		}
+		c := &canaryModel{MaxErrorRate: types.Float64Null(), MinRequests: types.Int64Null(), Watch: types.StringNull()}
+		steps := []int64{}
+		for _, s := range d.Steps {
+			steps = append(steps, int64(s.Weight))
+		}
+		v, dg := types.ListValueFrom(ctx, types.Int64Type, steps)
+		diags.Append(dg...)
+		c.Steps = v
+		if len(d.Steps) > 0 {
+			c.Watch = durationString(d.Steps[0].Watch, priorCanary.Watch)
+		}
+		if d.MaxErrorRate != nil {
+			c.MaxErrorRate = types.Float64Value(*d.MaxErrorRate)
+		}
+		if d.MinRequests > 0 {
+			c.MinRequests = types.Int64Value(int64(d.MinRequests))
+		}
+		out.Canary = c
+	}
+	return out
+}
+
+func parseRoute(s string) paved.Route {
+	host, path, _ := strings.Cut(s, "/")
+	r := paved.Route{Host: host}
+	if path != "" {
+		r.Path = "/" + path
+	}
+	return r
+}
+
+func stringOrNull(s string) types.String {
+	if s == "" {
+		return types.StringNull()
+	}
+	return types.StringValue(s)
+}
+
+func durationOf(v types.String) paved.Duration {
+	if v.IsNull() || v.IsUnknown() {
+		return 0
+	}
+	d, _ := time.ParseDuration(v.ValueString())
+	return paved.Duration(d)
+}
+
+// durationString renders a duration from the cell, keeping the prior
+// spelling when it means the same ("1m" stays "1m", not "1m0s"), so an
+// unchanged config plans empty.
+func durationString(d paved.Duration, prior types.String) types.String {
+	if d == 0 && (prior.IsNull() || prior.IsUnknown()) {
+		return types.StringNull()
+	}
+	if !prior.IsNull() && !prior.IsUnknown() {
+		if p, err := time.ParseDuration(prior.ValueString()); err == nil && p == d.D() {
+			return prior
+		}
+	}
+	return types.StringValue(d.D().String())
+}
+
+// sortedKeys lists a map's keys in order.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

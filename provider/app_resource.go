@@ -1,0 +1,474 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/float64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/identityschema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
+	"github.com/pavedroad/terraform-provider-paved/provider/validators"
+)
+
+// Default wait for a rollout when the timeouts block says nothing.
+const defaultRolloutTimeout = 20 * time.Minute
+
+// AppResource is paved_app.
+type AppResource struct{ client *paved.Client }
+
+var (
+	_ resource.ResourceWithImportState    = (*AppResource)(nil)
+	_ resource.ResourceWithIdentity       = (*AppResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*AppResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*AppResource)(nil)
+)
+
+// NewAppResource returns paved_app.
+func NewAppResource() resource.Resource { return &AppResource{} }
+
+type appIdentity struct {
+	Space types.String `tfsdk:"space"`
+	Name  types.String `tfsdk:"name"`
+}
+
+// Metadata names the resource.
+func (r *AppResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_app"
+}
+
+// Schema describes paved_app. Its core (space, name, source, build,
+// command, instances, env, routes, health_check, deployment) is fixed:
+// docs, Pulumi and scripts rely on it.
+func (r *AppResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	dur := func(desc string, positive bool) schema.StringAttribute {
+		return schema.StringAttribute{Optional: true, MarkdownDescription: desc, Validators: []validator.String{validators.Duration(positive)}}
+	}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "An app on a paved cell: built from `source`, run as `instances` processes behind the router. " +
+			"Every change but `space` and `name` rolls out in place as a new release with the app's `deployment` strategy; " +
+			"a rollout that fails rolls back by itself and fails the apply with the reason.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				Computed: true, MarkdownDescription: "`space/name`.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"space": schema.StringAttribute{
+				Required: true, MarkdownDescription: "Space of the app. Changing it replaces the app.",
+				Validators:    []validator.String{validators.Name()},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"name": schema.StringAttribute{
+				Required: true, MarkdownDescription: "Name: a DNS label. Changing it replaces the app.",
+				Validators:    []validator.String{validators.Name()},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"source": schema.StringAttribute{
+				Optional:            true,
+				MarkdownDescription: "A directory (packed reproducibly, skipping `.git` and `.pavedignore` entries), a `.tar.gz` or a `.zip`. A change of its content is an in-place update.",
+			},
+			"source_hash": schema.StringAttribute{
+				Computed: true, MarkdownDescription: "sha256 of the packed source the running release was built from.",
+			},
+			"build": schema.StringAttribute{
+				Optional: true, MarkdownDescription: "Build command, run in the unpacked source.",
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"command": schema.StringAttribute{
+				Required: true, MarkdownDescription: "Start command of one instance; it must listen on `$PORT`.",
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"instances": schema.Int64Attribute{
+				Optional: true, Computed: true, Default: int64default.StaticInt64(1),
+				MarkdownDescription: "Number of instances (default 1; 0 = staged but stopped).",
+				Validators:          []validator.Int64{int64validator.Between(0, 256)},
+			},
+			"env": schema.MapAttribute{
+				Optional: true, ElementType: types.StringType, MarkdownDescription: "Environment of the instances (and the build).",
+				Validators: []validator.Map{validators.EnvNames()},
+			},
+			"secret_env": schema.MapAttribute{
+				Optional: true, WriteOnly: true, Sensitive: true, ElementType: types.StringType,
+				MarkdownDescription: "Secret environment variables. Write-only: never in plan or state. Sent when `secret_env_version` changes.",
+				Validators:          []validator.Map{validators.EnvNames()},
+			},
+			"secret_env_version": schema.StringAttribute{
+				Optional: true, MarkdownDescription: "Change it to send new `secret_env` values (they cannot be compared, since they are not stored).",
+			},
+			"memory_mb": schema.Int64Attribute{
+				Optional: true, Computed: true, Default: int64default.StaticInt64(0),
+				MarkdownDescription: "Memory limit per instance in MiB (0 = none). Enforced where the cell has cgroup v2.",
+				Validators:          []validator.Int64{int64validator.Between(0, 1<<20)},
+			},
+			"routes": schema.ListAttribute{
+				Optional: true, ElementType: types.StringType,
+				MarkdownDescription: "Routes served by the router: `\"host\"` or `\"host/path\"`.",
+				Validators:          []validator.List{listvalidator.ValueStringsAre(validators.Route()), listvalidator.UniqueValues()},
+			},
+			"release":           schema.Int64Attribute{Computed: true, MarkdownDescription: "The release the instances run."},
+			"last_good_release": schema.Int64Attribute{Computed: true, MarkdownDescription: "The newest release that rolled out healthy."},
+			"status":            schema.StringAttribute{Computed: true, MarkdownDescription: "running, degraded, crashing, stopped, failed, …"},
+			"running_instances": schema.Int64Attribute{Computed: true, MarkdownDescription: "Instances passing their health check."},
+			"urls":              schema.ListAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "URLs of the routes (send them to the cell's router)."},
+		},
+		Blocks: map[string]schema.Block{
+			"health_check": schema.SingleNestedBlock{
+				MarkdownDescription: "How the cell decides an instance may take traffic (default: the process is up).",
+				Attributes: map[string]schema.Attribute{
+					"type": schema.StringAttribute{Optional: true, MarkdownDescription: "`http`, `tcp` or `process`.",
+						Validators: []validator.String{stringvalidator.OneOf(paved.HealthHTTP, paved.HealthTCP, paved.HealthProcess)}},
+					"path":     schema.StringAttribute{Optional: true, MarkdownDescription: "Path of an http check (default `/`).", Validators: []validator.String{stringvalidator.RegexMatches(pathRE, "must start with /")}},
+					"interval": dur("Time between checks (default 2s).", true),
+					"timeout":  dur("Time a check may take (default 1s).", true),
+					"grace":    dur("Time a new instance may take to start passing (default 60s).", false),
+				},
+			},
+			"deployment": schema.SingleNestedBlock{
+				MarkdownDescription: "How a new release rolls out (default: rolling, 25% at a time).",
+				Attributes: map[string]schema.Attribute{
+					"strategy": schema.StringAttribute{Optional: true, MarkdownDescription: "`rolling` (default), `canary`, `blue_green` or `recreate`.",
+						Validators: []validator.String{stringvalidator.OneOf(paved.StrategyRolling, paved.StrategyCanary, paved.StrategyBlueGreen, paved.StrategyRecreate)}},
+					"max_in_flight":     schema.StringAttribute{Optional: true, MarkdownDescription: "New instances starting at once: a count (`\"2\"`) or a percentage (`\"25%\"`).", Validators: []validator.String{validators.MaxInFlight()}},
+					"min_healthy_time":  dur("How long a new instance must stay healthy before an old one stops.", false),
+					"progress_deadline": dur("A rollout making no progress for this long fails (default 10m).", true),
+					"auto_rollback":     schema.BoolAttribute{Optional: true, MarkdownDescription: "Roll back by itself when the rollout fails (default true); false stops it where it is."},
+					"drain_timeout":     dur("How long a leaving instance may finish in-flight requests (default 10s).", false),
+					"keep_old":          dur("blue_green: how long the old set is kept after the switch.", false),
+				},
+				Blocks: map[string]schema.Block{
+					"canary": schema.SingleNestedBlock{
+						MarkdownDescription: "Canary steps and their health gate (strategy `canary`).",
+						Attributes: map[string]schema.Attribute{
+							"steps": schema.ListAttribute{Optional: true, ElementType: types.Int64Type,
+								MarkdownDescription: "Traffic percentages sent to the canary, one step each, e.g. `[10, 50]`.",
+								Validators:          []validator.List{listvalidator.ValueInt64sAre(int64validator.Between(1, 100)), listvalidator.SizeAtLeast(1)}},
+							"watch": dur("How long each step is watched (default 30s).", true),
+							"max_error_rate": schema.Float64Attribute{Optional: true, MarkdownDescription: "Highest share of failed canary requests, 0–1 (default 0.05).",
+								Validators: []validator.Float64{float64validator.Between(0, 1)}},
+							"min_requests": schema.Int64Attribute{Optional: true, MarkdownDescription: "Requests a step needs before its error rate counts (default 20).",
+								Validators: []validator.Int64{int64validator.AtLeast(1)}},
+						},
+					},
+				},
+			},
+			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+		},
+	}
+}
+
+// IdentitySchema is the app's identity: space and name.
+func (r *AppResource) IdentitySchema(_ context.Context, _ resource.IdentitySchemaRequest, resp *resource.IdentitySchemaResponse) {
+	resp.IdentitySchema = identityschema.Schema{Attributes: map[string]identityschema.Attribute{
+		"space": identityschema.StringAttribute{RequiredForImport: true, Description: "Space of the app."},
+		"name":  identityschema.StringAttribute{RequiredForImport: true, Description: "App name."},
+	}}
+}
+
+// Configure takes the provider's client.
+func (r *AppResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// ValidateConfig checks what single attributes cannot: options that need
+// or exclude each other.
+func (r *AppResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m appModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if hc := m.HealthCheck; hc != nil {
+		if hc.Type.IsNull() {
+			resp.Diagnostics.AddAttributeError(path.Root("health_check").AtName("type"), "Missing health check type",
+				"health_check needs a type: http, tcp or process.")
+		}
+		if !hc.Path.IsNull() && !hc.Type.IsUnknown() && hc.Type.ValueString() != paved.HealthHTTP {
+			resp.Diagnostics.AddAttributeError(path.Root("health_check").AtName("path"), "Path needs an http check",
+				"health_check.path only applies when type is \"http\".")
+		}
+	}
+	d := m.Deployment
+	if d == nil {
+		return
+	}
+	strategy := d.Strategy.ValueString()
+	if d.Canary != nil && !d.Strategy.IsUnknown() && strategy != paved.StrategyCanary {
+		resp.Diagnostics.AddAttributeError(path.Root("deployment").AtName("canary"), "Canary settings need the canary strategy",
+			fmt.Sprintf("the canary block only applies when strategy = \"canary\", not %q.", strategy))
+	}
+	if !d.KeepOld.IsNull() && !d.Strategy.IsUnknown() && strategy != paved.StrategyBlueGreen {
+		resp.Diagnostics.AddAttributeError(path.Root("deployment").AtName("keep_old"), "keep_old needs the blue_green strategy",
+			"keep_old only applies when strategy = \"blue_green\".")
+	}
+}
+
+var pathRE = mustRegexp(`^/`)
+
+// ModifyPlan computes source_hash from the source on disk, so a changed
+// file is a planned in-place update, and marks what a rollout changes as
+// unknown when there is one.
+func (r *AppResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var plan appModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if plan.Source.IsUnknown() {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("source_hash"), types.StringUnknown())...)
+	} else if plan.Source.IsNull() {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("source_hash"), types.StringNull())...)
+	} else {
+		_, digest, err := sourceDigest(plan.Source.ValueString())
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("source"), "Cannot read the source", err.Error())
+			return
+		}
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("source_hash"), types.StringValue(digest))...)
+	}
+	if req.State.Raw.IsNull() {
+		return // create: computed values are unknown anyway
+	}
+	var state appModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(resp.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if plan.SourceHash.Equal(state.SourceHash) && !releaseChange(plan, state) {
+		return
+	}
+	for _, p := range []string{"release", "last_good_release", "running_instances"} {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(p), types.Int64Unknown())...)
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("status"), types.StringUnknown())...)
+}
+
+// releaseChange tells whether a plan changes anything that cuts a release
+// besides the source.
+func releaseChange(plan, state appModel) bool {
+	return !plan.Build.Equal(state.Build) || !plan.Command.Equal(state.Command) || !plan.Env.Equal(state.Env) ||
+		!plan.MemoryMB.Equal(state.MemoryMB) || !plan.SecretEnvVersion.Equal(state.SecretEnvVersion) ||
+		!plan.Instances.Equal(state.Instances) || fmt.Sprint(plan.HealthCheck) != fmt.Sprint(state.HealthCheck)
+}
+
+// Create uploads the source, creates the app and waits for its rollout.
+func (r *AppResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan appModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := plan.Timeouts.Create(ctx, defaultRolloutTimeout)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	spec, ok := r.spec(ctx, plan, req.Config, true, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	a, err := r.client.Apps.Create(ctx, plan.Space.ValueString(), spec)
+	if err != nil {
+		addError(&resp.Diagnostics, "Could not create app "+plan.Space.ValueString()+"/"+spec.Name, err)
+		return
+	}
+	r.finish(ctx, a, plan, plan.SecretEnvVersion, &resp.State, &resp.Diagnostics)
+	resp.Diagnostics.Append(resp.Identity.Set(ctx, appIdentity{Space: plan.Space, Name: plan.Name})...)
+}
+
+// Update changes the app in place and waits for the rollout; a rollout
+// that rolls back fails the apply and leaves the change pending.
+func (r *AppResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state appModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := plan.Timeouts.Update(ctx, defaultRolloutTimeout)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	sendSecrets := !plan.SecretEnvVersion.Equal(state.SecretEnvVersion)
+	spec, ok := r.spec(ctx, plan, req.Config, sendSecrets, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	a, err := r.client.Apps.Update(ctx, plan.Space.ValueString(), spec)
+	if err != nil {
+		addError(&resp.Diagnostics, "Could not update app "+state.ID.ValueString(), err)
+		return
+	}
+	r.finish(ctx, a, plan, state.SecretEnvVersion, &resp.State, &resp.Diagnostics)
+	resp.Diagnostics.Append(resp.Identity.Set(ctx, appIdentity{Space: plan.Space, Name: plan.Name})...)
+}
+
+// spec uploads the source (unless the cell has it) and builds the API spec.
+// Secret values are only in the config (write-only), and only sent when asked.
+func (r *AppResource) spec(ctx context.Context, plan appModel, config configGetter, sendSecrets bool, diags *diagnostics) (paved.AppSpec, bool) {
+	digest := ""
+	if !plan.Source.IsNull() {
+		data, got, err := sourceDigest(plan.Source.ValueString())
+		if err != nil {
+			diags.AddAttributeError(path.Root("source"), "Cannot read the source", err.Error())
+			return paved.AppSpec{}, false
+		}
+		if want := plan.SourceHash.ValueString(); want != "" && got != want {
+			diags.AddAttributeError(path.Root("source"), "The source changed after the plan",
+				fmt.Sprintf("the plan was made for source %s but it now packs to %s; plan again", short(want), short(got)))
+			return paved.AppSpec{}, false
+		}
+		ok, err := r.client.Sources.Exists(ctx, got)
+		if err == nil && !ok {
+			_, err = r.client.Sources.Upload(ctx, data, nil)
+		}
+		if err != nil {
+			addError(diags, "Could not upload the source", err)
+			return paved.AppSpec{}, false
+		}
+		digest = got
+	}
+	spec, d := plan.toSpec(ctx, digest)
+	diags.Append(d...)
+	if sendSecrets {
+		var secrets types.Map
+		diags.Append(config.GetAttribute(ctx, path.Root("secret_env"), &secrets)...)
+		spec.SecretEnv = map[string]string{}
+		if !secrets.IsNull() {
+			diags.Append(secrets.ElementsAs(ctx, &spec.SecretEnv, false)...)
+		}
+	}
+	return spec, !diags.HasError()
+}
+
+// finish waits for the rollout and records the app as it really is. On a
+// failed rollout the state keeps the last applied secret_env_version, so
+// the change stays pending.
+func (r *AppResource) finish(ctx context.Context, a *paved.App, plan appModel, priorSecretVersion types.String, st stateSetter, diags *diagnostics) {
+	final, err := r.client.Apps.Wait(ctx, a.Space, a.Name, nil)
+	if err != nil {
+		addError(diags, "Waiting for the rollout of "+a.Space+"/"+a.Name, err)
+		if final == nil {
+			return
+		}
+	}
+	m := plan
+	m.SecretEnv = types.MapNull(types.StringType)
+	if !r.read(ctx, &m, final, diags) {
+		return
+	}
+	ok := final.Status == paved.AppRunning || final.Status == paved.AppStopped
+	if !ok && err == nil {
+		diags.AddError("Rollout of "+a.Space+"/"+a.Name+" failed", fmt.Sprintf("status %s: %s", final.Status, final.Message))
+	}
+	if !ok {
+		m.SecretEnvVersion = priorSecretVersion
+	}
+	diags.Append(st.Set(ctx, m)...)
+}
+
+// read fills m from the cell, taking release-bound settings from the
+// release that runs.
+func (r *AppResource) read(ctx context.Context, m *appModel, a *paved.App, diags *diagnostics) bool {
+	var cfg *paved.ReleaseConfig
+	if a.Release > 0 {
+		rels, err := r.client.Releases.List(ctx, a.Space, a.Name)
+		if err != nil {
+			addError(diags, "Could not read the releases of "+a.Space+"/"+a.Name, err)
+			return false
+		}
+		for i := range rels {
+			if rels[i].Number == a.Release {
+				cfg = &rels[i].Config
+			}
+		}
+	}
+	diags.Append(m.fill(ctx, a, cfg, "")...)
+	return !diags.HasError()
+}
+
+// Read refreshes the app; one deleted outside leaves the state.
+func (r *AppResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m appModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	space, name, _ := strings.Cut(m.ID.ValueString(), "/")
+	a, err := r.client.Apps.Get(ctx, space, name)
+	if paved.IsNotFound(err) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		addError(&resp.Diagnostics, "Could not read app "+m.ID.ValueString(), err)
+		return
+	}
+	if m.Timeouts.Object.IsNull() {
+		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.AttributeTypes(ctx))}
+	}
+	if !r.read(ctx, &m, a, &resp.Diagnostics) {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
+	resp.Diagnostics.Append(resp.Identity.Set(ctx, appIdentity{Space: m.Space, Name: m.Name})...)
+}
+
+// Delete removes the app; the cell stops its instances before answering.
+func (r *AppResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m appModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := m.Timeouts.Delete(ctx, 5*time.Minute)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	space, name, _ := strings.Cut(m.ID.ValueString(), "/")
+	if err := r.client.Apps.Delete(ctx, space, name); err != nil && !paved.IsNotFound(err) {
+		addError(&resp.Diagnostics, "Could not delete app "+m.ID.ValueString(), err)
+	}
+}
+
+// ImportState imports by "space/name", or by identity.
+func (r *AppResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	id := req.ID
+	if id == "" {
+		var ident appIdentity
+		resp.Diagnostics.Append(req.Identity.Get(ctx, &ident)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		id = ident.Space.ValueString() + "/" + ident.Name.ValueString()
+	}
+	space, name, ok := strings.Cut(id, "/")
+	if !ok || validators.CheckName(space) != nil || validators.CheckName(name) != nil {
+		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("import an app as SPACE/NAME, e.g. shop/web; got %q", id))
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), id)...)
+}
+
+func short(digest string) string {
+	if len(digest) > 12 {
+		return digest[:12]
+	}
+	return digest
+}

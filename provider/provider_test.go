@@ -1,0 +1,79 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
+)
+
+// protoV6 serves the provider in-process to the real OpenTofu CLI that
+// terraform-plugin-testing runs (TF_ACC_TERRAFORM_PATH).
+var protoV6 = map[string]func() (tfprotov6.ProviderServer, error){
+	"paved": providerserver.NewProtocol6WithError(New("test")()),
+}
+
+// accPreCheck skips acceptance tests unless TF_ACC is set (make test sets
+// it, with the OpenTofu the repo's script builds).
+func accPreCheck(t *testing.T) {
+	t.Helper()
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("acceptance test: set TF_ACC=1 and TF_ACC_TERRAFORM_PATH (make test does)")
+	}
+}
+
+// providerConfig is the terraform and provider blocks for a test cell.
+func providerConfig(c *testcell.Cell) string {
+	return fmt.Sprintf(`
+terraform {
+  required_providers {
+    paved = { source = "pavedroad/paved" }
+  }
+}
+provider "paved" {
+  endpoint = %q
+  token    = %q
+}
+`, c.Endpoint, c.Token)
+}
+
+// helloSource copies examples/hello into a fresh directory a test may change.
+func helloSource(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	src := filepath.Join(filepath.Dir(file), "..", "examples", "hello")
+	dst := t.TempDir()
+	if out, err := exec.Command("cp", "-r", src+"/.", dst).CombinedOutput(); err != nil {
+		t.Fatalf("copy hello: %v %s", err, out)
+	}
+	os.Remove(filepath.Join(dst, "hello")) // a locally built binary is not part of the source
+	return dst
+}
+
+func TestProviderSchemaIsValid(t *testing.T) {
+	ctx := context.Background()
+	p := New("test")()
+	var resp provider.SchemaResponse
+	p.Schema(ctx, provider.SchemaRequest{}, &resp)
+	if resp.Diagnostics.HasError() {
+		t.Fatal(resp.Diagnostics)
+	}
+	if diags := resp.Schema.ValidateImplementation(ctx); diags.HasError() {
+		t.Fatal(diags)
+	}
+	if n := len(p.Resources(ctx)); n != 2 {
+		t.Fatalf("%d resources", n)
+	}
+	if n := len(p.DataSources(ctx)); n != 4 {
+		t.Fatalf("%d data sources", n)
+	}
+}
