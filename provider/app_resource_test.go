@@ -184,7 +184,7 @@ func TestAccApp(t *testing.T) {
 				),
 			},
 			{ // unchanged config: an empty plan
-				Config: appConfig(c, src, "hello v1", ""),
+				Config:           appConfig(c, src, "hello v1", ""),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			{ // a source change is an in-place update, served by the new release
