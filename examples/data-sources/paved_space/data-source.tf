@@ -1,0 +1,3 @@
+data "paved_space" "shop" {
+  name = "shop"
+}

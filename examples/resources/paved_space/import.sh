@@ -1,0 +1,2 @@
+# A space is imported by its name.
+tofu import paved_space.shop shop

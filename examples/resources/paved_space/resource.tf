@@ -1,0 +1,4 @@
+resource "paved_space" "shop" {
+  name   = "shop"
+  labels = { owner = "payments" }
+}
