@@ -11,7 +11,7 @@ import (
 
 const appCols = "space, spec, state, version, generation, created_at, updated_at"
 
-func scanApp(row interface{ Scan(...any) error }) (App, error) {
+func scanApp(row scanner) (App, error) {
 	var a App
 	var spec, state, created, updated string
 	if err := row.Scan(&a.Space, &spec, &state, &a.Version, &a.Generation, &created, &updated); err != nil {
@@ -34,20 +34,7 @@ func appObject(space, name string) string { return "app/" + space + "/" + name }
 
 // ListApps lists the apps of one space, or of all spaces when space is "".
 func (s *SQLite) ListApps(ctx context.Context, space string) ([]App, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+appCols+" FROM apps WHERE (? = '' OR space = ?) ORDER BY space, name", space, space)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []App{}
-	for rows.Next() {
-		a, err := scanApp(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanApp, "SELECT "+appCols+" FROM apps WHERE (? = '' OR space = ?) ORDER BY space, name", space, space)
 }
 
 // GetApp reads one app.

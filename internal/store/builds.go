@@ -47,7 +47,7 @@ func (s *SQLite) GetSource(ctx context.Context, digest string) (paved.Source, er
 
 const buildCols = "id, space, app, source, command, status, error, droplet, started_at, finished_at"
 
-func scanBuild(row interface{ Scan(...any) error }) (paved.Build, error) {
+func scanBuild(row scanner) (paved.Build, error) {
 	var b paved.Build
 	var started string
 	var finished sql.NullString
@@ -110,20 +110,7 @@ func (s *SQLite) GetBuild(ctx context.Context, space, app string, id int64) (pav
 
 // ListBuilds lists an app's builds, newest first.
 func (s *SQLite) ListBuilds(ctx context.Context, space, app string) ([]paved.Build, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+buildCols+" FROM builds WHERE space = ? AND app = ? ORDER BY id DESC", space, app)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []paved.Build{}
-	for rows.Next() {
-		b, err := scanBuild(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanBuild, "SELECT "+buildCols+" FROM builds WHERE space = ? AND app = ? ORDER BY id DESC", space, app)
 }
 
 // FailRunningBuilds marks builds interrupted by a cell restart as failed,

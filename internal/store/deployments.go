@@ -24,7 +24,7 @@ func DeploymentObject(id int64) string { return fmt.Sprintf("deployment/%d", id)
 const deploymentCols = `id, space, app, release, from_release, generation, strategy, instances, status, phase, step,
 	progress, reason, started_at, updated_at, finished_at`
 
-func scanDeployment(row interface{ Scan(...any) error }) (Deployment, error) {
+func scanDeployment(row scanner) (Deployment, error) {
 	var d Deployment
 	var strategy, started, updated string
 	var finished sql.NullString
@@ -119,38 +119,10 @@ func (s *SQLite) GetDeployment(ctx context.Context, id int64) (Deployment, error
 
 // ListDeployments lists an app's deployments, newest first.
 func (s *SQLite) ListDeployments(ctx context.Context, space, app string) ([]Deployment, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+deploymentCols+" FROM deployments WHERE space = ? AND app = ? ORDER BY id DESC", space, app)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []Deployment{}
-	for rows.Next() {
-		d, err := scanDeployment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanDeployment, "SELECT "+deploymentCols+" FROM deployments WHERE space = ? AND app = ? ORDER BY id DESC", space, app)
 }
 
 // ListObjectEvents lists the events about one object, oldest first.
 func (s *SQLite) ListObjectEvents(ctx context.Context, object string) ([]paved.Event, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT id, time, actor, action, object, detail FROM events WHERE object = ? ORDER BY id", object)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []paved.Event{}
-	for rows.Next() {
-		var e paved.Event
-		var t string
-		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.Object, &e.Detail); err != nil {
-			return nil, err
-		}
-		e.Time = parseTS(t)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanEvent, "SELECT "+eventCols+" FROM events WHERE object = ? ORDER BY id", object)
 }

@@ -19,22 +19,17 @@ func (s *SQLite) ListEvents(ctx context.Context, after int64, limit int) ([]pave
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT id, time, actor, action, object, detail FROM events WHERE id > ? ORDER BY id LIMIT ?", after, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []paved.Event{}
-	for rows.Next() {
-		var e paved.Event
-		var t string
-		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.Object, &e.Detail); err != nil {
-			return nil, err
-		}
-		e.Time = parseTS(t)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanEvent, "SELECT "+eventCols+" FROM events WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+}
+
+const eventCols = "id, time, actor, action, object, detail"
+
+func scanEvent(row scanner) (paved.Event, error) {
+	var e paved.Event
+	var t string
+	err := row.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.Object, &e.Detail)
+	e.Time = parseTS(t)
+	return e, err
 }
 
 // GetIdempotent finds the remembered answer for an idempotency key.

@@ -12,7 +12,7 @@ import (
 
 const releaseCols = "number, config, status, reason, actor, created_at"
 
-func scanRelease(row interface{ Scan(...any) error }) (paved.Release, error) {
+func scanRelease(row scanner) (paved.Release, error) {
 	var r paved.Release
 	var cfg, created string
 	if err := row.Scan(&r.Number, &cfg, &r.Status, &r.Reason, &r.Actor, &created); err != nil {
@@ -54,20 +54,7 @@ func (s *SQLite) GetRelease(ctx context.Context, space, app string, number int) 
 
 // ListReleases lists an app's releases, newest first.
 func (s *SQLite) ListReleases(ctx context.Context, space, app string) ([]paved.Release, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+releaseCols+" FROM releases WHERE space = ? AND app = ? ORDER BY number DESC", space, app)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []paved.Release{}
-	for rows.Next() {
-		r, err := scanRelease(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanRelease, "SELECT "+releaseCols+" FROM releases WHERE space = ? AND app = ? ORDER BY number DESC", space, app)
 }
 
 // SetReleaseStatus moves a release to a new status with its reason.

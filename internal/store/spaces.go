@@ -11,7 +11,7 @@ import (
 
 const spaceCols = "name, labels, version, created_at, updated_at"
 
-func scanSpace(row interface{ Scan(...any) error }) (paved.Space, error) {
+func scanSpace(row scanner) (paved.Space, error) {
 	var sp paved.Space
 	var labels, created, updated string
 	if err := row.Scan(&sp.Name, &labels, &sp.Version, &created, &updated); err != nil {
@@ -27,20 +27,7 @@ func scanSpace(row interface{ Scan(...any) error }) (paved.Space, error) {
 
 // ListSpaces lists every space by name.
 func (s *SQLite) ListSpaces(ctx context.Context) ([]paved.Space, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+spaceCols+" FROM spaces ORDER BY name")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []paved.Space{}
-	for rows.Next() {
-		sp, err := scanSpace(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sp)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanSpace, "SELECT "+spaceCols+" FROM spaces ORDER BY name")
 }
 
 // GetSpace reads one space.
