@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
@@ -96,20 +97,43 @@ func (r *SpaceResource) fill(ctx context.Context, m *spaceModel, sp *paved.Space
 
 // Create makes the space.
 func (r *SpaceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	r.write(ctx, req.Plan, &resp.State, resp.Identity, &resp.Diagnostics, "create", func(spec paved.SpaceSpec) (*paved.Space, error) {
+		return r.client.Spaces.Create(ctx, spec)
+	})
+}
+
+// Update changes the labels.
+func (r *SpaceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	r.write(ctx, req.Plan, &resp.State, resp.Identity, &resp.Diagnostics, "update", func(spec paved.SpaceSpec) (*paved.Space, error) {
+		if spec.Labels == nil {
+			spec.Labels = map[string]string{} // removing every label
+		}
+		return r.client.Spaces.Update(ctx, spec)
+	})
+}
+
+// write sends the plan with call and records the answer in state and identity.
+func (r *SpaceResource) write(ctx context.Context, plan tfsdk.Plan, state *tfsdk.State, identity *tfsdk.ResourceIdentity,
+	diags *diagnostics, verb string, call func(paved.SpaceSpec) (*paved.Space, error)) {
 	var m spaceModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	diags.Append(plan.Get(ctx, &m)...)
 	spec, ok := r.spec(ctx, m)
-	if resp.Diagnostics.HasError() || !ok {
+	if diags.HasError() || !ok {
 		return
 	}
-	sp, err := r.client.Spaces.Create(ctx, spec)
+	sp, err := call(spec)
 	if err != nil {
-		addError(&resp.Diagnostics, "Could not create space "+spec.Name, err)
+		addError(diags, "Could not "+verb+" space "+spec.Name, err)
 		return
 	}
-	r.fill(ctx, &m, sp)
-	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
-	resp.Diagnostics.Append(resp.Identity.Set(ctx, spaceIdentity{Name: m.Name})...)
+	r.save(ctx, &m, sp, state, identity, diags)
+}
+
+// save records a space read from the cell.
+func (r *SpaceResource) save(ctx context.Context, m *spaceModel, sp *paved.Space, state *tfsdk.State, identity *tfsdk.ResourceIdentity, diags *diagnostics) {
+	r.fill(ctx, m, sp)
+	diags.Append(state.Set(ctx, m)...)
+	diags.Append(identity.Set(ctx, spaceIdentity{Name: m.Name})...)
 }
 
 // Read refreshes the space; a space deleted outside leaves the state.
@@ -128,30 +152,7 @@ func (r *SpaceResource) Read(ctx context.Context, req resource.ReadRequest, resp
 		addError(&resp.Diagnostics, "Could not read space "+m.ID.ValueString(), err)
 		return
 	}
-	r.fill(ctx, &m, sp)
-	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
-	resp.Diagnostics.Append(resp.Identity.Set(ctx, spaceIdentity{Name: m.Name})...)
-}
-
-// Update changes the labels.
-func (r *SpaceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var m spaceModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	spec, ok := r.spec(ctx, m)
-	if resp.Diagnostics.HasError() || !ok {
-		return
-	}
-	if spec.Labels == nil {
-		spec.Labels = map[string]string{}
-	}
-	sp, err := r.client.Spaces.Update(ctx, spec)
-	if err != nil {
-		addError(&resp.Diagnostics, "Could not update space "+spec.Name, err)
-		return
-	}
-	r.fill(ctx, &m, sp)
-	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
-	resp.Diagnostics.Append(resp.Identity.Set(ctx, spaceIdentity{Name: m.Name})...)
+	r.save(ctx, &m, sp, &resp.State, resp.Identity, &resp.Diagnostics)
 }
 
 // Delete removes the space (it must hold no apps).
