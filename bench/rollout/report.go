@@ -1,0 +1,351 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// canaryResult is the client-side view of a canary that should roll back.
+type canaryResult struct {
+	marker               string // "-APP-RELEASE-" in X-Paved-Instance
+	newTotal, newFailed  int
+	otherFailed          int
+	firstNew, lastNew    time.Time
+	crossed              bool
+	crossedAt            time.Time
+	crossN, crossE       int
+	decided              time.Time // the cell's "rolling back" event, if found
+	decidedNote          string
+	cellWatchStarted     time.Time
+	rollbackDur          time.Duration
+	otherFirstErr        string
+	newAfterSettle       int
+	samplesAfterCrossing int
+}
+
+// analyzeCanary finds the first moment the canary's responses (those of
+// new-release instances, in order of completion, counted from the first
+// one) number at least min_requests with an error share above
+// max_error_rate, and the last response a new-release instance served.
+func analyzeCanary(p *phase, o options) canaryResult {
+	r := canaryResult{marker: fmt.Sprintf("-%s-%d-", o.app, p.release)}
+	for _, s := range p.samples {
+		if !strings.Contains(s.inst, r.marker) {
+			if !s.ok() {
+				r.otherFailed++
+				if r.otherFirstErr == "" {
+					if s.status == 0 {
+						r.otherFirstErr = s.err
+					} else {
+						r.otherFirstErr = fmt.Sprintf("HTTP %d from %s", s.status, orNone(s.inst))
+					}
+				}
+			}
+			continue
+		}
+		if r.newTotal == 0 {
+			r.firstNew = s.end
+		}
+		r.newTotal++
+		if !s.ok() {
+			r.newFailed++
+		}
+		r.lastNew = s.end
+		if s.end.After(p.settled) {
+			r.newAfterSettle++
+		}
+		if !r.crossed && r.newTotal >= o.minRequests && float64(r.newFailed) > o.maxErrorRate*float64(r.newTotal) {
+			r.crossed, r.crossedAt, r.crossN, r.crossE = true, s.end, r.newTotal, r.newFailed
+		}
+	}
+	if r.crossed {
+		r.rollbackDur = r.lastNew.Sub(r.crossedAt)
+	}
+	if p.dep != nil {
+		for _, e := range p.dep.Events {
+			if r.cellWatchStarted.IsZero() && strings.Contains(e.Detail, "watching for") {
+				r.cellWatchStarted = e.Time
+			}
+			if r.decided.IsZero() && strings.Contains(e.Detail, "rolling back") {
+				r.decided, r.decidedNote = e.Time, e.Detail
+			}
+		}
+	}
+	return r
+}
+
+type row struct{ metric, value, target, verdict string }
+
+func table(rows []row) string {
+	var sb strings.Builder
+	sb.WriteString("| metric | value | target | verdict |\n|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s |\n", r.metric, r.value, r.target, r.verdict)
+	}
+	return sb.String()
+}
+
+func passFail(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "**FAIL**"
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+func ms(d time.Duration) string   { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
+
+func releases(m map[int]int) string {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("release %d: %d", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func statuses(s summary) string {
+	var parts []string
+	keys := make([]int, 0, len(s.byStatus))
+	for k := range s.byStatus {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("HTTP %d ×%d", k, s.byStatus[k]))
+	}
+	if s.transport > 0 {
+		parts = append(parts, fmt.Sprintf("transport errors ×%d", s.transport))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// mdEscape keeps an error text from breaking a table or a code span.
+func mdEscape(s string) string {
+	s = strings.ReplaceAll(s, "|", "\\|")
+	s = strings.ReplaceAll(s, "`", "'")
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// shellQuote renders one word for a copy-pasteable command line.
+func shellQuote(w string) string {
+	if w != "" && !strings.ContainsAny(w, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
+		return w
+	}
+	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+}
+
+func commandLine() string {
+	words := []string{"rollout"}
+	args := os.Args[1:]
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--repro" || a == "-repro":
+			i++ // the script's own command line, printed above
+		case strings.HasPrefix(a, "--repro=") || strings.HasPrefix(a, "-repro="):
+		default:
+			words = append(words, shellQuote(a))
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+func (b *bench) report(a, c *phase) string {
+	o := b.o
+	var sb strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
+
+	w("## Rollouts under load\n\n")
+	w("examples/hello ×%d (route `%s`, http health check `/healthz` every 200ms) on a throwaway cell; "+
+		"an open-loop load of %s req/s (`GET /`, Host `%s`, %d keep-alive workers fed by a 1 ms ticker, loopback) "+
+		"through the router from %s before each change to %s after the app settled.\n\n",
+		o.instances, o.host, strconv.FormatFloat(o.rate, 'f', -1, 64), o.host, o.workers, o.warmup, o.tail)
+	w("- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	w("- Machine: %s; Go %s; cell %s\n\n", machine(), strings.TrimPrefix(runtime.Version(), "go"), orDash(b.cellVersion))
+	w("```sh\n")
+	if o.repro != "" {
+		w("%s\n", o.repro)
+		w("# which runs, against the cell it starts on free loopback ports:\n")
+	}
+	w("%s\n```\n\n", commandLine())
+
+	verdicts := []bool{}
+
+	// ---------------------------------------------------------------- a --
+	sa := summarize(a.samples, o.space, o.app)
+	rollout := a.settled.Sub(a.accepted)
+	achieved := float64(sa.total) / a.loadDur.Seconds()
+	settledOK := a.after.Status == paved.AppRunning && a.after.Release == a.release && a.release > a.oldRelease &&
+		a.after.RunningCount == o.instances && a.dep.Status == paved.DeploymentSucceeded
+	verdicts = append(verdicts, sa.failed == 0, settledOK)
+	w("### a. Rolling deploy under load\n\n")
+	w("Strategy `rolling`, `max_in_flight = \"25%%\"`; `GREETING` changes, so release %d replaces release %d.\n\n", a.release, a.oldRelease)
+	serverSide := "n/a"
+	if a.dep.FinishedAt != nil {
+		serverSide = secs(a.dep.FinishedAt.Sub(a.dep.StartedAt))
+	}
+	rows := []row{
+		{"failed requests (non-200 or transport errors), whole load window", fmt.Sprintf("%d of %d", sa.failed, sa.total), "0", passFail(sa.failed == 0)},
+		{"app settled on the new release", fmt.Sprintf("release %d, %s, %d/%d healthy, deployment %s", a.after.Release, a.after.Status, a.after.RunningCount, o.instances, a.dep.Status),
+			fmt.Sprintf("release %d, running", a.release), passFail(settledOK)},
+		{"rollout duration (update accepted → app settled on the new release)", secs(rollout), "—", "info"},
+		{"deployment duration at the cell (started → finished)", serverSide, "—", "info"},
+		{"achieved load", fmt.Sprintf("%.0f req/s over %s (offered %s)", achieved, secs(a.loadDur), strconv.FormatFloat(o.rate, 'f', -1, 64)), "offered rate", rateVerdict(achieved, o.rate)},
+		{"requests not sent (every worker busy)", strconv.FormatInt(a.skipped, 10), "0", okOr(a.skipped == 0, "generator saturated")},
+		{"latency p50 / p99 / max", fmt.Sprintf("%s / %s / %s ms", ms(sa.p50), ms(sa.p99), ms(sa.max)), "—", "info"},
+	}
+	w("%s\n", table(rows))
+	w("- Responses by release: %s", releases(sa.byRelease))
+	if sa.unattributed > 0 {
+		w("; without an instance id: %d", sa.unattributed)
+	}
+	w(".\n")
+	if sa.failed > 0 {
+		w("- Failures: %s; first: `%s`.\n", statuses(sa), mdEscape(sa.firstErr))
+		w("- When they happened (response completion, relative to the update being accepted): %s.\n", failureTimeline(a))
+	}
+	w("\n")
+
+	// ---------------------------------------------------------------- b --
+	sc := summarize(c.samples, o.space, o.app)
+	cr := analyzeCanary(c, o)
+	achievedC := float64(sc.total) / c.loadDur.Seconds()
+	rolledBack := c.dep.Status == paved.DeploymentRolledBack && c.after.Release == c.oldRelease
+	rbOK := cr.crossed && cr.rollbackDur <= o.rollbackTarget
+	verdicts = append(verdicts, rbOK, rolledBack, cr.otherFailed == 0)
+	w("### b. Canary rollback under load\n\n")
+	w("Strategy `canary`, one step `{weight %d, watch %s}`, `max_error_rate %s`, `min_requests %d`; "+
+		"`FAIL_EVERY=2` makes release %d answer 500 to every 2nd request. "+
+		"The threshold is computed client-side: the first response after which the responses of new-release instances "+
+		"(`X-Paved-Instance` contains `%s`), counted from the first, number at least %d and more than %s of them failed.\n\n",
+		o.canaryWeight, o.canaryWatch, strconv.FormatFloat(o.maxErrorRate, 'f', -1, 64), o.minRequests, c.release, cr.marker,
+		o.minRequests, pct(o.maxErrorRate))
+	rbValue := "threshold never crossed"
+	if cr.crossed {
+		rbValue = secs(cr.rollbackDur)
+	}
+	rows = []row{
+		{"threshold crossed → last response from a new-release instance", rbValue, "≤ " + secs(o.rollbackTarget), passFail(rbOK)},
+		{"rolled back", fmt.Sprintf("deployment %s; app on release %d (%s)", c.dep.Status, c.after.Release, c.after.Status),
+			fmt.Sprintf("rolled_back, release %d", c.oldRelease), passFail(rolledBack)},
+		{"failed requests, all", fmt.Sprintf("%d of %d", sc.failed, sc.total), "—", "info"},
+		{"failed requests served by the canary", fmt.Sprintf("%d of %d canary responses", cr.newFailed, cr.newTotal), "—", "info"},
+		{"failed requests not served by the canary (old release, router, transport)", strconv.Itoa(cr.otherFailed), "0", passFail(cr.otherFailed == 0)},
+		{"update accepted → app settled (rolled back)", secs(c.settled.Sub(c.accepted)), "—", "info"},
+		{"achieved load", fmt.Sprintf("%.0f req/s over %s (offered %s)", achievedC, secs(c.loadDur), strconv.FormatFloat(o.rate, 'f', -1, 64)), "offered rate", rateVerdict(achievedC, o.rate)},
+		{"requests not sent (every worker busy)", strconv.FormatInt(c.skipped, 10), "0", okOr(c.skipped == 0, "generator saturated")},
+	}
+	w("%s\n", table(rows))
+	w("Timeline (relative to the update being accepted):\n\n")
+	if cr.newTotal > 0 {
+		w("- first canary response: %s\n", rel(cr.firstNew, c.accepted))
+	}
+	if !cr.cellWatchStarted.IsZero() {
+		w("- the cell started watching the canary: %s\n", rel(cr.cellWatchStarted, c.accepted))
+	}
+	if cr.crossed {
+		w("- threshold crossed (client-side): %s, after %d canary responses, %d failed\n", rel(cr.crossedAt, c.accepted), cr.crossN, cr.crossE)
+	}
+	if !cr.decided.IsZero() {
+		w("- the cell decided to roll back: %s", rel(cr.decided, c.accepted))
+		if cr.crossed {
+			w(" (%s after the threshold)", secs(cr.decided.Sub(cr.crossedAt)))
+		}
+		w(": %s\n", mdEscape(cr.decidedNote))
+	}
+	if cr.newTotal > 0 {
+		w("- last canary response: %s\n", rel(cr.lastNew, c.accepted))
+	}
+	w("- app settled: %s\n", rel(c.settled, c.accepted))
+	if cr.newAfterSettle > 0 {
+		w("- canary responses after the app reported settled: %d\n", cr.newAfterSettle)
+	}
+	if c.dep.Reason != "" {
+		w("\nThe cell's reason: %s\n", mdEscape(c.dep.Reason))
+	}
+	w("\nResponses by release: %s.", releases(sc.byRelease))
+	if sc.failed > 0 {
+		w(" Failures: %s.", statuses(sc))
+	}
+	if cr.otherFailed > 0 {
+		w(" First failure not from the canary: `%s`.", mdEscape(cr.otherFirstErr))
+	}
+	w("\n\n")
+
+	all := true
+	for _, v := range verdicts {
+		all = all && v
+	}
+	w("**Verdict: %s** (0 failed requests in the rolling deploy; canary rolled back with its last response ≤ %s after the threshold, and no failure outside the canary).\n",
+		map[bool]string{true: "PASS", false: "FAIL"}[all], secs(o.rollbackTarget))
+	return sb.String()
+}
+
+// failureTimeline buckets the failed requests of a phase by 500 ms.
+func failureTimeline(p *phase) string {
+	buckets := map[int]int{}
+	for _, s := range p.samples {
+		if !s.ok() {
+			buckets[int(s.end.Sub(p.accepted).Milliseconds()/500)]++
+		}
+	}
+	keys := make([]int, 0, len(buckets))
+	for k := range buckets {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%+.1f s: %d", float64(k)*0.5, buckets[k]))
+	}
+	if len(parts) > 20 {
+		parts = append(parts[:20], "…")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func rel(t, base time.Time) string { return fmt.Sprintf("%+.2f s", t.Sub(base).Seconds()) }
+
+func pct(f float64) string { return strconv.FormatFloat(f*100, 'f', -1, 64) + "%" }
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func okOr(ok bool, bad string) string {
+	if ok {
+		return "ok"
+	}
+	return bad
+}
+
+func rateVerdict(achieved, offered float64) string {
+	if achieved >= 0.95*offered {
+		return "ok"
+	}
+	return "below offered"
+}
