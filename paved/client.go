@@ -51,6 +51,7 @@ type Client struct {
 	Events      Events
 	Logs        Logs
 	Deployments Deployments
+	Pipelines   Pipelines
 }
 
 // NewClient returns a client for the cell at cfg.Endpoint.
@@ -107,6 +108,7 @@ func NewClient(cfg Config) (*Client, error) {
 	c.Events = events{c}
 	c.Logs = logs{c}
 	c.Deployments = deployments{c}
+	c.Pipelines = pipelines{c}
 	return c, nil
 }
 

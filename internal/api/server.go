@@ -37,6 +37,8 @@ type Options struct {
 	RouterAddr     string
 	MaxSourceBytes int64                 // upload cap; default 256 MiB
 	MemoryLimits   func() (bool, string) // whether memory_mb is enforced, and why not
+	Pipelines      PipelineEngine
+	NewToken       func() string // makes webhook tokens
 }
 
 // Server serves the API.
@@ -94,6 +96,18 @@ func (s *Server) routes() {
 	h("POST /v1/spaces/{space}/apps/{app}/rollback", s.rollback)
 	h("GET /v1/deployments/{id}", s.getDeployment)
 
+	h("GET /v1/spaces/{space}/pipelines", s.listPipelines)
+	h("GET /v1/spaces/{space}/pipelines/{pipeline}", s.getPipeline)
+	h("PUT /v1/spaces/{space}/pipelines/{pipeline}", s.setPipeline)
+	h("DELETE /v1/spaces/{space}/pipelines/{pipeline}", s.deletePipeline)
+	h("POST /v1/spaces/{space}/pipelines/{pipeline}/sources/{source}/check", s.checkSource)
+	h("GET /v1/spaces/{space}/pipelines/{pipeline}/sources/{source}/versions", s.listVersions)
+	h("GET /v1/spaces/{space}/pipelines/{pipeline}/builds", s.listJobBuilds)
+	h("GET /v1/spaces/{space}/pipelines/{pipeline}/jobs/{job}/builds", s.listJobBuilds)
+	h("GET /v1/spaces/{space}/pipelines/{pipeline}/timings", s.timings)
+	h("GET /v1/job-builds/{id}", s.getJobBuild)
+	h("GET /v1/job-builds/{id}/log", s.jobBuildLog)
+
 	h("HEAD /v1/sources/{digest}", s.headSource)
 	h("GET /v1/sources/{digest}", s.headSource)
 	h("PUT /v1/sources/{digest}", s.putSource)
@@ -112,7 +126,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, newError(http.StatusInternalServerError, paved.CodeInternal, "", "internal error"))
 		}
 	}()
-	if r.URL.Path != "/v1/health" {
+	// Health is public; a webhook carries its own token instead of a bearer token.
+	if r.URL.Path != "/v1/health" && (r.Header.Get(WebhookHeader) == "" || !strings.HasSuffix(r.URL.Path, "/check")) {
 		if err := s.authenticate(r); err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="paved"`)
 			s.writeError(w, r, err)

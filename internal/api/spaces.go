@@ -99,7 +99,7 @@ func (s *Server) deleteSpace(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, store.ErrNotFound):
 		return notFound("space %q does not exist", name)
 	case errors.Is(err, store.ErrNotEmpty):
-		return conflict("", "space %q still has apps; delete them first", name)
+		return conflict("", "space %q still has apps or pipelines; delete them first", name)
 	case err != nil:
 		return staleError(err, "space "+name, want)
 	}

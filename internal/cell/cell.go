@@ -20,10 +20,12 @@ import (
 	"github.com/pavedroad/terraform-provider-paved/internal/api"
 	"github.com/pavedroad/terraform-provider-paved/internal/deploy"
 	"github.com/pavedroad/terraform-provider-paved/internal/logbuf"
+	"github.com/pavedroad/terraform-provider-paved/internal/pipeline"
 	"github.com/pavedroad/terraform-provider-paved/internal/router"
 	"github.com/pavedroad/terraform-provider-paved/internal/runtime"
 	"github.com/pavedroad/terraform-provider-paved/internal/stager"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
+	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
 // Config is how a cell is started (the flags of `paved server`).
@@ -49,6 +51,7 @@ type Cell struct {
 	runtime   *runtime.ProcessDriver
 	router    *router.Router
 	deployer  *deploy.Deployer
+	pipelines *pipeline.Engine
 	apiSrv    *http.Server
 	routerSrv *http.Server
 	apiLn     net.Listener
@@ -136,16 +139,28 @@ func (c *Cell) start() error {
 		cancel()
 		return err
 	}
+	self, err := paved.NewClient(paved.Config{Endpoint: "http://" + c.apiLn.Addr().String(), Token: c.token, UserAgent: "paved-pipeline"})
+	if err != nil {
+		cancel()
+		return err
+	}
+	c.pipelines = pipeline.New(pipeline.Options{Store: c.store, DataDir: c.cfg.DataDir, Client: self,
+		RouterAddr: c.routerLn.Addr().String(), Logger: c.log.With("component", "pipelines")})
 	apiHandler := api.New(api.Options{
 		Store: c.store, Deployer: d, Stager: st, Logs: logs, Logger: c.log, Token: c.token,
 		Region: c.cfg.Region, Cloud: c.cfg.Cloud, Version: c.cfg.Version,
 		RouterAddr: c.routerLn.Addr().String(), MaxSourceBytes: c.cfg.MaxSourceBytes,
 		MemoryLimits: c.runtime.MemoryLimits,
+		Pipelines:    c.pipelines, NewToken: pipeline.NewToken,
 	})
 	c.apiSrv = &http.Server{Handler: apiHandler, ReadHeaderTimeout: 10 * time.Second}
 	c.routerSrv = &http.Server{Handler: c.router, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}
 	go c.serve(c.apiSrv, c.apiLn, "api")
 	go c.serve(c.routerSrv, c.routerLn, "router")
+	if err := c.pipelines.Start(ctx); err != nil {
+		cancel()
+		return err
+	}
 	return nil
 }
 
@@ -202,9 +217,10 @@ func (c *Cell) MemoryLimits() (bool, string) { return c.runtime.MemoryLimits() }
 // Shutdown stops accepting requests, stops the controllers and then every
 // app process (SIGTERM, grace, SIGKILL), and closes the store.
 func (c *Cell) Shutdown(ctx context.Context) error {
+	c.cancel() // stops the controllers and the pipelines; running builds end as errored
+	c.pipelines.Wait()
 	c.apiSrv.Shutdown(ctx)
 	c.routerSrv.Shutdown(ctx)
-	c.cancel()
 	c.deployer.Wait()
 	grace := c.cfg.StopGrace
 	if grace == 0 {

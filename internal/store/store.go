@@ -112,6 +112,20 @@ type Store interface {
 	GetDeployment(ctx context.Context, id int64) (Deployment, error)
 	ListDeployments(ctx context.Context, space, app string) ([]Deployment, error)
 
+	SetPipeline(ctx context.Context, actor, space string, spec paved.PipelineSpec, ifVersion int64, newToken func() string) (Pipeline, error)
+	GetPipeline(ctx context.Context, space, name string) (Pipeline, error)
+	GetPipelineByID(ctx context.Context, id int64) (Pipeline, error)
+	ListPipelines(ctx context.Context, space string) ([]Pipeline, error)
+	DeletePipeline(ctx context.Context, actor, space, name string) error
+	AddVersion(ctx context.Context, pipelineID int64, source, version, message string) (paved.SourceVersion, bool, error)
+	ListVersions(ctx context.Context, pipelineID int64, source string) ([]paved.SourceVersion, error)
+	CreateJobBuild(ctx context.Context, pipelineID int64, job string, inputs map[string]Input) (JobBuild, bool, error)
+	UpdateJobBuild(ctx context.Context, b JobBuild) error
+	GetJobBuild(ctx context.Context, id int64) (JobBuild, error)
+	ListJobBuilds(ctx context.Context, pipelineID int64, job string) ([]JobBuild, error)
+	ListJobBuildsByStatus(ctx context.Context, status string) ([]JobBuild, error)
+	PruneJobBuilds(ctx context.Context, pipelineID int64, job string, keep int) error
+
 	AppendEvent(ctx context.Context, e paved.Event) error
 	ListObjectEvents(ctx context.Context, object string) ([]paved.Event, error)
 	ListEvents(ctx context.Context, after int64, limit int) ([]paved.Event, error)

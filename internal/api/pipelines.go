@@ -1,0 +1,279 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/store"
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// PipelineEngine is what the API needs of the pipeline engine.
+type PipelineEngine interface {
+	Notify(id int64)
+	Check(ctx context.Context, pipelineID int64, source string) error
+	LogPath(b store.JobBuild) string
+}
+
+// WebhookHeader carries a source's webhook token (instead of a bearer token).
+const WebhookHeader = "X-Paved-Webhook-Token"
+
+func (s *Server) pipelineView(p store.Pipeline) paved.Pipeline {
+	out := paved.Pipeline{PipelineSpec: p.Spec, Space: p.Space, Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+		Webhooks: map[string]paved.Webhook{}}
+	for src, tok := range p.Webhooks {
+		out.Webhooks[src] = paved.Webhook{Path: fmt.Sprintf("/v1/spaces/%s/pipelines/%s/sources/%s/check", p.Space, p.Spec.Name, src), Token: tok}
+	}
+	return out
+}
+
+func (s *Server) pipeline(r *http.Request) (store.Pipeline, error) {
+	sp, err := s.space(r)
+	if err != nil {
+		return store.Pipeline{}, err
+	}
+	p, err := s.Store.GetPipeline(r.Context(), sp.Name, r.PathValue("pipeline"))
+	if errors.Is(err, store.ErrNotFound) {
+		return p, notFound("pipeline %q does not exist in space %q", r.PathValue("pipeline"), sp.Name)
+	}
+	return p, err
+}
+
+func (s *Server) listPipelines(w http.ResponseWriter, r *http.Request) error {
+	sp, err := s.space(r)
+	if err != nil {
+		return err
+	}
+	ps, err := s.Store.ListPipelines(r.Context(), sp.Name)
+	if err != nil {
+		return err
+	}
+	out := make([]paved.Pipeline, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, s.pipelineView(p))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"pipelines": out})
+	return nil
+}
+
+func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.pipeline(r)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(p.Version))
+	writeJSON(w, http.StatusOK, s.pipelineView(p))
+	return nil
+}
+
+// setPipeline creates or replaces a pipeline after validating all of it.
+func (s *Server) setPipeline(w http.ResponseWriter, r *http.Request) error {
+	sp, err := s.space(r)
+	if err != nil {
+		return err
+	}
+	var spec paved.PipelineSpec
+	if err := decode(r, &spec); err != nil {
+		return err
+	}
+	if spec.Name == "" {
+		spec.Name = r.PathValue("pipeline")
+	}
+	if spec.Name != r.PathValue("pipeline") {
+		return invalid("name", "the body names pipeline %q but the URL %q", spec.Name, r.PathValue("pipeline"))
+	}
+	appExists := func(name string) bool {
+		_, err := s.Store.GetApp(r.Context(), sp.Name, name)
+		return err == nil
+	}
+	if errs := spec.Validate(appExists); len(errs) > 0 {
+		return invalid(errs[0].Field, "%s", errs[0].Message)
+	}
+	want, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	p, err := s.Store.SetPipeline(r.Context(), actor(r), sp.Name, spec, want, s.NewToken)
+	if err != nil {
+		return staleError(err, "pipeline "+spec.Name, want)
+	}
+	s.Pipelines.Notify(p.ID)
+	w.Header().Set("ETag", etag(p.Version))
+	writeJSON(w, http.StatusOK, s.pipelineView(p))
+	return nil
+}
+
+func (s *Server) deletePipeline(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.pipeline(r)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.DeletePipeline(r.Context(), actor(r), p.Space, p.Spec.Name); err != nil {
+		return err
+	}
+	s.Pipelines.Notify(p.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// checkSource checks a source now: the webhook. It takes the admin token
+// or the source's own webhook token.
+func (s *Server) checkSource(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.pipeline(r)
+	if err != nil {
+		return err
+	}
+	src := r.PathValue("source")
+	tok, ok := p.Webhooks[src]
+	if !ok {
+		return notFound("pipeline %s has no source %q", p.Spec.Name, src)
+	}
+	if r.Header.Get("Authorization") == "" && subtle.ConstantTimeCompare([]byte(r.Header.Get(WebhookHeader)), []byte(tok)) != 1 {
+		return newError(http.StatusUnauthorized, paved.CodeUnauthorized, "", "the webhook token is not valid for source %s", src)
+	}
+	if err := s.Pipelines.Check(r.Context(), p.ID, src); err != nil {
+		return newError(http.StatusBadGateway, paved.CodeUnavailable, "", "checking source %s failed: %v", src, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.pipeline(r)
+	if err != nil {
+		return err
+	}
+	vs, err := s.Store.ListVersions(r.Context(), p.ID, r.PathValue("source"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"versions": vs})
+	return nil
+}
+
+func (s *Server) listJobBuilds(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.pipeline(r)
+	if err != nil {
+		return err
+	}
+	bs, err := s.Store.ListJobBuilds(r.Context(), p.ID, r.PathValue("job"))
+	if err != nil {
+		return err
+	}
+	out := make([]paved.JobBuild, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, b.JobBuild)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"builds": out})
+	return nil
+}
+
+func (s *Server) jobBuild(r *http.Request) (store.JobBuild, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return store.JobBuild{}, badRequest("id", "a build id is a number")
+	}
+	b, err := s.Store.GetJobBuild(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return b, notFound("build %d does not exist", id)
+	}
+	return b, err
+}
+
+func (s *Server) getJobBuild(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.jobBuild(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, b.JobBuild)
+	return nil
+}
+
+// jobBuildLog returns the build log from ?offset (bytes), so a watcher can
+// follow it by asking for what came since its last read.
+func (s *Server) jobBuildLog(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.jobBuild(r)
+	if err != nil {
+		return err
+	}
+	offset, _ := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
+	f, err := os.Open(s.Pipelines.LogPath(b))
+	data := []byte{}
+	if err == nil {
+		defer f.Close()
+		f.Seek(offset, io.SeekStart)
+		data, _ = io.ReadAll(io.LimitReader(f, 4<<20))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": b.ID, "status": b.Status, "offset": offset + int64(len(data)), "log": string(data)})
+	return nil
+}
+
+// timings summarises step durations over the last N builds of each job:
+// where the pipeline slows down.
+func (s *Server) timings(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.pipeline(r)
+	if err != nil {
+		return err
+	}
+	last := 20
+	if v := r.URL.Query().Get("last"); v != "" {
+		if last, err = strconv.Atoi(v); err != nil || last < 1 {
+			return badRequest("last", "last must be a positive number of builds")
+		}
+	}
+	bs, err := s.Store.ListJobBuilds(r.Context(), p.ID, "")
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"timings": stepTimings(bs, last)})
+	return nil
+}
+
+// stepTimings computes p50/p95/max per (job, step) over each job's last
+// finished builds, slowest p95 first.
+func stepTimings(bs []store.JobBuild, last int) []paved.StepTiming {
+	type key struct{ job, step string }
+	seen := map[string]int{}
+	samples := map[key][]float64{}
+	var order []key
+	for _, b := range bs { // newest first
+		if b.FinishedAt == nil || seen[b.Job] >= last {
+			continue
+		}
+		seen[b.Job]++
+		for _, st := range b.Steps {
+			if st.FinishedAt == nil {
+				continue
+			}
+			k := key{b.Job, st.Name}
+			if _, ok := samples[k]; !ok {
+				order = append(order, k)
+			}
+			samples[k] = append(samples[k], st.Seconds)
+		}
+	}
+	out := make([]paved.StepTiming, 0, len(order))
+	for _, k := range order {
+		v := samples[k]
+		sort.Float64s(v)
+		out = append(out, paved.StepTiming{Job: k.job, Step: k.step, Builds: len(v),
+			P50: percentile(v, 0.50), P95: percentile(v, 0.95), Max: v[len(v)-1]})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].P95 > out[j].P95 })
+	return out
+}
+
+func percentile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted)-1) + 0.5)
+	return sorted[min(i, len(sorted)-1)]
+}

@@ -1,0 +1,415 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/store"
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// LogPath is the log file of a build.
+func (e *Engine) LogPath(b store.JobBuild) string {
+	return e.dir(fmt.Sprint(b.PipelineID), "builds", fmt.Sprintf("%d.log", b.ID))
+}
+
+// build is one running build: its record, work dir and log.
+type build struct {
+	e    *Engine
+	p    store.Pipeline
+	rec  store.JobBuild
+	dir  string
+	mu   sync.Mutex // guards rec.Steps and the log
+	logf *os.File
+}
+
+// runBuild runs a job's plan with its hooks and records the outcome.
+func (e *Engine) runBuild(ctx context.Context, p store.Pipeline, rec store.JobBuild) {
+	job, ok := findJob(p.Spec, rec.Job)
+	now := time.Now().UTC()
+	rec.Status, rec.StartedAt = paved.BuildRunning, &now
+	b := &build{e: e, p: p, rec: rec, dir: e.dir(fmt.Sprint(p.ID), "builds", fmt.Sprint(rec.ID))}
+	os.MkdirAll(b.dir, 0o755)
+	var err error
+	if b.logf, err = os.OpenFile(e.LogPath(rec), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+		e.log.Error("open build log", "err", err)
+		return
+	}
+	defer b.logf.Close()
+	defer os.RemoveAll(b.dir)
+	b.save(ctx)
+	b.logLine("build %s #%d of %s/%s started; inputs %v", rec.Job, rec.Number, p.Space, p.Spec.Name, rec.Inputs)
+
+	if !ok {
+		err = fmt.Errorf("job %q is no longer in the pipeline", rec.Job)
+	} else {
+		err = b.steps(ctx, job.Plan)
+		hook := job.OnSuccess
+		if err != nil {
+			hook = job.OnFailure
+		}
+		if hook != nil {
+			b.step(ctx, *hook) // a hook's own failure does not change the build's outcome
+		}
+		if job.Ensure != nil {
+			if eerr := b.step(ctx, *job.Ensure); err == nil && eerr != nil {
+				err = eerr
+			}
+		}
+	}
+	end := time.Now().UTC()
+	b.rec.FinishedAt = &end
+	switch {
+	case err == nil:
+		b.rec.Status = paved.BuildSucceeded
+	case ctx.Err() != nil:
+		b.rec.Status, b.rec.Reason = paved.BuildErrored, "the cell stopped during the build"
+	default:
+		b.rec.Status, b.rec.Reason = paved.BuildFailed, err.Error()
+	}
+	b.logLine("build %s #%d %s in %s", rec.Job, rec.Number, b.rec.Status, end.Sub(now).Round(time.Millisecond))
+	b.save(context.WithoutCancel(ctx))
+	keep := p.Spec.Retain
+	if keep == 0 {
+		keep = DefaultRetain
+	}
+	e.opts.Store.PruneJobBuilds(context.WithoutCancel(ctx), p.ID, rec.Job, keep)
+}
+
+func findJob(spec paved.PipelineSpec, name string) (paved.JobSpec, bool) {
+	for _, j := range spec.Jobs {
+		if j.Name == name {
+			return j, true
+		}
+	}
+	return paved.JobSpec{}, false
+}
+
+func (b *build) save(ctx context.Context) {
+	b.mu.Lock()
+	rec := b.rec
+	rec.Steps = append([]paved.StepRun(nil), b.rec.Steps...)
+	b.mu.Unlock()
+	if err := b.e.opts.Store.UpdateJobBuild(ctx, rec); err != nil {
+		b.e.log.Error("save build", "build", rec.ID, "err", err)
+	}
+}
+
+func (b *build) logLine(format string, args ...any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	fmt.Fprintf(b.logf, "%s %s\n", time.Now().UTC().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+// prefixWriter writes command output into the build log, a prefix per line.
+type prefixWriter struct {
+	b      *build
+	prefix string
+	buf    []byte
+}
+
+func (w *prefixWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := strings.IndexByte(string(w.buf), '\n')
+		if i < 0 {
+			break
+		}
+		w.b.logLine("%s | %s", w.prefix, w.buf[:i])
+		w.buf = w.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+func (w *prefixWriter) flush() {
+	if len(w.buf) > 0 {
+		w.b.logLine("%s | %s", w.prefix, w.buf)
+		w.buf = nil
+	}
+}
+
+// steps runs steps in order, stopping at the first failure.
+func (b *build) steps(ctx context.Context, steps []paved.Step) error {
+	for _, s := range steps {
+		if err := b.step(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// step runs one step with its timing record and hooks.
+func (b *build) step(ctx context.Context, s paved.Step) error {
+	var err error
+	switch s.Kind() {
+	case "in_parallel":
+		err = b.parallel(ctx, s.InParallel)
+	case "try":
+		if terr := b.step(ctx, *s.Try); terr != nil {
+			b.logLine("try: ignoring the failure of %s: %v", s.Try.Label(), terr)
+		}
+	default:
+		err = b.timed(ctx, s)
+	}
+	hook := s.OnSuccess
+	if err != nil {
+		hook = s.OnFailure
+	}
+	if hook != nil {
+		b.step(ctx, *hook)
+	}
+	if s.Ensure != nil {
+		if eerr := b.step(ctx, *s.Ensure); err == nil {
+			err = eerr
+		}
+	}
+	return err
+}
+
+func (b *build) parallel(ctx context.Context, steps []paved.Step) error {
+	errs := make([]error, len(steps))
+	var wg sync.WaitGroup
+	for i, s := range steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = b.step(ctx, s)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// timed runs a leaf step and records its start, end and duration.
+func (b *build) timed(ctx context.Context, s paved.Step) error {
+	start := time.Now().UTC()
+	b.mu.Lock()
+	idx := len(b.rec.Steps)
+	b.rec.Steps = append(b.rec.Steps, paved.StepRun{Name: s.Label(), Status: paved.StepRunning, StartedAt: &start})
+	b.mu.Unlock()
+	b.save(ctx)
+	b.logLine("==> %s", s.Label())
+	err := b.leaf(ctx, s)
+	end := time.Now().UTC()
+	b.mu.Lock()
+	st := &b.rec.Steps[idx]
+	st.FinishedAt, st.Seconds, st.Status = &end, end.Sub(start).Seconds(), paved.StepSucceeded
+	if err != nil {
+		st.Status, st.Error = paved.StepFailed, err.Error()
+	}
+	b.mu.Unlock()
+	b.save(ctx)
+	if err != nil {
+		b.logLine("<== %s failed after %s: %v", s.Label(), end.Sub(start).Round(time.Millisecond), err)
+	} else {
+		b.logLine("<== %s succeeded in %s", s.Label(), end.Sub(start).Round(time.Millisecond))
+	}
+	return err
+}
+
+func (b *build) leaf(ctx context.Context, s paved.Step) error {
+	switch s.Kind() {
+	case "get":
+		return b.get(ctx, s)
+	case "task":
+		return b.task(ctx, s)
+	case "deploy":
+		return b.deploy(ctx, s)
+	case "assert":
+		return b.assert(ctx, s)
+	case "put":
+		return b.put(ctx, s)
+	}
+	return fmt.Errorf("step %q does nothing", s.Label())
+}
+
+// get places the build's version of a source in a directory named after it.
+func (b *build) get(ctx context.Context, s paved.Step) error {
+	in, ok := b.rec.InputRefs[s.Get]
+	if !ok {
+		return fmt.Errorf("the build has no version of %q", s.Get)
+	}
+	dst := filepath.Join(b.dir, s.Get)
+	src, _ := findSource(b.p.Spec, s.Get)
+	if src.Type == paved.SourceGit {
+		if _, err := git(ctx, "", "clone", "--quiet", "--no-checkout", b.e.mirror(b.p, src), dst); err != nil {
+			return err
+		}
+		if _, err := git(ctx, dst, "checkout", "--quiet", "--detach", in.Version); err != nil {
+			return err
+		}
+		b.logLine("get %s: %s", s.Get, in.Version)
+		return nil
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	b.logLine("get %s: %s", s.Get, in.Version)
+	return os.WriteFile(filepath.Join(dst, "version"), []byte(in.Version+"\n"), 0o644)
+}
+
+func findSource(spec paved.PipelineSpec, name string) (paved.SourceSpec, bool) {
+	for _, s := range spec.Sources {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return paved.SourceSpec{}, false
+}
+
+// task runs a command, in its own process group, with attempts and a timeout.
+func (b *build) task(ctx context.Context, s paved.Step) error {
+	attempts := max(s.Attempts, 1)
+	var err error
+	for i := 1; i <= attempts; i++ {
+		if err = b.runTask(ctx, s); err == nil || ctx.Err() != nil {
+			return err
+		}
+		if i < attempts {
+			b.logLine("task %s: attempt %d of %d failed: %v; trying again", s.Task, i, attempts, err)
+		}
+	}
+	return err
+}
+
+func (b *build) runTask(ctx context.Context, s paved.Step) error {
+	for _, o := range s.Outputs {
+		if err := os.MkdirAll(filepath.Join(b.dir, o), 0o755); err != nil {
+			return err
+		}
+	}
+	if s.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.Timeout.D())
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", s.Run)
+	cmd.Dir = filepath.Join(b.dir, s.Dir)
+	cmd.Env = append(os.Environ(), "PAVED_PIPELINE="+b.p.Spec.Name, "PAVED_JOB="+b.rec.Job, fmt.Sprintf("PAVED_BUILD=%d", b.rec.Number))
+	for k, v := range s.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out := &prefixWriter{b: b, prefix: s.Task}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	out.flush()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("task %s timed out after %s", s.Task, s.Timeout)
+	}
+	if err != nil {
+		return fmt.Errorf("task %s: %v", s.Task, err)
+	}
+	return nil
+}
+
+// deploy pushes a directory to an app through the cell's API and waits for
+// its rollout; a rollout that rolls back fails the step.
+func (b *build) deploy(ctx context.Context, s paved.Step) error {
+	c := b.e.opts.Client
+	data, digest, err := paved.Archive(filepath.Join(b.dir, s.From))
+	if err != nil {
+		return err
+	}
+	if ok, err := c.Sources.Exists(ctx, digest); err != nil {
+		return err
+	} else if !ok {
+		if _, err := c.Sources.Upload(ctx, data, nil); err != nil {
+			return err
+		}
+	}
+	a, err := c.Apps.Get(ctx, b.p.Space, s.Deploy)
+	if err != nil {
+		return err
+	}
+	spec := a.AppSpec
+	spec.Source = digest
+	spec.SecretEnv = nil // keep the app's secrets
+	if _, err := c.Apps.Update(ctx, b.p.Space, spec, paved.IfMatch(a.Version)); err != nil {
+		return err
+	}
+	b.logLine("deploy %s: source %s accepted, waiting for the rollout", s.Deploy, digest[:12])
+	final, err := c.Apps.Wait(ctx, b.p.Space, s.Deploy, nil)
+	if err != nil {
+		return err
+	}
+	if final.Status != paved.AppRunning && final.Status != paved.AppStopped {
+		return fmt.Errorf("the rollout of %s did not succeed (%s): %s", s.Deploy, final.Status, final.Message)
+	}
+	b.logLine("deploy %s: release %d is live", s.Deploy, final.Release)
+	return nil
+}
+
+// assert runs an HTTP check or a command.
+func (b *build) assert(ctx context.Context, s paved.Step) error {
+	if s.HTTP == nil {
+		return b.runTask(ctx, paved.Step{Task: s.Assert, Run: s.Command})
+	}
+	h := s.HTTP
+	url := h.URL
+	if rest, ok := strings.CutPrefix(url, "router:"); ok {
+		url = "http://" + b.e.opts.RouterAddr + rest
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if h.Host != "" {
+		req.Host = h.Host
+	}
+	start := time.Now()
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("assert %s: %v", s.Assert, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	took := time.Since(start)
+	want := h.Status
+	if want == 0 {
+		want = http.StatusOK
+	}
+	switch {
+	case resp.StatusCode != want:
+		return fmt.Errorf("assert %s: %s answered %d, want %d", s.Assert, h.URL, resp.StatusCode, want)
+	case h.Contains != "" && !strings.Contains(string(body), h.Contains):
+		return fmt.Errorf("assert %s: the answer of %s does not contain %q", s.Assert, h.URL, h.Contains)
+	case h.MaxLatency > 0 && took > h.MaxLatency.D():
+		return fmt.Errorf("assert %s: %s took %s, more than %s", s.Assert, h.URL, took.Round(time.Millisecond), h.MaxLatency)
+	}
+	b.logLine("assert %s: %s answered %d in %s", s.Assert, h.URL, resp.StatusCode, took.Round(time.Millisecond))
+	return nil
+}
+
+// put bumps a semver source; the new version is a new version of the source.
+func (b *build) put(ctx context.Context, s paved.Step) error {
+	vs, err := b.e.opts.Store.ListVersions(ctx, b.p.ID, s.Put)
+	if err != nil {
+		return err
+	}
+	cur := "0.0.0"
+	if len(vs) > 0 {
+		cur = vs[len(vs)-1].Version
+	}
+	next, err := bump(cur, s.Bump)
+	if err != nil {
+		return err
+	}
+	if _, _, err := b.e.opts.Store.AddVersion(ctx, b.p.ID, s.Put, next, fmt.Sprintf("bumped by %s #%d", b.rec.Job, b.rec.Number)); err != nil {
+		return err
+	}
+	b.logLine("put %s: %s → %s", s.Put, cur, next)
+	return nil
+}

@@ -1,0 +1,157 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	version "github.com/hashicorp/go-version"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/store"
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// check asks a source for new versions and records them.
+func (e *Engine) check(ctx context.Context, l *loop, p store.Pipeline, src paved.SourceSpec) error {
+	l.checkMu.Lock()
+	defer l.checkMu.Unlock()
+	l.lastCheck[src.Name] = time.Now()
+	switch src.Type {
+	case paved.SourceGit:
+		return e.checkGit(ctx, p, src)
+	case paved.SourceSemver:
+		vs, err := e.opts.Store.ListVersions(ctx, p.ID, src.Name)
+		if err != nil || len(vs) > 0 {
+			return err
+		}
+		initial := src.Initial
+		if initial == "" {
+			initial = "0.0.0"
+		}
+		_, _, err = e.opts.Store.AddVersion(ctx, p.ID, src.Name, initial, "initial version")
+		return err
+	case paved.SourceTime:
+		vs, err := e.opts.Store.ListVersions(ctx, p.ID, src.Name)
+		if err != nil {
+			return err
+		}
+		if len(vs) == 0 || time.Since(vs[len(vs)-1].CreatedAt) >= src.Interval.D() {
+			now := time.Now().UTC().Format(time.RFC3339Nano)
+			_, _, err = e.opts.Store.AddVersion(ctx, p.ID, src.Name, now, "tick")
+		}
+		return err
+	case paved.SourceAppRelease:
+		a, err := e.opts.Store.GetApp(ctx, p.Space, src.App)
+		if err != nil || a.State.LastGoodRelease == 0 {
+			return err
+		}
+		_, _, err = e.opts.Store.AddVersion(ctx, p.ID, src.Name, strconv.Itoa(a.State.LastGoodRelease), "good release of "+src.App)
+		return err
+	}
+	return fmt.Errorf("unknown source type %q", src.Type)
+}
+
+// mirror is the pipeline's bare mirror of a git source.
+func (e *Engine) mirror(p store.Pipeline, src paved.SourceSpec) string {
+	return e.dir(fmt.Sprint(p.ID), "sources", src.Name+".git")
+}
+
+// checkGit fetches the source into a mirror and records every new commit
+// on the branch (that touches the paths, when given), oldest first.
+func (e *Engine) checkGit(ctx context.Context, p store.Pipeline, src paved.SourceSpec) error {
+	m := e.mirror(p, src)
+	if _, err := os.Stat(m); err != nil {
+		if err := os.MkdirAll(e.dir(fmt.Sprint(p.ID), "sources"), 0o755); err != nil {
+			return err
+		}
+		if _, err := git(ctx, "", "clone", "--quiet", "--mirror", src.URI, m); err != nil {
+			return err
+		}
+	} else if _, err := git(ctx, m, "remote", "set-url", "origin", src.URI); err != nil {
+		return err
+	} else if _, err := git(ctx, m, "fetch", "--quiet", "--prune", "origin"); err != nil {
+		return err
+	}
+	branch := src.Branch
+	if branch == "" {
+		branch = "main"
+	}
+	head, err := git(ctx, m, "rev-parse", "--verify", "--quiet", "refs/heads/"+branch)
+	if err != nil {
+		return fmt.Errorf("branch %q not found in %s", branch, src.URI)
+	}
+	known, err := e.opts.Store.ListVersions(ctx, p.ID, src.Name)
+	if err != nil {
+		return err
+	}
+	args := []string{"rev-list", "--reverse"}
+	if len(known) == 0 {
+		args = append(args, "-1", head) // a new source starts at its head
+	} else {
+		last := known[len(known)-1].Version
+		if last == head {
+			return nil
+		}
+		if _, err := git(ctx, m, "merge-base", "--is-ancestor", last, head); err == nil {
+			args = append(args, last+".."+head)
+		} else {
+			args = append(args, "-1", head) // history was rewritten: take the new head
+		}
+	}
+	if len(src.Paths) > 0 {
+		args = append(args, "--")
+		args = append(args, src.Paths...)
+	}
+	out, err := git(ctx, m, args...)
+	if err != nil {
+		return err
+	}
+	for _, sha := range strings.Fields(out) {
+		subject, _ := git(ctx, m, "log", "-1", "--format=%s", sha)
+		if _, _, err := e.opts.Store.AddVersion(ctx, p.ID, src.Name, sha, subject); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// git runs the git CLI and returns its trimmed output.
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(errb.String()))
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+// bump returns v with one part raised.
+func bump(v, part string) (string, error) {
+	sv, err := version.NewSemver(v)
+	if err != nil {
+		return "", err
+	}
+	seg := sv.Segments()
+	for len(seg) < 3 {
+		seg = append(seg, 0)
+	}
+	switch part {
+	case "major":
+		seg = []int{seg[0] + 1, 0, 0}
+	case "minor":
+		seg = []int{seg[0], seg[1] + 1, 0}
+	default:
+		seg = []int{seg[0], seg[1], seg[2] + 1}
+	}
+	return fmt.Sprintf("%d.%d.%d", seg[0], seg[1], seg[2]), nil
+}
