@@ -235,6 +235,9 @@ type Pipelines interface {
 	Builds(ctx context.Context, space, name, job string) ([]JobBuild, error)
 	Build(ctx context.Context, id int64) (*JobBuild, error)
 	BuildLog(ctx context.Context, id int64) (string, error)
+	// BuildLogFrom returns the log from a byte offset and the offset to ask
+	// for next, to follow a running build.
+	BuildLogFrom(ctx context.Context, id, offset int64) (string, int64, error)
 	Timings(ctx context.Context, space, name string, last int) ([]StepTiming, error)
 }
 
@@ -307,11 +310,17 @@ func (s pipelines) Build(ctx context.Context, id int64) (*JobBuild, error) {
 }
 
 func (s pipelines) BuildLog(ctx context.Context, id int64) (string, error) {
+	log, _, err := s.BuildLogFrom(ctx, id, 0)
+	return log, err
+}
+
+func (s pipelines) BuildLogFrom(ctx context.Context, id, offset int64) (string, int64, error) {
 	var out struct {
-		Log string `json:"log"`
+		Log    string `json:"log"`
+		Offset int64  `json:"offset"`
 	}
-	err := s.c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/job-builds/%d/log", id), nil, &out)
-	return out.Log, err
+	err := s.c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/job-builds/%d/log?offset=%d", id, offset), nil, &out)
+	return out.Log, out.Offset, err
 }
 
 func (s pipelines) Timings(ctx context.Context, space, name string, last int) ([]StepTiming, error) {

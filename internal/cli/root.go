@@ -85,6 +85,8 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		NewCmdEvents(f, nil),
 		NewCmdRollout(f),
 		NewCmdRollback(f, nil),
+		NewCmdPipeline(f),
+		NewCmdBuilds(f),
 	)
 	return root
 }

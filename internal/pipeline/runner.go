@@ -295,7 +295,10 @@ func (b *build) runTask(ctx context.Context, s paved.Step) error {
 	}
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", s.Run)
 	cmd.Dir = filepath.Join(b.dir, s.Dir)
-	cmd.Env = append(os.Environ(), "PAVED_PIPELINE="+b.p.Spec.Name, "PAVED_JOB="+b.rec.Job, fmt.Sprintf("PAVED_BUILD=%d", b.rec.Number))
+	// PAVED_CELL marks every process of the task, so the cell's sweep at
+	// start finds what a killed cell left behind (grandchildren included).
+	cmd.Env = append(os.Environ(), "PAVED_PIPELINE="+b.p.Spec.Name, "PAVED_JOB="+b.rec.Job, fmt.Sprintf("PAVED_BUILD=%d", b.rec.Number),
+		"PAVED_CELL="+b.e.opts.Store.CellID())
 	for k, v := range s.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

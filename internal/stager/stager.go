@@ -193,7 +193,8 @@ func (s *Stager) runCommand(ctx context.Context, dir string, req Request, log io
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", req.Command)
 	cmd.Dir = dir
-	cmd.Env = buildEnv(req.Env)
+	// PAVED_CELL marks the build's processes for the sweep after a kill -9.
+	cmd.Env = append(buildEnv(req.Env), "PAVED_CELL="+s.store.CellID())
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

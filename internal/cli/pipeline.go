@@ -1,0 +1,328 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// NewCmdPipeline is `paved pipeline set|list|show|delete|check|timings`.
+func NewCmdPipeline(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{Use: "pipeline", Short: "Manage delivery pipelines"}
+	cmd.AddCommand(NewCmdPipelineSet(f, nil), newCmdPipelineList(f), newCmdPipelineTimings(f), newCmdPipelineCheck(f), newCmdPipelineDelete(f))
+	return cmd
+}
+
+// PipelineSetOptions are the flags of `paved pipeline set`.
+type PipelineSetOptions struct {
+	f      *Factory
+	Space  string
+	Config string
+}
+
+// NewCmdPipelineSet is `paved pipeline set -c pipeline.yml --space S`.
+func NewCmdPipelineSet(f *Factory, runF func(*PipelineSetOptions) error) *cobra.Command {
+	opts := &PipelineSetOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "set",
+		Short: "Create or replace a pipeline from a YAML (or JSON) file",
+		Long: `set reads the pipeline model (the same as the API and the paved_pipeline
+resource) from a YAML or JSON file, checks all of it, and sends it to the cell.
+Unknown keys and bad references are refused with the path to the bad part.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return runPipelineSet(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Space, "space", "s", "", "space of the pipeline (required)")
+	cmd.Flags().StringVarP(&opts.Config, "config", "c", "", "pipeline file (required)")
+	cmd.MarkFlagRequired("space")
+	cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+// ParsePipeline reads a pipeline from YAML or JSON strictly: unknown keys are errors.
+func ParsePipeline(data []byte) (paved.PipelineSpec, error) {
+	var spec paved.PipelineSpec
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return spec, fmt.Errorf("not valid YAML: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&spec); err != nil {
+		return spec, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return spec, nil
+}
+
+func runPipelineSet(ctx context.Context, opts *PipelineSetOptions) error {
+	data, err := os.ReadFile(opts.Config)
+	if err != nil {
+		return err
+	}
+	spec, err := ParsePipeline(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.Config, err)
+	}
+	// Check locally first, with every problem listed; the cell checks again
+	// with what only it knows (which apps exist).
+	if errs := spec.Validate(nil); len(errs) > 0 {
+		var b strings.Builder
+		for i, e := range errs {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(e.Error())
+		}
+		return fmt.Errorf("%s: %s", opts.Config, b.String())
+	}
+	c, err := opts.f.Client()
+	if err != nil {
+		return err
+	}
+	p, err := c.Pipelines.Set(ctx, opts.Space, spec)
+	if err != nil {
+		return err
+	}
+	if opts.f.JSON() {
+		return opts.f.PrintJSON(p)
+	}
+	fmt.Fprintf(opts.f.Out, "pipeline %s/%s set (version %d): %d sources, %d jobs\n", p.Space, p.Name, p.Version, len(p.Sources), len(p.Jobs))
+	for src, hook := range p.Webhooks {
+		fmt.Fprintf(opts.f.Out, "  webhook for %s: POST %s%s with %s: %s\n", src, c.Endpoint(), hook.Path, "X-Paved-Webhook-Token", hook.Token)
+	}
+	return nil
+}
+
+func newCmdPipelineList(f *Factory) *cobra.Command {
+	var space string
+	cmd := &cobra.Command{
+		Use: "list", Short: "List the pipelines of a space", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.Client()
+			if err != nil {
+				return err
+			}
+			ps, err := c.Pipelines.List(cmd.Context(), space)
+			if err != nil {
+				return err
+			}
+			if f.JSON() {
+				return f.PrintJSON(ps)
+			}
+			tw := tabwriter.NewWriter(f.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PIPELINE\tSOURCES\tJOBS\tPAUSED")
+			for _, p := range ps {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%t\n", p.Name, len(p.Sources), len(p.Jobs), p.Paused)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&space, "space", "s", "", "space (required)")
+	cmd.MarkFlagRequired("space")
+	return cmd
+}
+
+func newCmdPipelineDelete(f *Factory) *cobra.Command {
+	var space string
+	cmd := &cobra.Command{
+		Use: "delete NAME", Short: "Delete a pipeline with its builds", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.Client()
+			if err != nil {
+				return err
+			}
+			if err := c.Pipelines.Delete(cmd.Context(), space, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(f.Out, "pipeline %s deleted\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&space, "space", "s", "", "space (required)")
+	cmd.MarkFlagRequired("space")
+	return cmd
+}
+
+func newCmdPipelineCheck(f *Factory) *cobra.Command {
+	var space string
+	cmd := &cobra.Command{
+		Use: "check PIPELINE SOURCE", Short: "Check a source for new versions now", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.Client()
+			if err != nil {
+				return err
+			}
+			return c.Pipelines.Check(cmd.Context(), space, args[0], args[1])
+		},
+	}
+	cmd.Flags().StringVarP(&space, "space", "s", "", "space (required)")
+	cmd.MarkFlagRequired("space")
+	return cmd
+}
+
+func newCmdPipelineTimings(f *Factory) *cobra.Command {
+	var space string
+	var last int
+	cmd := &cobra.Command{
+		Use: "timings NAME", Short: "Step durations over recent builds: where the pipeline slows down", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.Client()
+			if err != nil {
+				return err
+			}
+			ts, err := c.Pipelines.Timings(cmd.Context(), space, args[0], last)
+			if err != nil {
+				return err
+			}
+			if f.JSON() {
+				return f.PrintJSON(ts)
+			}
+			tw := tabwriter.NewWriter(f.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "JOB\tSTEP\tBUILDS\tP50\tP95\tMAX")
+			for _, t := range ts {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.Job, t.Step, t.Builds, secs(t.P50), secs(t.P95), secs(t.Max))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&space, "space", "s", "", "space (required)")
+	cmd.Flags().IntVar(&last, "last", 20, "builds per job to look at")
+	cmd.MarkFlagRequired("space")
+	return cmd
+}
+
+func secs(s float64) string {
+	return (time.Duration(s * float64(time.Second))).Round(time.Millisecond).String()
+}
+
+// NewCmdBuilds is `paved builds PIPELINE[/JOB]` and `paved builds watch PIPELINE/JOB`.
+func NewCmdBuilds(f *Factory) *cobra.Command {
+	var space string
+	cmd := &cobra.Command{
+		Use: "builds PIPELINE[/JOB]", Short: "List pipeline builds", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.Client()
+			if err != nil {
+				return err
+			}
+			pipeline, job, _ := strings.Cut(args[0], "/")
+			bs, err := c.Pipelines.Builds(cmd.Context(), space, pipeline, job)
+			if err != nil {
+				return err
+			}
+			if f.JSON() {
+				return f.PrintJSON(bs)
+			}
+			tw := tabwriter.NewWriter(f.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tJOB\t#\tSTATUS\tINPUTS\tDURATION")
+			for _, b := range bs {
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.Job, b.Number, b.Status, inputsText(b.Inputs), buildDuration(b))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.PersistentFlags().StringVarP(&space, "space", "s", "", "space (required)")
+	cmd.MarkPersistentFlagRequired("space")
+	watch := &cobra.Command{
+		Use: "watch PIPELINE/JOB", Short: "Follow the newest build of a job live, with step progress", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return watchBuild(cmd.Context(), f, space, args[0])
+		},
+	}
+	cmd.AddCommand(watch)
+	return cmd
+}
+
+func inputsText(in map[string]string) string {
+	var parts []string
+	for k, v := range in {
+		if len(v) > 12 {
+			v = v[:12]
+		}
+		parts = append(parts, k+"@"+v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func buildDuration(b paved.JobBuild) string {
+	if b.StartedAt == nil {
+		return ""
+	}
+	end := time.Now()
+	if b.FinishedAt != nil {
+		end = *b.FinishedAt
+	}
+	return end.Sub(*b.StartedAt).Round(time.Millisecond).String()
+}
+
+// watchBuild follows the newest build of a job: its log as it grows and
+// each step as it ends, until the build finishes.
+func watchBuild(ctx context.Context, f *Factory, space, ref string) error {
+	pipeline, job, ok := strings.Cut(ref, "/")
+	if !ok {
+		return fmt.Errorf("watch takes PIPELINE/JOB, not %q", ref)
+	}
+	c, err := f.Client()
+	if err != nil {
+		return err
+	}
+	var id int64
+	for id == 0 {
+		bs, err := c.Pipelines.Builds(ctx, space, pipeline, job)
+		if err != nil {
+			return err
+		}
+		if len(bs) > 0 {
+			id = bs[0].ID
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	var offset int64
+	for {
+		b, err := c.Pipelines.Build(ctx, id)
+		if err != nil {
+			return err
+		}
+		text, next, err := c.Pipelines.BuildLogFrom(ctx, id, offset)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(f.Out, text)
+		offset = next
+		if b.FinishedAt != nil {
+			fmt.Fprintf(f.Out, "build %s #%d %s\n", b.Job, b.Number, b.Status)
+			for _, st := range b.Steps {
+				fmt.Fprintf(f.Out, "  %-28s %-9s %s\n", st.Name, st.Status, secs(st.Seconds))
+			}
+			if b.Status != paved.BuildSucceeded {
+				return fmt.Errorf("build %s #%d %s: %s", b.Job, b.Number, b.Status, b.Reason)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
