@@ -2,10 +2,13 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"regexp"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
 type diagnostics = diag.Diagnostics
@@ -21,3 +24,10 @@ type stateSetter interface {
 }
 
 func mustRegexp(s string) *regexp.Regexp { return regexp.MustCompile(s) }
+
+// asAPIError unwraps a cell's API error.
+func asAPIError(err error) (*paved.APIError, bool) {
+	var apiErr *paved.APIError
+	ok := errors.As(err, &apiErr)
+	return apiErr, ok
+}

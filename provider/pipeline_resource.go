@@ -1,0 +1,253 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
+	"github.com/pavedroad/terraform-provider-paved/provider/validators"
+)
+
+// PipelineResource is paved_pipeline.
+type PipelineResource struct{ client *paved.Client }
+
+var (
+	_ resource.ResourceWithImportState    = (*PipelineResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*PipelineResource)(nil)
+)
+
+// NewPipelineResource returns paved_pipeline.
+func NewPipelineResource() resource.Resource { return &PipelineResource{} }
+
+// Metadata names the resource.
+func (r *PipelineResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_pipeline"
+}
+
+func optStr(desc string) schema.StringAttribute {
+	return schema.StringAttribute{Optional: true, MarkdownDescription: desc}
+}
+
+func optDur(desc string) schema.StringAttribute {
+	return schema.StringAttribute{Optional: true, MarkdownDescription: desc, Validators: []validator.String{validators.Duration(false)}}
+}
+
+func optList(desc string) schema.ListAttribute {
+	return schema.ListAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: desc}
+}
+
+// leafAttributes are the attributes of a step that does one thing.
+func leafAttributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"get":              optStr("get: a source whose version is placed in a directory of the same name."),
+		"trigger":          schema.BoolAttribute{Optional: true, MarkdownDescription: "get: a new version starts a build."},
+		"passed":           optList("get: only versions that passed all these jobs."),
+		"version":          optStr("get: `latest` (default), `every` or a pinned version."),
+		"task":             optStr("task: its name."),
+		"run":              optStr("task: the shell command."),
+		"dir":              optStr("task: working directory (a get or an output)."),
+		"env":              schema.MapAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "task: environment."},
+		"inputs":           optList("task: directories it reads."),
+		"outputs":          optList("task: directories it makes for later steps."),
+		"timeout":          optDur("task: time limit."),
+		"attempts":         schema.Int64Attribute{Optional: true, MarkdownDescription: "task: tries before failing (default 1)."},
+		"deploy":           optStr("deploy: an app of the pipeline's space."),
+		"from":             optStr("deploy: the directory to push."),
+		"assert":           optStr("assert: its name."),
+		"command":          optStr("assert: a command that must pass."),
+		"http_url":         optStr("assert: a URL that must answer; `router:/path` goes through the cell's router."),
+		"http_host":        optStr("assert: Host header (the app's route)."),
+		"http_status":      schema.Int64Attribute{Optional: true, MarkdownDescription: "assert: expected status (default 200)."},
+		"http_contains":    optStr("assert: text the body must contain."),
+		"http_max_latency": optDur("assert: the answer must come within this."),
+		"put":              optStr("put: a semver source to bump."),
+		"bump":             schema.StringAttribute{Optional: true, MarkdownDescription: "put: `major`, `minor` or `patch`.", Validators: []validator.String{stringvalidator.OneOf("major", "minor", "patch")}},
+	}
+}
+
+func stepBlock(desc string) (map[string]schema.Attribute, map[string]schema.Block) {
+	attrs := leafAttributes()
+	attrs["try"] = schema.BoolAttribute{Optional: true, MarkdownDescription: "A failure of this step does not fail the job."}
+	blocks := map[string]schema.Block{
+		"in_parallel": schema.ListNestedBlock{MarkdownDescription: "Steps run at once (instead of this step's own).",
+			NestedObject: schema.NestedBlockObject{Attributes: leafAttributes()}},
+	}
+	return attrs, blocks
+}
+
+// Schema describes paved_pipeline.
+func (r *PipelineResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	stepAttrs, stepBlocks := stepBlock("")
+	hook := func(desc string) schema.SingleNestedBlock {
+		a, b := stepBlock("")
+		return schema.SingleNestedBlock{MarkdownDescription: desc, Attributes: a, Blocks: b}
+	}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A delivery pipeline in a space: sources (git, semver, time, app_release) whose new versions trigger jobs of steps " +
+			"(get, task, deploy, assert, put, in_parallel, try) with hooks. Every version builds once; `passed` fans in.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "`space/name`.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"space": schema.StringAttribute{Required: true, MarkdownDescription: "Space of the pipeline.", Validators: []validator.String{validators.Name()},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
+			"name": schema.StringAttribute{Required: true, MarkdownDescription: "Pipeline name.", Validators: []validator.String{validators.Name()},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
+			"paused": schema.BoolAttribute{Optional: true, MarkdownDescription: "A paused pipeline checks nothing and starts nothing."},
+			"retain": schema.Int64Attribute{Optional: true, MarkdownDescription: "Builds kept per job (default 100)."},
+			"webhook_paths": schema.MapAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "Per source: the path to POST to check it now.",
+				PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()}},
+			"webhook_tokens": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
+				MarkdownDescription: "Per source: the token to send in `X-Paved-Webhook-Token`.", PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()}},
+		},
+		Blocks: map[string]schema.Block{
+			"source": schema.ListNestedBlock{
+				MarkdownDescription: "Where versions come from.",
+				Validators:          []validator.List{listvalidator.SizeAtLeast(1)},
+				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
+					"name":        schema.StringAttribute{Required: true, MarkdownDescription: "Source name (the get's directory)."},
+					"type":        schema.StringAttribute{Required: true, MarkdownDescription: "`git`, `semver`, `time` or `app_release`.", Validators: []validator.String{stringvalidator.OneOf(paved.SourceGit, paved.SourceSemver, paved.SourceTime, paved.SourceAppRelease)}},
+					"uri":         optStr("git: anything `git fetch` takes, local paths included."),
+					"branch":      optStr("git: branch (default `main`)."),
+					"paths":       optList("git: only commits touching these paths count."),
+					"check_every": optDur("How often to poll (default 1m); a webhook checks at once."),
+					"initial":     optStr("semver: first version (default 0.0.0)."),
+					"interval":    optDur("time: a new version every interval."),
+					"app":         optStr("app_release: the app whose good releases are versions."),
+				}},
+			},
+			"job": schema.ListNestedBlock{
+				MarkdownDescription: "A sequence of steps run as one build.",
+				Validators:          []validator.List{listvalidator.SizeAtLeast(1)},
+				NestedObject: schema.NestedBlockObject{
+					Attributes: map[string]schema.Attribute{
+						"name":          schema.StringAttribute{Required: true, MarkdownDescription: "Job name."},
+						"serial":        schema.BoolAttribute{Optional: true, MarkdownDescription: "One build at a time."},
+						"max_in_flight": schema.Int64Attribute{Optional: true, MarkdownDescription: "Builds at once."},
+					},
+					Blocks: map[string]schema.Block{
+						"step": schema.ListNestedBlock{MarkdownDescription: "The job's steps, in order.",
+							NestedObject: schema.NestedBlockObject{Attributes: stepAttrs, Blocks: stepBlocks}},
+						"on_success": hook("Runs when the job succeeds."),
+						"on_failure": hook("Runs when the job fails."),
+						"ensure":     hook("Runs whatever the outcome."),
+					},
+				},
+			},
+		},
+	}
+}
+
+// Configure takes the provider's client.
+func (r *PipelineResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// ValidateConfig runs the same validation as the cell and the CLI on
+// everything the config decides, with attribute paths.
+func (r *PipelineResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m pipelineModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || m.Name.IsUnknown() || !req.Config.Raw.IsFullyKnown() {
+		return
+	}
+	spec := m.toSpec(ctx, &resp.Diagnostics)
+	pipelineDiags(spec.Validate(nil), &resp.Diagnostics)
+}
+
+func (r *PipelineResource) set(ctx context.Context, m *pipelineModel, diags *diagnostics) {
+	spec := m.toSpec(ctx, diags)
+	if diags.HasError() {
+		return
+	}
+	p, err := r.client.Pipelines.Set(ctx, m.Space.ValueString(), spec)
+	if err != nil {
+		if apiErr, ok := asAPIError(err); ok && apiErr.Field != "" {
+			diags.AddAttributeError(pipelineAttributePath(apiErr.Field), "The cell refused the pipeline", apiErr.Error())
+			return
+		}
+		addError(diags, "Could not set pipeline "+spec.Name, err)
+		return
+	}
+	m.fill(ctx, p, diags)
+}
+
+// Create sets the pipeline.
+func (r *PipelineResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var m pipelineModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.set(ctx, &m, &resp.Diagnostics)
+	if !resp.Diagnostics.HasError() {
+		resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
+	}
+}
+
+// Update replaces the pipeline's model; builds and versions are kept.
+func (r *PipelineResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var m pipelineModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.set(ctx, &m, &resp.Diagnostics)
+	if !resp.Diagnostics.HasError() {
+		resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
+	}
+}
+
+// Read refreshes the pipeline; one deleted outside leaves the state.
+func (r *PipelineResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m pipelineModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	space, name, _ := strings.Cut(m.ID.ValueString(), "/")
+	p, err := r.client.Pipelines.Get(ctx, space, name)
+	if paved.IsNotFound(err) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		addError(&resp.Diagnostics, "Could not read pipeline "+m.ID.ValueString(), err)
+		return
+	}
+	m.fill(ctx, p, &resp.Diagnostics)
+	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
+}
+
+// Delete removes the pipeline with its builds.
+func (r *PipelineResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m pipelineModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	space, name, _ := strings.Cut(m.ID.ValueString(), "/")
+	if err := r.client.Pipelines.Delete(ctx, space, name); err != nil && !paved.IsNotFound(err) {
+		addError(&resp.Diagnostics, "Could not delete pipeline "+m.ID.ValueString(), err)
+	}
+}
+
+// ImportState imports by "space/name".
+func (r *PipelineResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	space, name, ok := strings.Cut(req.ID, "/")
+	if !ok || validators.CheckName(space) != nil || validators.CheckName(name) != nil {
+		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("import a pipeline as SPACE/NAME, e.g. shop/ci; got %q", req.ID))
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+}
