@@ -3,7 +3,6 @@ package deploy
 import (
 	"maps"
 	"reflect"
-	"slices"
 	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
@@ -58,12 +57,12 @@ type liveInstance struct {
 // and stops every instance of another release that is not part of a
 // rollout in progress (keep).
 func planScale(have []liveInstance, release, want int, keep map[int]bool) scalePlan {
-	var mine []liveInstance
+	var mine []Inst
 	var p scalePlan
 	for _, in := range have {
 		switch {
 		case in.release == release:
-			mine = append(mine, in)
+			mine = append(mine, in.inst())
 		case !keep[in.release]:
 			p.stop = append(p.stop, in.id)
 		}
@@ -72,20 +71,13 @@ func planScale(have []liveInstance, release, want int, keep map[int]bool) scaleP
 		p.start = want - len(mine)
 		return p
 	}
-	// Stop the least useful extras first: unhealthy, then most crashed.
-	slices.SortStableFunc(mine, func(a, b liveInstance) int {
-		if a.healthy != b.healthy {
-			if a.healthy {
-				return 1
-			}
-			return -1
-		}
-		return b.crashes - a.crashes
-	})
-	for _, in := range mine[:len(mine)-want] {
-		p.stop = append(p.stop, in.id)
-	}
+	p.stop = append(p.stop, leastUseful(mine, len(mine)-want)...)
 	return p
+}
+
+// inst is the planner's view of a live instance.
+func (in liveInstance) inst() Inst {
+	return Inst{ID: in.id, Healthy: in.healthy, ReadySince: in.healthySince, Crashes: in.crashes, LastExit: in.lastExit, Role: in.role}
 }
 
 // appStatus summarises an app's instances for users.

@@ -121,7 +121,7 @@ func (d *Deployer) observe(c *controller, dep store.Deployment, p Progress, base
 	o := Observation{Now: now, Want: dep.Instances, HasOld: dep.From > 0, CrashLoop: d.opts.CrashLoop,
 		Stopping: d.stopping(Key(c.space, c.name))}
 	for _, in := range d.live(Key(c.space, c.name)) {
-		x := Inst{ID: in.id, Healthy: in.healthy, ReadySince: in.healthySince, Crashes: in.crashes, LastExit: in.lastExit, Role: in.role}
+		x := in.inst()
 		if in.release == dep.Release {
 			o.New = append(o.New, x)
 		} else {
