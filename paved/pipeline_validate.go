@@ -2,6 +2,7 @@ package paved
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 
@@ -121,9 +122,19 @@ func (v *pipelineValidator) job(f string, j JobSpec) {
 	for i, s := range j.Plan {
 		v.step(fmt.Sprintf("%s.plan[%d]", f, i), j.Name, s, dirs)
 	}
-	for name, hook := range map[string]*Step{"on_success": j.OnSuccess, "on_failure": j.OnFailure, "ensure": j.Ensure} {
-		if hook != nil {
-			v.step(f+"."+name, j.Name, *hook, dirs)
+	v.hooks(f, j.Name, j.OnSuccess, j.OnFailure, j.Ensure, dirs)
+}
+
+// hooks checks hooks in a fixed order, each seeing the directories of the
+// steps before it but not those of the other hooks (only one of on_success
+// and on_failure runs).
+func (v *pipelineValidator) hooks(f, job string, onSuccess, onFailure, ensure *Step, dirs map[string]bool) {
+	for _, h := range []struct {
+		name string
+		step *Step
+	}{{"on_success", onSuccess}, {"on_failure", onFailure}, {"ensure", ensure}} {
+		if h.step != nil {
+			v.step(f+"."+h.name, job, *h.step, maps.Clone(dirs))
 		}
 	}
 }
@@ -211,19 +222,15 @@ func (v *pipelineValidator) step(f, job string, s Step, dirs map[string]bool) {
 	case "try":
 		v.step(f+".try", job, *s.Try, dirs)
 	}
-	for name, hook := range map[string]*Step{"on_success": s.OnSuccess, "on_failure": s.OnFailure, "ensure": s.Ensure} {
-		if hook != nil {
-			v.step(f+"."+name, job, *hook, dirs)
-		}
-	}
+	v.hooks(f, job, s.OnSuccess, s.OnFailure, s.Ensure, dirs)
 }
 
 // cycles refuses passed constraints that form a loop (A needs B, B needs A).
 func (v *pipelineValidator) cycles() {
 	deps := map[string][]string{}
 	for _, j := range v.spec.Jobs {
-		for _, s := range j.Plan {
-			deps[j.Name] = append(deps[j.Name], s.Passed...)
+		for _, g := range Gets(j.Plan) {
+			deps[j.Name] = append(deps[j.Name], g.Passed...)
 		}
 	}
 	const (
@@ -255,4 +262,27 @@ func (v *pipelineValidator) cycles() {
 			return
 		}
 	}
+}
+
+// Gets lists every get of a plan, inside in_parallel and try too: the
+// gets the scheduler sees.
+func Gets(plan []Step) []Step {
+	var out []Step
+	var walk func(Step)
+	walk = func(s Step) {
+		switch {
+		case s.Get != "":
+			out = append(out, s)
+		case len(s.InParallel) > 0:
+			for _, sub := range s.InParallel {
+				walk(sub)
+			}
+		case s.Try != nil:
+			walk(*s.Try)
+		}
+	}
+	for _, s := range plan {
+		walk(s)
+	}
+	return out
 }

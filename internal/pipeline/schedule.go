@@ -31,46 +31,72 @@ func Schedule(spec paved.PipelineSpec, versions map[string][]paved.SourceVersion
 		return nil
 	}
 	passed := passedIndex(past)
-	built := map[string]map[string]bool{} // job → inputs key
-	active := map[string]int{}
-	for _, b := range past {
-		if built[b.Job] == nil {
-			built[b.Job] = map[string]bool{}
-		}
-		built[b.Job][idKey(b.Inputs)] = true
-		if b.Status == paved.BuildPending || b.Status == paved.BuildRunning {
-			active[b.Job]++
-		}
-	}
 	var out []Want
 	for _, job := range spec.Jobs {
+		triggers := triggerSources(job)
+		// A job rebuilds only for new versions of its trigger inputs: a new
+		// version of a non-trigger get is used by the next build, not a reason for one.
+		built := map[string]bool{}
+		active := 0
+		for _, b := range past {
+			if b.Job != job.Name {
+				continue
+			}
+			built[triggerKey(b.Inputs, triggers)] = true
+			if b.Status == paved.BuildPending || b.Status == paved.BuildRunning {
+				active++
+			}
+		}
 		limit := job.MaxInFlight
 		if job.Serial {
 			limit = 1
 		}
 		for _, w := range candidates(job, versions, passed) {
-			key := store.InputsKey(w)
-			if built[job.Name][key] {
+			ids := map[string]int64{}
+			for k, in := range w {
+				ids[k] = in.ID
+			}
+			key := triggerKey(ids, triggers)
+			if built[key] {
 				continue
 			}
-			if limit > 0 && active[job.Name] >= limit {
+			if limit > 0 && active >= limit {
 				break
 			}
-			if built[job.Name] == nil {
-				built[job.Name] = map[string]bool{}
-			}
-			built[job.Name][key] = true
-			active[job.Name]++
+			built[key] = true
+			active++
 			out = append(out, Want{Job: job.Name, Inputs: w})
 		}
 	}
 	return out
 }
 
+// triggerSources names the sources whose gets trigger a job.
+func triggerSources(job paved.JobSpec) map[string]bool {
+	out := map[string]bool{}
+	for _, g := range paved.Gets(job.Plan) {
+		if g.Trigger {
+			out[g.Get] = true
+		}
+	}
+	return out
+}
+
+// triggerKey is the key of a build's trigger inputs only.
+func triggerKey(in map[string]int64, triggers map[string]bool) string {
+	only := map[string]int64{}
+	for k, id := range in {
+		if triggers[k] {
+			only[k] = id
+		}
+	}
+	return idKey(only)
+}
+
 // candidates lists the input sets a job could build now, oldest first: one
 // per version of an `every` trigger, else the newest eligible versions.
 func candidates(job paved.JobSpec, versions map[string][]paved.SourceVersion, passed map[string]map[int64]map[string]bool) []map[string]store.Input {
-	gets := getSteps(job.Plan)
+	gets := paved.Gets(job.Plan)
 	if len(gets) == 0 {
 		return nil
 	}
@@ -162,28 +188,6 @@ func passedIndex(past []Past) map[string]map[int64]map[string]bool {
 		}
 	}
 	return idx
-}
-
-// getSteps finds every get of a plan, including inside in_parallel and try.
-func getSteps(plan []paved.Step) []paved.Step {
-	var out []paved.Step
-	var walk func(s paved.Step)
-	walk = func(s paved.Step) {
-		switch {
-		case s.Get != "":
-			out = append(out, s)
-		case len(s.InParallel) > 0:
-			for _, sub := range s.InParallel {
-				walk(sub)
-			}
-		case s.Try != nil:
-			walk(*s.Try)
-		}
-	}
-	for _, s := range plan {
-		walk(s)
-	}
-	return out
 }
 
 func idKey(in map[string]int64) string {
