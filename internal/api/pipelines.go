@@ -126,17 +126,24 @@ func (s *Server) deletePipeline(w http.ResponseWriter, r *http.Request) error {
 // checkSource checks a source now: the webhook. It takes the admin token
 // or the source's own webhook token.
 func (s *Server) checkSource(w http.ResponseWriter, r *http.Request) error {
+	webhook := webhookCall(r)
+	// A webhook caller learns nothing (not even whether the pipeline
+	// exists) unless its token is right.
+	denied := newError(http.StatusUnauthorized, paved.CodeUnauthorized, "", "the webhook token is not valid for this source")
 	p, err := s.pipeline(r)
 	if err != nil {
+		if webhook {
+			return denied
+		}
 		return err
 	}
 	src := r.PathValue("source")
 	tok, ok := p.Webhooks[src]
-	if !ok {
+	switch {
+	case webhook && (!ok || subtle.ConstantTimeCompare([]byte(r.Header.Get(WebhookHeader)), []byte(tok)) != 1):
+		return denied
+	case !ok:
 		return notFound("pipeline %s has no source %q", p.Spec.Name, src)
-	}
-	if r.Header.Get("Authorization") == "" && subtle.ConstantTimeCompare([]byte(r.Header.Get(WebhookHeader)), []byte(tok)) != 1 {
-		return newError(http.StatusUnauthorized, paved.CodeUnauthorized, "", "the webhook token is not valid for source %s", src)
 	}
 	if err := s.Pipelines.Check(r.Context(), p.ID, src); err != nil {
 		return newError(http.StatusBadGateway, paved.CodeUnavailable, "", "checking source %s failed: %v", src, err)

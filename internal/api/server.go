@@ -127,7 +127,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	// Health is public; a webhook carries its own token instead of a bearer token.
-	if r.URL.Path != "/v1/health" && (r.Header.Get(WebhookHeader) == "" || !strings.HasSuffix(r.URL.Path, "/check")) {
+	if r.URL.Path != "/v1/health" && !webhookCall(r) {
 		if err := s.authenticate(r); err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="paved"`)
 			s.writeError(w, r, err)
@@ -171,4 +171,12 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, h)
 	return nil
+}
+
+// webhookCall tells whether a request authenticates with a source's webhook
+// token instead of a bearer token. A request that sends both is
+// authenticated as a bearer request, so a bad bearer token is always refused.
+func webhookCall(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.Header.Get(WebhookHeader) != "" && r.Header.Get("Authorization") == "" &&
+		strings.HasSuffix(r.URL.Path, "/check")
 }

@@ -268,6 +268,29 @@ jobs:
         run: echo shipping
 `, repo.dir))
 	v1 := repo.git("rev-parse", "HEAD")
+	// The webhook takes only its own token: a wrong one, a bearer token that
+	// is not the cell's, or an unknown pipeline all get the same 401.
+	p, err := c.client.Pipelines.Get(context.Background(), "demo", "fan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, token, bearer string }{
+		{p.Webhooks["repo"].Path, "wrong", ""},
+		{p.Webhooks["repo"].Path, p.Webhooks["repo"].Token + "x", ""},
+		{p.Webhooks["repo"].Path, "anything", "nope"},
+		{strings.Replace(p.Webhooks["repo"].Path, "/fan/", "/ghost/", 1), "anything", ""},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+c.api+tc.path, nil)
+		req.Header.Set("X-Paved-Webhook-Token", tc.token)
+		if tc.bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("webhook %+v: %v %v, want 401", tc, resp, err)
+		}
+		resp.Body.Close()
+	}
 	if b := c.buildOf(t, "fan", "c", v1, 30*time.Second); b.Status != paved.BuildSucceeded {
 		t.Fatalf("c for v1: %s", b.Status)
 	}

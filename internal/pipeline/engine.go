@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
@@ -30,8 +31,6 @@ type Options struct {
 	// RouterAddr is where "router:/path" in an http assert points.
 	RouterAddr string
 	Logger     *slog.Logger
-	// Tick is how often each pipeline looks at its check timers; default 200ms.
-	Tick time.Duration
 }
 
 // Engine runs every pipeline of a cell: one loop per pipeline checks its
@@ -51,6 +50,8 @@ type Engine struct {
 type loop struct {
 	id        int64
 	wake      chan struct{}
+	dirty     atomic.Bool // something changed since the last schedule
+	scheduled time.Time
 	cancel    context.CancelFunc
 	lastCheck map[string]time.Time
 	checkMu   sync.Mutex // one check of a source at a time
@@ -60,9 +61,6 @@ type loop struct {
 func New(opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Tick == 0 {
-		opts.Tick = 200 * time.Millisecond
 	}
 	return &Engine{opts: opts, log: opts.Logger, loops: map[int64]*loop{}, running: map[int64]bool{}}
 }
@@ -122,6 +120,7 @@ func (e *Engine) Notify(id int64) {
 }
 
 func (l *loop) poke() {
+	l.dirty.Store(true)
 	select {
 	case l.wake <- struct{}{}:
 	default:
@@ -158,9 +157,9 @@ func (e *Engine) Check(ctx context.Context, pipelineID int64, source string) err
 
 func (e *Engine) run(ctx context.Context, l *loop) {
 	defer e.wg.Done()
-	t := time.NewTicker(e.opts.Tick)
-	defer t.Stop()
+	l.dirty.Store(true)
 	for {
+		wait := time.Second
 		p, err := e.opts.Store.GetPipelineByID(ctx, l.id)
 		if errors.Is(err, store.ErrNotFound) {
 			e.mu.Lock()
@@ -171,6 +170,7 @@ func (e *Engine) run(ctx context.Context, l *loop) {
 		}
 		if err == nil {
 			e.pass(ctx, l, p)
+			wait = e.nextCheck(l, p)
 		} else if ctx.Err() == nil {
 			e.log.Error("read pipeline", "pipeline", l.id, "err", err)
 		}
@@ -178,29 +178,54 @@ func (e *Engine) run(ctx context.Context, l *loop) {
 		case <-ctx.Done():
 			return
 		case <-l.wake:
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
+}
+
+// nextCheck is how long until the next source is due (at most a second,
+// so a slow check or a clock jump is caught up soon).
+func (e *Engine) nextCheck(l *loop, p store.Pipeline) time.Duration {
+	wait := time.Second
+	l.checkMu.Lock()
+	defer l.checkMu.Unlock()
+	for _, src := range p.Spec.Sources {
+		if d := time.Until(l.lastCheck[src.Name].Add(checkEvery(src))); d < wait {
+			wait = max(d, 10*time.Millisecond)
+		}
+	}
+	return wait
+}
+
+func checkEvery(src paved.SourceSpec) time.Duration {
+	if src.CheckEvery > 0 {
+		return src.CheckEvery.D()
+	}
+	return DefaultCheckEvery
 }
 
 // pass checks the sources that are due and starts what the scheduler wants.
 func (e *Engine) pass(ctx context.Context, l *loop, p store.Pipeline) {
 	if !p.Spec.Paused {
 		for _, src := range p.Spec.Sources {
-			every := src.CheckEvery.D()
-			if every <= 0 {
-				every = DefaultCheckEvery
-			}
 			l.checkMu.Lock()
-			due := time.Since(l.lastCheck[src.Name]) >= every
+			due := time.Since(l.lastCheck[src.Name]) >= checkEvery(src)
 			l.checkMu.Unlock()
 			if due {
 				if err := e.check(ctx, l, p, src); err != nil && ctx.Err() == nil {
 					e.log.Warn("check source", "pipeline", p.Spec.Name, "source", src.Name, "err", err)
 				}
+				l.dirty.Store(true)
 			}
 		}
 	}
+	// Scheduling reads every version and build of the pipeline: do it when
+	// something changed (a check, a finished build, a new spec), and now and
+	// then in case a change was missed.
+	if !l.dirty.Swap(false) && time.Since(l.scheduled) < 10*time.Second {
+		return
+	}
+	l.scheduled = time.Now()
 	if err := e.schedule(ctx, l, p); err != nil && ctx.Err() == nil {
 		e.log.Error("schedule", "pipeline", p.Spec.Name, "err", err)
 	}

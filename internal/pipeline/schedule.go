@@ -37,10 +37,19 @@ func Schedule(spec paved.PipelineSpec, versions map[string][]paved.SourceVersion
 		// A job rebuilds only for new versions of its trigger inputs: a new
 		// version of a non-trigger get is used by the next build, not a reason for one.
 		built := map[string]bool{}
+		// Builds older than the retained ones were pruned: a job never goes
+		// back before its oldest retained build, so pruning cannot make a
+		// version build again.
+		floor := map[string]int64{}
 		active := 0
 		for _, b := range past {
 			if b.Job != job.Name {
 				continue
+			}
+			for src := range triggers {
+				if id, ok := b.Inputs[src]; ok && (floor[src] == 0 || id < floor[src]) {
+					floor[src] = id
+				}
 			}
 			built[triggerKey(b.Inputs, triggers)] = true
 			if b.Status == paved.BuildPending || b.Status == paved.BuildRunning {
@@ -57,7 +66,7 @@ func Schedule(spec paved.PipelineSpec, versions map[string][]paved.SourceVersion
 				ids[k] = in.ID
 			}
 			key := triggerKey(ids, triggers)
-			if built[key] {
+			if built[key] || belowFloor(ids, floor) {
 				continue
 			}
 			if limit > 0 && active >= limit {
@@ -69,6 +78,17 @@ func Schedule(spec paved.PipelineSpec, versions map[string][]paved.SourceVersion
 		}
 	}
 	return out
+}
+
+// belowFloor tells whether a trigger input is older than the job's oldest
+// retained build of that source.
+func belowFloor(ids map[string]int64, floor map[string]int64) bool {
+	for src, f := range floor {
+		if ids[src] < f {
+			return true
+		}
+	}
+	return false
 }
 
 // triggerSources names the sources whose gets trigger a job.

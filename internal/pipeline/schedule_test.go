@@ -196,8 +196,13 @@ func TestScheduleEvery(t *testing.T) {
 		{name: "all versions oldest first", spec: spec, versions: v(3),
 			want: []pipeline.Want{want("build", "repo", 1), want("build", "repo", 2), want("build", "repo", 3)}},
 		{name: "skips built (any status)", spec: spec, versions: v(4),
-			past: []pipeline.Past{past("build", paved.BuildFailed, "repo", 2), past("build", paved.BuildErrored, "repo", 4)},
-			want: []pipeline.Want{want("build", "repo", 1), want("build", "repo", 3)}},
+			past: []pipeline.Past{past("build", paved.BuildFailed, "repo", 1), past("build", paved.BuildFailed, "repo", 2), past("build", paved.BuildErrored, "repo", 4)},
+			want: []pipeline.Want{want("build", "repo", 3)}},
+		// Retention pruned the builds of v1 and v2: the job never goes back
+		// before its oldest retained build, so pruning never rebuilds a version.
+		{name: "pruned builds do not build again", spec: spec, versions: v(6),
+			past: []pipeline.Past{past("build", paved.BuildSucceeded, "repo", 3), past("build", paved.BuildSucceeded, "repo", 4)},
+			want: []pipeline.Want{want("build", "repo", 5), want("build", "repo", 6)}},
 		{name: "all built", spec: spec, versions: v(3),
 			past: []pipeline.Past{
 				past("build", paved.BuildSucceeded, "repo", 1),

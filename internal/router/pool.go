@@ -64,6 +64,10 @@ type pconn struct {
 	pool *connPool
 
 	idleAt int64 // monoNow when last put in the pool; 0 while never pooled
+	// suspect is set after a response without a body by rule (HEAD, 204,
+	// 304): a server that wrongly sends one anyway leaves bytes that would
+	// be taken for the next response, so the next use probes first.
+	suspect bool
 
 	// Byte counters, to tell "nothing written" and "no response byte read"
 	// apart from failures in the middle of an exchange.
@@ -77,6 +81,8 @@ type pconn struct {
 	abortFn func() // pc.abort, bound once for context.AfterFunc
 
 	probe prober // liveness check of an idle connection (platform-specific)
+
+	scratch [20]byte // formatting numbers without allocating
 }
 
 func (pc *pconn) Read(p []byte) (int, error) {

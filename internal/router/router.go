@@ -174,12 +174,16 @@ type BackendStats struct {
 type Router struct {
 	opts      Options
 	log       *slog.Logger
-	transport *http.Transport
+	transport *http.Transport // the ReverseProxy fallback's
+	dialer    *net.Dialer     // the lean forwarder's
 	table     atomic.Pointer[table]
 
 	// mu serializes Update so concurrent updates cannot lose each other's
-	// counters. It is never taken on the request path.
+	// counters, and guards pools. It is never taken on the request path.
 	mu sync.Mutex
+	// pools are the lean forwarder's keep-alive pools by instance address;
+	// targets point at theirs, so requests never look them up.
+	pools map[string]*connPool
 
 	// Shared by every per-route ReverseProxy; built once so that creating
 	// proxies on Update does not allocate closures per request.
@@ -196,6 +200,8 @@ func New(opts Options) *Router {
 		opts:      opts,
 		log:       opts.Logger,
 		transport: newTransport(opts),
+		dialer:    &net.Dialer{Timeout: opts.DialTimeout},
+		pools:     make(map[string]*connPool),
 		// ReverseProxy only logs body-copy errors, which are mostly clients
 		// going away mid-response: not worth more than debug.
 		errLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
@@ -230,6 +236,39 @@ func (r *Router) Update(routes []Route) {
 	defer r.mu.Unlock()
 	t := r.buildTable(routes, r.table.Load(), time.Now())
 	r.table.Store(t)
+	r.retirePools(t)
+}
+
+// poolFor returns the keep-alive pool of an instance address, creating it.
+// Called with r.mu held.
+func (r *Router) poolFor(addr string) *connPool {
+	p := r.pools[addr]
+	if p == nil {
+		p = newConnPool(addr, r.dialer, r.opts)
+		r.pools[addr] = p
+	}
+	return p
+}
+
+// retirePools drops the pools of addresses t no longer routes to, closing
+// their idle connections. Requests still in flight to such an address finish
+// normally; their connections are closed instead of pooled. Called with r.mu
+// held.
+func (r *Router) retirePools(t *table) {
+	live := make(map[*connPool]bool, len(r.pools))
+	for _, hr := range t.hosts {
+		for _, rt := range hr {
+			for i := range rt.targets {
+				live[rt.targets[i].pool] = true
+			}
+		}
+	}
+	for addr, p := range r.pools {
+		if !live[p] {
+			p.retire()
+			delete(r.pools, addr)
+		}
+	}
 }
 
 // ServeHTTP routes and forwards one request.
@@ -247,6 +286,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if len(rt.targets) == 0 {
 		plainError(w, http.StatusBadGateway, fmt.Sprintf("paved: app %q has no healthy instance", rt.app))
+		return
+	}
+	if r.leanOK(req) {
+		r.forward(w, req, rt)
 		return
 	}
 	rt.proxy.ServeHTTP(w, req)
@@ -273,6 +316,11 @@ func (r *Router) Outstanding(backendID string) int64 {
 // Close closes idle pooled connections to instances. Requests in flight are
 // not interrupted; the Router remains usable (new connections are dialed).
 func (r *Router) Close() {
+	r.mu.Lock()
+	for _, p := range r.pools {
+		p.closeIdle()
+	}
+	r.mu.Unlock()
 	r.transport.CloseIdleConnections()
 }
 

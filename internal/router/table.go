@@ -50,6 +50,7 @@ type target struct {
 	id    string
 	addr  string
 	state *backendState // shared by every route listing the same instance ID
+	pool  *connPool     // the lean forwarder's connections to addr
 
 	// idHeader is the prebuilt X-Paved-Instance value. It is shared by all
 	// responses of this instance and must therefore never be modified; it is
@@ -150,7 +151,7 @@ func (r *Router) buildTargets(targets []target, backends []Backend, old *table, 
 			st.removedAt = time.Time{} // present again
 			states[b.ID] = st
 		}
-		targets = append(targets, target{id: b.ID, addr: b.Addr, state: st, idHeader: []string{b.ID}})
+		targets = append(targets, target{id: b.ID, addr: b.Addr, state: st, pool: r.poolFor(b.Addr), idHeader: []string{b.ID}})
 	}
 	return targets
 }
