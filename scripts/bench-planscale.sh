@@ -31,6 +31,8 @@ ARGS=("$@")
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'bench-planscale: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib/bench.sh
+. "$ROOT/scripts/lib/bench.sh"
 
 # ---------------------------------------------------------------- cleanup --
 
@@ -39,30 +41,7 @@ CELL_PID=
 PROG_PID=
 OK=0
 
-# stop PID [SECONDS]: SIGTERM, wait, then SIGKILL.
-stop() {
-  local pid=$1 grace=${2:-10} i
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  wait "$pid" 2>/dev/null || true
-}
 
-# sweep: SIGKILL whatever still runs in the work dir (tofu, its providers, builds and instances
-# of a cell that did not stop them), identified by its working directory.
-sweep() {
-  local d pid cwd
-  [ -n "$WORK" ] || return 0
-  for d in /proc/[0-9]*; do
-    pid=${d#/proc/}
-    cwd=$(readlink "$d/cwd" 2>/dev/null) || continue
-    case "$cwd" in "$WORK" | "$WORK"/*) kill -KILL "$pid" 2>/dev/null || true ;; esac
-  done
-}
 
 cleanup() {
   local rc=$?
@@ -85,42 +64,8 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- helpers --
 
-# free_port: a loopback TCP port nobody listens on, below the ephemeral
-# range, not handed out earlier in this run.
-USED_PORTS=" "
-free_port() {
-  local p i
-  for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 12000))
-    case "$USED_PORTS" in *" $p "*) continue ;; esac
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      USED_PORTS="$USED_PORTS$p "
-      echo "$p"
-      return 0
-    fi
-  done
-  die "no free loopback port found"
-}
 
-# wait_http URL: wait up to 20 s for URL to answer 2xx.
-wait_http() {
-  local i
-  for ((i = 0; i < 200; i++)); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    kill -0 "$CELL_PID" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
 
-# show_cmd WORDS…: a copy-pasteable rendering of a command line.
-show_cmd() {
-  local w out=
-  for w in "$@"; do
-    case "$w" in *[\ \'\"\$\`\\]* | '') out+=" '${w//\'/\'\\\'\'}'" ;; *) out+=" $w" ;; esac
-  done
-  echo "${out# }"
-}
 
 # ------------------------------------------------------------------ build --
 
