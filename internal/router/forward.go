@@ -24,8 +24,7 @@ import (
 // leanOK reports whether the lean forwarder handles req. Everything else
 // goes through the route's httputil.ReverseProxy.
 func (r *Router) leanOK(req *http.Request) bool {
-	if r.opts.FlushInterval > 0 || req.Method == http.MethodConnect || req.Trailer != nil ||
-		req.URL.Opaque != "" || req.URL.User != nil {
+	if r.opts.FlushInterval > 0 || req.Method == http.MethodConnect || req.Trailer != nil || req.URL.Opaque != "" {
 		return false
 	}
 	h := req.Header

@@ -3,7 +3,7 @@
 // forwards the request to one of that app's healthy instances, which are
 // local processes listening on 127.0.0.1:PORT.
 //
-// The request path is lock-free:
+// The request path takes no router-wide lock:
 //
 //   - The routing table is immutable. Update builds a new one and swaps it in
 //     with an atomic.Pointer (copy-on-write), so ServeHTTP only does an atomic
@@ -12,11 +12,64 @@
 //     atomic counters. The counters are keyed by instance ID and carried over
 //     from table to table, so an instance removed by Update can still be
 //     observed draining through Outstanding.
-//   - Forwarding is delegated to httputil.ReverseProxy (hop-by-hop headers,
-//     trailers, 1xx, streaming, protocol upgrades) on top of one shared,
-//     keep-alive http.Transport. A small per-route RoundTripper picks the
-//     instance, retries failed connects on other instances, counts stats and
-//     stamps the X-Paved-Instance response header.
+//   - Forwarding (below) takes a connection from the instance's keep-alive
+//     pool, whose short mutex is the only lock on the path.
+//
+// # Forwarding
+//
+// The common path is a lean, synchronous HTTP/1.1 client (forward.go) that
+// runs entirely on the handler's goroutine: it takes an idle connection from
+// the instance's keep-alive pool (pool.go) or dials one, writes the request
+// line and headers straight into the connection's bufio.Writer (hop-by-hop
+// headers and those named in Connection removed, X-Forwarded-* set, Host
+// kept, Te: trailers kept, no User-Agent added), then the body (buffered,
+// Content-Length or chunked with a flush per chunk), flushes once, and reads
+// the response on the connection's bufio.Reader. A plain response head
+// (HTTP/1.1, one Content-Length or no body, no Transfer-Encoding or Trailer,
+// few well-formed headers, see readHeadFast) is parsed straight into the
+// client's header map and its body copied without further allocation;
+// anything else is read with http.ReadResponse (chunked and close-delimited
+// bodies, trailers, 1xx responses, which are relayed). The response goes to
+// the client with X-Paved-Instance, hop-by-hop headers removed, and
+// text/event-stream or unknown-length bodies flushed after every write. The
+// connection returns to the pool only when the body was read to its end and
+// the response allows keep-alive; otherwise it is closed. The instance
+// counts as outstanding until the response body has been written.
+//
+// The pool is a LIFO stack of idle connections per instance address, capped
+// at Options.MaxIdleConnsPerBackend, whose connections idle for
+// Options.IdleConnTimeout are closed by a timer. Pools of addresses that
+// leave the routing table are closed. No goroutine watches an idle
+// connection, so a connection the instance closed (restart, its own
+// keep-alive timeout) is found out when next used: before sending a request
+// that could not be resent (see below), and before using a connection idle
+// for over a second or after a bodyless (HEAD, 204, 304) response, a
+// non-blocking peek checks it; otherwise the failed exchange itself reveals
+// it. Either way the request goes out again on a fresh connection to the
+// same instance when net/http would resend it: nothing came back, and
+// nothing was written or the request is idempotent, with a replayable body.
+// Such a resend is not counted as a failed attempt; if the fresh dial fails
+// too, that is a failed connect and the next instance is tried. A client
+// that goes away cancels the exchange at once (context.AfterFunc moves the
+// connection's deadline to the past), and Options.ResponseHeaderTimeout and
+// DialTimeout bound the wait for the instance as http.Transport does.
+//
+// Requests the lean path does not take go through the route's
+// httputil.ReverseProxy on a shared http.Transport, as before:
+//
+//   - protocol upgrades (Connection: Upgrade, e.g. WebSocket), which need the
+//     101 handling and bidirectional copy;
+//   - Expect: 100-continue with a body that is not buffered (larger than
+//     Options.MaxReplayBody, or chunked), where the instance's early answer
+//     matters; smaller bodies are buffered and the Expect header dropped;
+//   - requests with trailers, CONNECT, and opaque request URIs;
+//   - every request when Options.FlushInterval is positive (periodic
+//     flushing).
+//
+// The lean path writes the whole request before reading the response. An
+// instance that answers a large upload early and closes the connection
+// (413, 401) has its answer relayed once the write fails; one that neither
+// reads nor closes holds the request until the client gives up.
 //
 // # Retries
 //
@@ -26,20 +79,22 @@
 //   - the instance could not be connected to (dial error: connection refused,
 //     dial timeout) — nothing reached the instance, so any request is safe to
 //     resend; or
-//   - the connection broke before a response (a dead keep-alive connection, an
-//     instance killed mid-request) and the method is idempotent (GET, HEAD,
-//     OPTIONS, TRACE, or an Idempotency-Key header), as net/http does.
+//   - the connection broke before a response (an instance killed
+//     mid-request, a response header timeout) and the method is idempotent
+//     (GET, HEAD, OPTIONS, TRACE, or an Idempotency-Key header), as net/http
+//     does.
 //
 // and the request body can be replayed:
 //
 //   - no body; or
 //   - a body with a declared Content-Length of at most Options.MaxReplayBody
-//     (64 KiB by default), which is read into memory before the first attempt
-//     and offered to http.Transport through GetBody, so the transport's own
-//     "pooled connection was dead, nothing written" retry works as well; or
+//     (64 KiB by default), which is read into memory before the first
+//     attempt (on the ReverseProxy path it is offered to http.Transport
+//     through GetBody, so the transport's own "pooled connection was dead"
+//     resend works as well); or
 //   - a larger or chunked body that has not been read at all yet, which is
-//     always the case after a dial error since the transport only reads the
-//     body once connected.
+//     always the case after a dial error since the body is only read once
+//     connected.
 //
 // A response whose headers were received is never retried, whatever its
 // status. When every attempt fails the client gets a 502 with a plain-text
@@ -99,10 +154,12 @@ type Options struct {
 	// headers take longer than this. Default 0: no limit, because apps may
 	// legitimately long-poll.
 	ResponseHeaderTimeout time.Duration
-	// FlushInterval is passed to httputil.ReverseProxy. Default 0: responses
-	// are flushed when the copy buffer fills, except text/event-stream and
-	// unknown-length (streamed) responses, which are flushed after every
-	// write. -1 flushes every response immediately.
+	// FlushInterval is how often a response is flushed to the client while
+	// its body is copied. A positive value sends every request through the
+	// ReverseProxy path, which implements periodic flushing. Default 0:
+	// responses are flushed when the copy buffer fills, except
+	// text/event-stream and unknown-length (streamed) responses, which are
+	// flushed after every write. -1 flushes every response immediately.
 	FlushInterval time.Duration
 	// MaxReplayBody is the largest request body (by Content-Length) that is
 	// buffered so the request can be retried on another instance. Default

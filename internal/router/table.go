@@ -40,8 +40,9 @@ type route struct {
 	// instances with equal load take turns instead of the first one winning.
 	next atomic.Uint32
 
-	// proxy forwards requests for this route; its Transport is bound to the
-	// route, which saves carrying the route in the request context.
+	// proxy forwards the requests of this route that the lean forwarder
+	// does not take (see the package documentation). Its Transport is bound
+	// to the route, which saves carrying the route in the request context.
 	proxy *httputil.ReverseProxy
 }
 
@@ -54,7 +55,7 @@ type target struct {
 
 	// idHeader is the prebuilt X-Paved-Instance value. It is shared by all
 	// responses of this instance and must therefore never be modified; it is
-	// only read when ReverseProxy copies headers to the client.
+	// only read when the response headers are written to the client.
 	idHeader []string
 }
 
