@@ -65,6 +65,8 @@ type Deployer struct {
 	log     *slog.Logger
 	monitor *health.Monitor
 
+	publishMu sync.Mutex // serialises publish (see there)
+
 	mu    sync.Mutex
 	apps  map[string]*controller // by app key "space/name"
 	insts map[string]*instance   // by instance ID
@@ -78,6 +80,7 @@ type controller struct {
 	cancel      context.CancelFunc
 	routes      []paved.Route
 	weight      int                         // canary traffic weight, percent
+	created     time.Time                   // CreatedAt of the app row this controller serves
 	configs     map[int]paved.ReleaseConfig // release number → config, immutable so cacheable
 }
 
@@ -184,6 +187,16 @@ func (d *Deployer) reconcile(ctx context.Context, c *controller) bool {
 			d.log.Error("read app", "app", Key(c.space, c.name), "err", err)
 		}
 		return false
+	}
+	if !c.created.Equal(rec.CreatedAt) {
+		if !c.created.IsZero() {
+			// The app was deleted and created again: nothing of the old one
+			// (cached release configs) may leak into the new one.
+			d.mu.Lock()
+			c.configs = map[int]paved.ReleaseConfig{}
+			d.mu.Unlock()
+		}
+		c.created = rec.CreatedAt
 	}
 	d.setRoutes(c, rec.Spec.Routes)
 	st := rec.State
@@ -372,7 +385,9 @@ func (d *Deployer) settle(ctx context.Context, c *controller, rec store.App, st 
 func (d *Deployer) save(ctx context.Context, c *controller, st store.AppState, ev *paved.Event) {
 	ctx = context.WithoutCancel(ctx)
 	cur, err := d.opts.Store.GetApp(ctx, c.space, c.name)
-	if err != nil || (cur.State == st && ev == nil) {
+	// A row created after this controller read the app is another app of
+	// the same name: the old app's state must not land on it.
+	if err != nil || !cur.CreatedAt.Equal(c.created) || (cur.State == st && ev == nil) {
 		return
 	}
 	if err := d.opts.Store.SetAppState(ctx, c.space, c.name, st, ev); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -398,22 +413,27 @@ func (d *Deployer) config(ctx context.Context, c *controller, number int) (paved
 	return r.Config, nil
 }
 
-// remove stops everything of a deleted app.
+// remove stops everything of a deleted app. The controller leaves the map
+// first, so a Notify for an app created again under the same name starts a
+// fresh controller instead of waking this exiting one.
 func (d *Deployer) remove(ctx context.Context, c *controller) {
 	key := Key(c.space, c.name)
-	var ids []string
-	for _, in := range d.live(key) {
-		ids = append(ids, in.id)
-	}
-	d.stopAll(context.WithoutCancel(ctx), ids, 0)
 	d.mu.Lock()
 	if d.apps[key] == c {
 		delete(d.apps, key)
 	}
 	d.mu.Unlock()
 	c.cancel()
+	var ids []string
+	for _, in := range d.live(key) {
+		ids = append(ids, in.id)
+	}
+	d.stopAll(context.WithoutCancel(ctx), ids, 0)
 	d.publish()
 	if d.opts.Logs != nil {
 		d.opts.Logs.Drop(key)
+	}
+	if _, err := d.opts.Store.GetApp(context.WithoutCancel(ctx), c.space, c.name); err == nil {
+		d.Notify(c.space, c.name) // created again while this one stopped
 	}
 }

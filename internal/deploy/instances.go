@@ -257,6 +257,11 @@ func routesEqual(a, b []paved.Route) bool {
 // that app's healthy, non-draining instances, split into the active pool and
 // the canary group. Standby instances get no traffic.
 func (d *Deployer) publish() {
+	// Building and installing a table is one step: otherwise a table built
+	// before a drain could be installed after it and route to a stopped
+	// instance.
+	d.publishMu.Lock()
+	defer d.publishMu.Unlock()
 	d.mu.Lock()
 	type pools struct{ active, canary []router.Backend }
 	byApp := map[string]*pools{}

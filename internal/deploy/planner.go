@@ -60,6 +60,9 @@ type Progress struct {
 	LastProgress time.Time `json:"last_progress"`
 	Ready        int       `json:"ready"`            // new instances ready at the last plan, to notice progress
 	Reason       string    `json:"reason,omitempty"` // why it is rolling back
+	// Superseded rollbacks end once the new instances are gone: the next
+	// deployment takes over from whatever the old release has running.
+	Superseded bool `json:"superseded,omitempty"`
 }
 
 // Observation is what runs now.
@@ -115,6 +118,14 @@ func Plan(s Strategy, p Progress, o Observation) Decision {
 			return fail(s, d, o, reason)
 		}
 	}
+	if d.Progress.Phase == PhaseRollingBack && o.Now.After(d.Progress.LastProgress.Add(s.ProgressDeadline)) {
+		// The old release does not come back either: stop trying, so the
+		// app is not stuck here and a fix can be deployed.
+		d.Outcome, d.Progress.Phase = Failed, PhaseDone
+		d.Reason = fmt.Sprintf("%s; the rollback did not complete either: %d of %d instances of the previous release healthy within %s",
+			d.Progress.Reason, countHealthy(o.Old), o.Want, s.ProgressDeadline)
+		return d
+	}
 	switch d.Progress.Phase {
 	case PhaseRolling:
 		planRolling(s, &d, o)
@@ -148,6 +159,7 @@ func Rollback(p Progress, reason string, now time.Time) Progress {
 	p.Phase = PhaseRollingBack
 	p.LastProgress = now
 	p.Reason = reason
+	p.Ready = 0 // from here on, progress is the old release coming back
 	return p
 }
 
@@ -411,7 +423,9 @@ func planRollback(d *Decision, o Observation) {
 	}
 	// Healthy new instances keep serving until the old release is back at
 	// full strength, so a rollback never drops capacity; broken ones go now.
-	oldReady := countHealthy(o.Old) >= o.Want
+	// A superseded rollout just clears the way for the next one, which
+	// starts from whatever the old release has running.
+	oldReady := countHealthy(o.Old) >= o.Want || d.Progress.Superseded
 	for _, in := range o.New {
 		if oldReady || !in.Healthy || in.Role == RoleCanary || !o.HasOld {
 			d.Stop = append(d.Stop, in.ID)
@@ -419,13 +433,15 @@ func planRollback(d *Decision, o Observation) {
 			d.Roles[in.ID] = RoleActive
 		}
 	}
-	if !o.HasOld {
-		// Nothing older exists (a superseded first deploy): stopping is all.
+	if !o.HasOld || d.Progress.Superseded && len(o.New) == 0 {
+		// Nothing older exists (a superseded first deploy), or a newer
+		// deployment takes over: stopping the new instances is all.
 		d.Outcome = RolledBack
 		d.Progress.Phase = PhaseDone
 		return
 	}
-	if len(o.Old) < o.Want {
+	markProgress(d, countHealthy(o.Old), o.Now)
+	if len(o.Old) < o.Want && !d.Progress.Superseded {
 		d.StartOld = o.Want - len(o.Old)
 	}
 	if len(o.New) == 0 && countHealthy(o.Old) >= o.Want {

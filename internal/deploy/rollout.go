@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -21,6 +22,9 @@ import (
 func (d *Deployer) resume(ctx context.Context, c *controller, rec store.App) store.AppState {
 	st := rec.State
 	dep, err := d.opts.Store.GetDeployment(ctx, st.Deployment)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return st // a passing error: try again on the next pass
+	}
 	if err != nil || dep.Status != paved.DeploymentRunning {
 		st.Deployment = 0
 		d.save(ctx, c, st, nil)
@@ -69,9 +73,17 @@ func (d *Deployer) runDeployment(ctx context.Context, c *controller, dep store.D
 		now := time.Now()
 		if !superseded && p.Phase != PhaseRollingBack && now.Sub(lastCheck) > 250*time.Millisecond {
 			lastCheck = now
-			if rec, err := d.opts.Store.GetApp(ctx, c.space, c.name); err == nil && rec.Generation > dep.Generation {
+			rec, err := d.opts.Store.GetApp(ctx, c.space, c.name)
+			switch {
+			case errors.Is(err, store.ErrNotFound) || err == nil && !rec.CreatedAt.Equal(c.created):
+				// The app was deleted: its controller stops everything.
+				dep.Status, dep.Reason = paved.DeploymentSuperseded, "the app was deleted"
+				d.persist(ctx, &dep, p, "the app was deleted during the rollout")
+				return st
+			case err == nil && rec.Generation > dep.Generation:
 				superseded = true
 				p = Rollback(p, "superseded by a newer change", now)
+				p.Superseded = true
 				d.persist(ctx, &dep, p, "superseded by a newer change of the app; rolling back before deploying it")
 			}
 		}
@@ -214,6 +226,14 @@ func (d *Deployer) finishDeployment(ctx context.Context, c *controller, dep stor
 		d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, rel, paved.ReleaseFailed, dec.Reason)
 		st.Release, st.TargetRelease = rel, 0
 		st.Failure = fmt.Sprintf("release %d failed: %s", rel, dec.Reason)
+		st.ObservedGeneration = dep.Generation
+	case p.Reason != "":
+		// It tried to roll back and the previous release did not come back.
+		dep.Status, dep.Reason = paved.DeploymentFailed, dec.Reason
+		note = "failed: " + dec.Reason
+		d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, rel, paved.ReleaseFailed, dec.Reason)
+		st.TargetRelease = 0
+		st.Failure = fmt.Sprintf("release %d failed and the rollback to release %d did not complete: %s", rel, dep.From, dec.Reason)
 		st.ObservedGeneration = dep.Generation
 	default:
 		// auto_rollback off: stop where it is, the old release still serving.

@@ -55,6 +55,8 @@ type loop struct {
 	cancel    context.CancelFunc
 	lastCheck map[string]time.Time
 	checkMu   sync.Mutex // one check of a source at a time
+	ctx       context.Context
+	builds    sync.WaitGroup // this pipeline's running builds
 }
 
 // New returns an engine; it does nothing until Start.
@@ -111,7 +113,7 @@ func (e *Engine) Notify(id int64) {
 	l := e.loops[id]
 	if l == nil {
 		ctx, cancel := context.WithCancel(e.ctx)
-		l = &loop{id: id, wake: make(chan struct{}, 1), cancel: cancel, lastCheck: map[string]time.Time{}}
+		l = &loop{id: id, wake: make(chan struct{}, 1), cancel: cancel, lastCheck: map[string]time.Time{}, ctx: ctx}
 		e.loops[id] = l
 		e.wg.Add(1)
 		go e.run(ctx, l)
@@ -162,9 +164,12 @@ func (e *Engine) run(ctx context.Context, l *loop) {
 		wait := time.Second
 		p, err := e.opts.Store.GetPipelineByID(ctx, l.id)
 		if errors.Is(err, store.ErrNotFound) {
+			// Deleted: its builds stop before their files go.
 			e.mu.Lock()
 			delete(e.loops, l.id)
 			e.mu.Unlock()
+			l.cancel()
+			l.builds.Wait()
 			os.RemoveAll(e.dir(fmt.Sprint(l.id)))
 			return
 		}
@@ -187,6 +192,9 @@ func (e *Engine) run(ctx context.Context, l *loop) {
 // so a slow check or a clock jump is caught up soon).
 func (e *Engine) nextCheck(l *loop, p store.Pipeline) time.Duration {
 	wait := time.Second
+	if p.Spec.Paused {
+		return wait // nothing is checked; a set or a webhook wakes the loop
+	}
 	l.checkMu.Lock()
 	defer l.checkMu.Unlock()
 	for _, src := range p.Spec.Sources {
@@ -287,14 +295,16 @@ func (e *Engine) startBuild(l *loop, p store.Pipeline, b store.JobBuild) {
 	e.running[b.ID] = true
 	e.mu.Unlock()
 	e.builds.Add(1)
+	l.builds.Add(1)
 	go func() {
 		defer e.builds.Done()
+		defer l.builds.Done()
 		defer func() {
 			e.mu.Lock()
 			delete(e.running, b.ID)
 			e.mu.Unlock()
 		}()
-		e.runBuild(e.ctx, p, b)
+		e.runBuild(l.ctx, p, b)
 		l.poke() // downstream jobs may have a new passed version
 	}()
 }

@@ -42,7 +42,11 @@ func (e *Engine) runBuild(ctx context.Context, p store.Pipeline, rec store.JobBu
 	os.MkdirAll(b.dir, 0o755)
 	var err error
 	if b.logf, err = os.OpenFile(e.LogPath(rec), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
-		e.log.Error("open build log", "err", err)
+		// Without a log the build cannot run; record why instead of leaving
+		// it pending, which would start it again and again.
+		end := time.Now().UTC()
+		b.rec.Status, b.rec.Reason, b.rec.FinishedAt = paved.BuildErrored, "cannot write the build log: "+err.Error(), &end
+		b.save(context.WithoutCancel(ctx))
 		return
 	}
 	defer b.logf.Close()
