@@ -135,14 +135,26 @@ func (c *Cell) start() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	if err := d.Start(ctx); err != nil {
+	// From here on a failure must undo what started: listeners, controllers
+	// and any app process they launched.
+	fail := func(err error) error {
 		cancel()
+		if c.apiSrv != nil {
+			c.apiSrv.Close()
+			c.routerSrv.Close()
+		}
+		c.apiLn.Close()
+		c.routerLn.Close()
+		d.Wait()
+		c.runtime.StopAll(context.Background(), time.Second)
 		return err
+	}
+	if err := d.Start(ctx); err != nil {
+		return fail(err)
 	}
 	self, err := paved.NewClient(paved.Config{Endpoint: "http://" + c.apiLn.Addr().String(), Token: c.token, UserAgent: "paved-pipeline"})
 	if err != nil {
-		cancel()
-		return err
+		return fail(err)
 	}
 	c.pipelines = pipeline.New(pipeline.Options{Store: c.store, DataDir: c.cfg.DataDir, Client: self,
 		RouterAddr: c.routerLn.Addr().String(), Logger: c.log.With("component", "pipelines")})
@@ -158,8 +170,7 @@ func (c *Cell) start() error {
 	go c.serve(c.apiSrv, c.apiLn, "api")
 	go c.serve(c.routerSrv, c.routerLn, "router")
 	if err := c.pipelines.Start(ctx); err != nil {
-		cancel()
-		return err
+		return fail(err)
 	}
 	return nil
 }
