@@ -207,13 +207,14 @@ func (c *Client) send(ctx context.Context, method, path, contentType string, new
 // shouldRetry decides whether to try again and after how long: 429 and 503
 // (honouring Retry-After) and connection failures, with jittered backoff.
 func (c *Client) shouldRetry(ctx context.Context, resp *http.Response, err error, retryable bool, attempt int) (time.Duration, bool) {
-	if attempt >= c.maxRetries || !retryable || ctx.Err() != nil {
+	if attempt >= c.maxRetries || !retryable {
 		return 0, false
 	}
 	if err != nil {
-		// A timed-out attempt (http.Client.Timeout) is retried; only the
-		// caller's own context ends the retries.
-		return c.backoff(attempt), true
+		// A timed-out attempt (http.Client.Timeout) is retried; the caller's
+		// own cancellation is not. (A retryable answer goes on to the wait,
+		// which reports a cancellation as the context's error.)
+		return c.backoff(attempt), ctx.Err() == nil
 	}
 	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
 		return 0, false
