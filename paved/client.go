@@ -43,15 +43,17 @@ type Client struct {
 	retryMax     time.Duration
 	pollInterval time.Duration
 
-	Spaces      Spaces
-	Apps        Apps
-	Sources     Sources
-	Builds      Builds
-	Releases    Releases
-	Events      Events
-	Logs        Logs
-	Deployments Deployments
-	Pipelines   Pipelines
+	Spaces       Spaces
+	Apps         Apps
+	Sources      Sources
+	Builds       Builds
+	Releases     Releases
+	Events       Events
+	Logs         Logs
+	Deployments  Deployments
+	Pipelines    Pipelines
+	Environments Environments
+	Snapshots    Snapshots
 }
 
 // NewClient returns a client for the cell at cfg.Endpoint.
@@ -109,6 +111,8 @@ func NewClient(cfg Config) (*Client, error) {
 	c.Logs = logs{c}
 	c.Deployments = deployments{c}
 	c.Pipelines = pipelines{c}
+	c.Environments = environments{c}
+	c.Snapshots = snapshots{c}
 	return c, nil
 }
 

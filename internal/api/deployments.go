@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/pavedroad/terraform-provider-paved/internal/environment"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -79,10 +80,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	spec := a.Spec
-	cfg := target.Config
-	spec.Source, spec.Build, spec.Command, spec.Env, spec.SecretEnv, spec.MemoryMB, spec.HealthCheck =
-		cfg.Source, cfg.Build, cfg.Command, cfg.Env, cfg.SecretEnv, cfg.MemoryMB, cfg.HealthCheck
+	spec := environment.WithRelease(a.Spec, target.Config)
 	want, err := ifMatch(r)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pavedroad/terraform-provider-paved/internal/environment"
 	"github.com/pavedroad/terraform-provider-paved/internal/logbuf"
 	"github.com/pavedroad/terraform-provider-paved/internal/stager"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
@@ -38,6 +39,7 @@ type Options struct {
 	MaxSourceBytes int64                 // upload cap; default 256 MiB
 	MemoryLimits   func() (bool, string) // whether memory_mb is enforced, and why not
 	Pipelines      PipelineEngine
+	Environments   *environment.Manager
 	NewToken       func() string // makes webhook tokens
 }
 
@@ -107,6 +109,13 @@ func (s *Server) routes() {
 	h("GET /v1/spaces/{space}/pipelines/{pipeline}/timings", s.timings)
 	h("GET /v1/job-builds/{id}", s.getJobBuild)
 	h("GET /v1/job-builds/{id}/log", s.jobBuildLog)
+
+	h("GET /v1/environments", s.listEnvironments)
+	h("POST /v1/environments", s.createEnvironment)
+	h("GET /v1/environments/{name}", s.getEnvironment)
+	h("DELETE /v1/environments/{name}", s.deleteEnvironment)
+	h("GET /v1/spaces/{space}/snapshots", s.listSnapshots)
+	h("POST /v1/spaces/{space}/restore", s.restore)
 
 	h("HEAD /v1/sources/{digest}", s.headSource)
 	h("GET /v1/sources/{digest}", s.headSource)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pavedroad/terraform-provider-paved/internal/api"
 	"github.com/pavedroad/terraform-provider-paved/internal/deploy"
+	"github.com/pavedroad/terraform-provider-paved/internal/environment"
 	"github.com/pavedroad/terraform-provider-paved/internal/logbuf"
 	"github.com/pavedroad/terraform-provider-paved/internal/pipeline"
 	"github.com/pavedroad/terraform-provider-paved/internal/router"
@@ -120,10 +121,17 @@ func (c *Cell) start() error {
 	if err != nil {
 		return err
 	}
+	envs := &environment.Manager{Store: c.store, Logger: c.log.With("component", "environments")}
 	d = deploy.New(deploy.Options{
 		Store: c.store, Stager: st, Runtime: c.runtime, Router: c.router, Logs: logs,
 		Logger: c.log, StopGrace: c.cfg.StopGrace,
+		OnGood: func(space, reason string) {
+			if _, err := envs.Snapshot(context.Background(), space, reason); err != nil {
+				c.log.Error("snapshot", "space", space, "err", err)
+			}
+		},
 	})
+	envs.Deployer = d
 	c.deployer = d
 
 	if c.apiLn, err = net.Listen("tcp", c.cfg.APIAddr); err != nil {
@@ -163,7 +171,7 @@ func (c *Cell) start() error {
 		Region: c.cfg.Region, Cloud: c.cfg.Cloud, Version: c.cfg.Version,
 		RouterAddr: c.routerLn.Addr().String(), MaxSourceBytes: c.cfg.MaxSourceBytes,
 		MemoryLimits: c.runtime.MemoryLimits,
-		Pipelines:    c.pipelines, NewToken: pipeline.NewToken,
+		Pipelines:    c.pipelines, NewToken: pipeline.NewToken, Environments: envs,
 	})
 	c.apiSrv = &http.Server{Handler: apiHandler, ReadHeaderTimeout: 10 * time.Second}
 	c.routerSrv = &http.Server{Handler: c.router, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}
@@ -172,6 +180,7 @@ func (c *Cell) start() error {
 	if err := c.pipelines.Start(ctx); err != nil {
 		return fail(err)
 	}
+	go envs.Janitor(ctx, time.Second)
 	return nil
 }
 

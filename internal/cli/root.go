@@ -87,6 +87,9 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		NewCmdRollback(f, nil),
 		NewCmdPipeline(f),
 		NewCmdBuilds(f),
+		NewCmdEnv(f),
+		NewCmdRestore(f),
+		NewCmdSnapshots(f),
 	)
 	return root
 }

@@ -57,6 +57,9 @@ type Options struct {
 	Resync time.Duration
 	// Tick is how often a running deployment is re-planned; default 50ms.
 	Tick time.Duration
+	// OnGood, when set, is told each time a release becomes an app's last
+	// good release (the cell snapshots the space).
+	OnGood func(space, reason string)
 }
 
 // Deployer runs one controller per app. Create with New, then Start.
@@ -303,6 +306,11 @@ func (d *Deployer) markGood(ctx context.Context, c *controller, st *store.AppSta
 	}
 	d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, rel, paved.ReleaseGood, "")
 	st.LastGoodRelease = rel
+	if d.opts.OnGood != nil {
+		// The snapshot reads every app's last good release: this one must be saved first.
+		d.save(ctx, c, *st, nil)
+		d.opts.OnGood(c.space, fmt.Sprintf("app %s release %d is good", c.name, rel))
+	}
 }
 
 // isRollbackTo tells whether release rel runs the configuration of a

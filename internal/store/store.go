@@ -126,6 +126,13 @@ type Store interface {
 	ListJobBuildsByStatus(ctx context.Context, status string) ([]JobBuild, error)
 	PruneJobBuilds(ctx context.Context, pipelineID int64, job string, keep int) error
 
+	CreateEnvironment(ctx context.Context, actor string, e Environment, labels map[string]string) (Environment, error)
+	GetEnvironment(ctx context.Context, name string) (Environment, error)
+	ListEnvironments(ctx context.Context) ([]Environment, error)
+	CreateSnapshot(ctx context.Context, space string, releases map[string]int, reason string) (paved.Snapshot, error)
+	GetSnapshot(ctx context.Context, space string, number int) (paved.Snapshot, error)
+	ListSnapshots(ctx context.Context, space string) ([]paved.Snapshot, error)
+
 	AppendEvent(ctx context.Context, e paved.Event) error
 	ListObjectEvents(ctx context.Context, object string) ([]paved.Event, error)
 	ListEvents(ctx context.Context, after int64, limit int) ([]paved.Event, error)

@@ -1,0 +1,280 @@
+// Package environment runs preview environments: a space cloned from
+// another at its apps' last good releases, with a TTL after which a janitor
+// destroys everything in it, and space snapshots with restore.
+package environment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/store"
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// TTL bounds of an environment.
+const (
+	MinTTL = time.Second
+	MaxTTL = 30 * 24 * time.Hour
+)
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Deployer is what environments need of the deployer.
+type Deployer interface {
+	Notify(space, name string)
+	Instances(space, name string) []paved.InstanceStatus
+}
+
+// Manager creates, lists and destroys environments and restores snapshots.
+type Manager struct {
+	Store    store.Store
+	Deployer Deployer
+	Logger   *slog.Logger
+}
+
+// Validate checks a spec against the store; errors carry the field.
+func (m *Manager) Validate(ctx context.Context, spec paved.EnvironmentSpec) *paved.FieldError {
+	fail := func(field, format string, args ...any) *paved.FieldError {
+		return &paved.FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+	}
+	if !dnsLabel.MatchString(spec.Name) {
+		return fail("name", "%q is not a valid name: use 1 to 63 lowercase letters, digits and hyphens", spec.Name)
+	}
+	if spec.TTL.D() < MinTTL || spec.TTL.D() > MaxTTL {
+		return fail("ttl", "ttl must be between %s and %s, not %s", MinTTL, MaxTTL, spec.TTL)
+	}
+	if _, err := m.Store.GetSpace(ctx, spec.FromSpace); errors.Is(err, store.ErrNotFound) {
+		return fail("from_space", "space %q does not exist", spec.FromSpace)
+	}
+	apps, err := m.Store.ListApps(ctx, spec.FromSpace)
+	if err != nil {
+		return fail("from_space", "cannot read space %q: %v", spec.FromSpace, err)
+	}
+	names := map[string]bool{}
+	for _, a := range apps {
+		names[a.Spec.Name] = true
+	}
+	for _, app := range sortedKeys(spec.Overrides) {
+		if !names[app] {
+			return fail("overrides."+app, "space %q has no app %q to override", spec.FromSpace, app)
+		}
+		if src := spec.Overrides[app].Source; src != "" {
+			if _, err := m.Store.GetSource(ctx, src); err != nil {
+				return fail("overrides."+app+".source", "no source archive %s has been uploaded", src)
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Create clones the source space's apps at their last good releases into a
+// new space, routes prefixed with the environment's name.
+func (m *Manager) Create(ctx context.Context, actor string, spec paved.EnvironmentSpec) (paved.Environment, error) {
+	apps, err := m.Store.ListApps(ctx, spec.FromSpace)
+	if err != nil {
+		return paved.Environment{}, err
+	}
+	env, err := m.Store.CreateEnvironment(ctx, actor, store.Environment{Space: spec.Name, FromSpace: spec.FromSpace, TTL: spec.TTL.D(),
+		DestroyOnSuccess: spec.DestroyOnSuccess}, map[string]string{"paved.environment/from": spec.FromSpace})
+	if err != nil {
+		return paved.Environment{}, err
+	}
+	for _, a := range apps {
+		clone, err := m.cloneSpec(ctx, a, spec)
+		if err != nil {
+			return paved.Environment{}, err
+		}
+		if _, err := m.Store.CreateApp(ctx, actor, spec.Name, clone); err != nil {
+			return paved.Environment{}, err
+		}
+		m.Deployer.Notify(spec.Name, clone.Name)
+	}
+	return m.View(ctx, env)
+}
+
+// cloneSpec is an app's spec at its last good release, with the
+// environment's routes and overrides.
+func (m *Manager) cloneSpec(ctx context.Context, a store.App, env paved.EnvironmentSpec) (paved.AppSpec, error) {
+	spec := a.Spec
+	if good := a.State.LastGoodRelease; good > 0 {
+		rel, err := m.Store.GetRelease(ctx, a.Space, spec.Name, good)
+		if err != nil {
+			return spec, err
+		}
+		spec = WithRelease(spec, rel.Config)
+	}
+	routes := make([]paved.Route, 0, len(spec.Routes))
+	for _, r := range spec.Routes {
+		routes = append(routes, paved.Route{Host: env.Name + "." + r.Host, Path: r.Path})
+	}
+	spec.Routes = routes
+	spec.Env, spec.SecretEnv = maps.Clone(spec.Env), maps.Clone(spec.SecretEnv)
+	if o, ok := env.Overrides[spec.Name]; ok {
+		if o.Source != "" {
+			spec.Source = o.Source
+		}
+		if o.Instances != nil {
+			spec.Instances = *o.Instances
+		}
+		if len(o.Env) > 0 && spec.Env == nil {
+			spec.Env = map[string]string{}
+		}
+		maps.Copy(spec.Env, o.Env)
+	}
+	return spec, nil
+}
+
+// WithRelease is spec with the settings a release froze: what rolling back
+// to that release declares.
+func WithRelease(spec paved.AppSpec, cfg paved.ReleaseConfig) paved.AppSpec {
+	spec.Source, spec.Build, spec.Command, spec.Env, spec.SecretEnv, spec.MemoryMB, spec.HealthCheck =
+		cfg.Source, cfg.Build, cfg.Command, cfg.Env, cfg.SecretEnv, cfg.MemoryMB, cfg.HealthCheck
+	return spec
+}
+
+// View renders an environment with the URL of each app.
+func (m *Manager) View(ctx context.Context, e store.Environment) (paved.Environment, error) {
+	out := paved.Environment{EnvironmentSpec: paved.EnvironmentSpec{Name: e.Space, FromSpace: e.FromSpace, TTL: paved.Duration(e.TTL),
+		DestroyOnSuccess: e.DestroyOnSuccess}, ExpiresAt: e.ExpiresAt, CreatedAt: e.CreatedAt, URLs: map[string]string{}}
+	apps, err := m.Store.ListApps(ctx, e.Space)
+	if err != nil {
+		return out, err
+	}
+	for _, a := range apps {
+		if len(a.Spec.Routes) > 0 {
+			r := a.Spec.Routes[0]
+			out.URLs[a.Spec.Name] = "http://" + r.Host + r.Path
+		}
+	}
+	return out, nil
+}
+
+// Destroy deletes everything of an environment: apps (their processes and
+// routes stop before it returns), then the space.
+func (m *Manager) Destroy(ctx context.Context, actor, name, why string) error {
+	if _, err := m.Store.GetEnvironment(ctx, name); err != nil {
+		return err
+	}
+	apps, err := m.Store.ListApps(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, a := range apps {
+		if err := m.Store.DeleteApp(ctx, actor, name, a.Spec.Name, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		m.Deployer.Notify(name, a.Spec.Name)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for _, a := range apps {
+		for len(m.Deployer.Instances(name, a.Spec.Name)) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if err := m.Store.DeleteSpace(ctx, actor, name, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	m.Store.AppendEvent(ctx, paved.Event{Actor: actor, Action: "environment.destroy", Object: "environment/" + name, Detail: why})
+	return nil
+}
+
+// Janitor destroys expired environments until ctx ends.
+func (m *Manager) Janitor(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		envs, err := m.Store.ListEnvironments(ctx)
+		if err != nil {
+			continue
+		}
+		for _, e := range envs {
+			if time.Now().After(e.ExpiresAt) {
+				if err := m.Destroy(ctx, "janitor", e.Space, "its ttl of "+e.TTL.String()+" expired"); err != nil && ctx.Err() == nil && m.Logger != nil {
+					m.Logger.Warn("destroy expired environment", "environment", e.Space, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// Snapshot records the last good release of every app of a space.
+func (m *Manager) Snapshot(ctx context.Context, space, reason string) (paved.Snapshot, error) {
+	apps, err := m.Store.ListApps(ctx, space)
+	if err != nil {
+		return paved.Snapshot{}, err
+	}
+	rels := map[string]int{}
+	for _, a := range apps {
+		if a.State.LastGoodRelease > 0 {
+			rels[a.Spec.Name] = a.State.LastGoodRelease
+		}
+	}
+	return m.Store.CreateSnapshot(ctx, space, rels, reason)
+}
+
+// Restore sets every app of a space back to a snapshot's releases (0 = the
+// snapshot before the newest); each app rolls out with its own strategy.
+func (m *Manager) Restore(ctx context.Context, actor, space string, number int) (paved.Snapshot, error) {
+	snaps, err := m.Store.ListSnapshots(ctx, space)
+	if err != nil {
+		return paved.Snapshot{}, err
+	}
+	var target *paved.Snapshot
+	for i := range snaps {
+		if number == 0 && i == 1 || number != 0 && snaps[i].Number == number {
+			target = &snaps[i]
+			break
+		}
+	}
+	if target == nil {
+		return paved.Snapshot{}, store.ErrNotFound
+	}
+	for _, app := range sortedKeys(target.Releases) {
+		a, err := m.Store.GetApp(ctx, space, app)
+		if err != nil {
+			continue // the app is gone since
+		}
+		rel, err := m.Store.GetRelease(ctx, space, app, target.Releases[app])
+		if err != nil {
+			return *target, err
+		}
+		if a.State.Release == rel.Number {
+			continue
+		}
+		if cur, err := m.Store.GetRelease(ctx, space, app, a.State.Release); err == nil && sameSettings(cur.Config, rel.Config) {
+			continue
+		}
+		if _, err := m.Store.UpdateApp(ctx, actor, space, WithRelease(a.Spec, rel.Config), 0); err != nil {
+			return *target, err
+		}
+		m.Deployer.Notify(space, app)
+	}
+	m.Store.AppendEvent(ctx, paved.Event{Actor: actor, Action: "space.restore", Object: "space/" + space,
+		Detail: fmt.Sprintf("to snapshot %d", target.Number)})
+	return *target, nil
+}
+
+func sameSettings(a, b paved.ReleaseConfig) bool {
+	return a.Droplet == b.Droplet && a.Command == b.Command && maps.Equal(a.Env, b.Env) && maps.Equal(a.SecretEnv, b.SecretEnv) &&
+		a.MemoryMB == b.MemoryMB && fmt.Sprint(a.HealthCheck) == fmt.Sprint(b.HealthCheck)
+}
