@@ -5,6 +5,7 @@ import (
 	"maps"
 	"regexp"
 	"strings"
+	"time"
 
 	version "github.com/hashicorp/go-version"
 )
@@ -142,13 +143,13 @@ func (v *pipelineValidator) hooks(f, job string, onSuccess, onFailure, ensure *S
 // step checks one step; dirs collects the directories earlier steps make.
 func (v *pipelineValidator) step(f, job string, s Step, dirs map[string]bool) {
 	kinds := 0
-	for _, set := range []bool{s.Get != "", s.Task != "", s.Deploy != "", s.Assert != "", s.Put != "", len(s.InParallel) > 0, s.Try != nil} {
+	for _, set := range []bool{s.Get != "", s.Task != "", s.Deploy != "", s.Assert != "", s.Put != "", s.Environment != "", len(s.InParallel) > 0, s.Try != nil} {
 		if set {
 			kinds++
 		}
 	}
 	if kinds != 1 {
-		v.fail(f, "a step does exactly one of get, task, deploy, assert, put, in_parallel or try (this one does %d)", kinds)
+		v.fail(f, "a step does exactly one of get, task, deploy, assert, put, environment, in_parallel or try (this one does %d)", kinds)
 		return
 	}
 	switch s.Kind() {
@@ -198,8 +199,17 @@ func (v *pipelineValidator) step(f, job string, s Step, dirs map[string]bool) {
 			v.fail(f+".from", "from %q is not made by an earlier get or task output", s.From)
 		}
 	case "assert":
-		if (s.HTTP == nil) == (s.Command == "") {
-			v.fail(f, "assert %q needs either http or command", s.Assert)
+		checks := 0
+		for _, set := range []bool{s.HTTP != nil, s.Command != "", s.Backup != nil} {
+			if set {
+				checks++
+			}
+		}
+		if checks != 1 {
+			v.fail(f, "assert %q needs exactly one of http, command or backup", s.Assert)
+		}
+		if s.Backup != nil && (s.Backup.Path == "" || s.Backup.App == "") {
+			v.fail(f+".backup", "a backup assert needs the path that holds backups and the app whose release they must be newer than")
 		}
 		if s.HTTP != nil && s.HTTP.URL == "" {
 			v.fail(f+".http.url", "an http assert needs a url")
@@ -214,6 +224,20 @@ func (v *pipelineValidator) step(f, job string, s Step, dirs map[string]bool) {
 		}
 		if s.Bump != "major" && s.Bump != "minor" && s.Bump != "patch" {
 			v.fail(f+".bump", "bump is major, minor or patch, not %q", s.Bump)
+		}
+	case "environment":
+		v.name(f+".environment", "environment", s.Environment)
+		if s.FromSpace == "" {
+			v.fail(f+".from_space", "an environment step needs from_space: the space it clones")
+		}
+		if s.TTL <= 0 || s.TTL.D() > 30*24*time.Hour {
+			v.fail(f+".ttl", "an environment step needs a ttl between 1s and 720h, e.g. \"30m\"")
+		}
+		if (s.App == "") != (s.Source == "") {
+			v.fail(f+".app", "app and source go together: the app of the cloned space that runs the directory source")
+		}
+		if s.Source != "" && !dirs[s.Source] {
+			v.fail(f+".source", "source %q is not made by an earlier get or task output", s.Source)
 		}
 	case "in_parallel":
 		for i, sub := range s.InParallel {

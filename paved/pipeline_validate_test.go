@@ -188,9 +188,9 @@ func TestValidate(t *testing.T) {
 
 		// asserts
 		{name: "assert with neither http nor command", mutate: func(p *paved.PipelineSpec) { job(p, 2).Plan[3].HTTP = nil },
-			want: []wantErr{{"jobs[2].plan[3]", `assert "smoke" needs either http or command`}}},
+			want: []wantErr{{"jobs[2].plan[3]", `assert "smoke" needs exactly one of http, command or backup`}}},
 		{name: "assert with both http and command", mutate: func(p *paved.PipelineSpec) { job(p, 2).Plan[3].Command = "curl -f web" },
-			want: []wantErr{{"jobs[2].plan[3]", "needs either http or command"}}},
+			want: []wantErr{{"jobs[2].plan[3]", "needs exactly one of http, command or backup"}}},
 		{name: "assert with a command only is fine", mutate: func(p *paved.PipelineSpec) {
 			job(p, 2).Plan[3].HTTP, job(p, 2).Plan[3].Command = nil, "curl -f web"
 		}},
@@ -213,7 +213,7 @@ func TestValidate(t *testing.T) {
 		{name: "step with zero kinds", mutate: func(p *paved.PipelineSpec) { job(p, 0).Plan = append(job(p, 0).Plan, paved.Step{Run: "x"}) },
 			want: []wantErr{{"jobs[0].plan[2]", "(this one does 0)"}}},
 		{name: "step with two kinds", mutate: func(p *paved.PipelineSpec) { job(p, 2).Plan[3].Deploy = "web" },
-			want: []wantErr{{"jobs[2].plan[3]", "a step does exactly one of get, task, deploy, assert, put, in_parallel or try (this one does 2)"}}},
+			want: []wantErr{{"jobs[2].plan[3]", "a step does exactly one of get, task, deploy, assert, put, environment, in_parallel or try (this one does 2)"}}},
 		{name: "empty step inside in_parallel", mutate: func(p *paved.PipelineSpec) {
 			job(p, 2).Plan[0].InParallel = append(job(p, 2).Plan[0].InParallel, paved.Step{})
 		}, want: []wantErr{{"jobs[2].plan[0].in_parallel[2]", "does 0"}}},

@@ -82,9 +82,20 @@ type Step struct {
 	From   string `json:"from,omitempty"`   // directory (a get or an output)
 
 	// assert: a check that must pass.
-	Assert  string      `json:"assert,omitempty"`
-	HTTP    *HTTPAssert `json:"http,omitempty"`
-	Command string      `json:"command,omitempty"`
+	Assert  string        `json:"assert,omitempty"`
+	HTTP    *HTTPAssert   `json:"http,omitempty"`
+	Command string        `json:"command,omitempty"`
+	Backup  *BackupAssert `json:"backup,omitempty"`
+
+	// environment: a preview environment cloned from FromSpace for this
+	// build, with App running the directory Source; later steps reach it
+	// (asserts with url "env:APP/path"). It is destroyed when the job
+	// succeeds and kept until its TTL when the job fails.
+	Environment string   `json:"environment,omitempty"`
+	FromSpace   string   `json:"from_space,omitempty"`
+	App         string   `json:"app,omitempty"`
+	Source      string   `json:"source,omitempty"`
+	TTL         Duration `json:"ttl,omitempty"`
 
 	// put: bump a semver source.
 	Put  string `json:"put,omitempty"`
@@ -108,6 +119,14 @@ type HTTPAssert struct {
 	MaxLatency Duration `json:"max_latency,omitempty"` // the answer must come within this
 }
 
+// BackupAssert checks that a backup newer than an app's running release
+// exists: a file in Path (on the cell's host) modified after the release
+// was cut. It is the resilience check "no release without a backup".
+type BackupAssert struct {
+	Path string `json:"path"`
+	App  string `json:"app"` // an app of the pipeline's space
+}
+
 // Kind names what a step does.
 func (s Step) Kind() string {
 	switch {
@@ -121,6 +140,8 @@ func (s Step) Kind() string {
 		return "assert"
 	case s.Put != "":
 		return "put"
+	case s.Environment != "":
+		return "environment"
 	case len(s.InParallel) > 0:
 		return "in_parallel"
 	case s.Try != nil:
@@ -142,6 +163,8 @@ func (s Step) Label() string {
 		return "assert " + s.Assert
 	case "put":
 		return "put " + s.Put
+	case "environment":
+		return "environment " + s.Environment
 	default:
 		return k
 	}

@@ -56,14 +56,20 @@ func (r *gitRepo) commit(msg string, files ...string) string {
 	return r.git("rev-parse", "HEAD")
 }
 
-// setPipeline writes YAML and sets it with `paved pipeline set -c`.
+// setPipeline writes YAML and sets it with `paved pipeline set -c` in space demo.
 func (c *cell) setPipeline(t *testing.T, yaml string) *paved.Pipeline {
+	t.Helper()
+	return c.setPipelineIn(t, "demo", yaml)
+}
+
+// setPipelineIn is setPipeline in a given space.
+func (c *cell) setPipelineIn(t *testing.T, space, yaml string) *paved.Pipeline {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "pipeline.yml")
 	os.WriteFile(path, []byte(yaml), 0o644)
-	c.mustPaved("pipeline", "set", "-c", path, "--space", "demo")
+	c.mustPaved("pipeline", "set", "-c", path, "--space", space)
 	name := strings.TrimSpace(strings.SplitN(strings.SplitN(yaml, "name:", 2)[1], "\n", 2)[0])
-	p, err := c.client.Pipelines.Get(context.Background(), "demo", name)
+	p, err := c.client.Pipelines.Get(context.Background(), space, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,9 +79,15 @@ func (c *cell) setPipeline(t *testing.T, yaml string) *paved.Pipeline {
 // buildOf waits for the build of job with source repo at sha and returns it once finished.
 func (c *cell) buildOf(t *testing.T, pipeline, job, sha string, within time.Duration) paved.JobBuild {
 	t.Helper()
+	return c.buildOfIn(t, "demo", pipeline, job, sha, within)
+}
+
+// buildOfIn is buildOf in a given space.
+func (c *cell) buildOfIn(t *testing.T, space, pipeline, job, sha string, within time.Duration) paved.JobBuild {
+	t.Helper()
 	var found paved.JobBuild
 	eventually(t, within, fmt.Sprintf("a finished %s build of %.12s", job, sha), func() error {
-		bs, err := c.client.Pipelines.Builds(context.Background(), "demo", pipeline, job)
+		bs, err := c.client.Pipelines.Builds(context.Background(), space, pipeline, job)
 		if err != nil {
 			return err
 		}

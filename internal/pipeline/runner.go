@@ -29,8 +29,12 @@ type build struct {
 	p    store.Pipeline
 	rec  store.JobBuild
 	dir  string
-	mu   sync.Mutex // guards rec.Steps and the log
+	mu   sync.Mutex // guards rec.Steps, the log and the environments
 	logf *os.File
+	// envs are the preview environments this build made; envHosts maps an
+	// app of the newest one to its route host, for "env:APP/path" asserts.
+	envs     []string
+	envHosts map[string]string
 }
 
 // runBuild runs a job's plan with its hooks and records the outcome.
@@ -70,6 +74,7 @@ func (e *Engine) runBuild(ctx context.Context, p store.Pipeline, rec store.JobBu
 				err = eerr
 			}
 		}
+		b.closeEnvironments(ctx, err == nil)
 	}
 	end := time.Now().UTC()
 	b.rec.FinishedAt = &end
@@ -233,6 +238,8 @@ func (b *build) leaf(ctx context.Context, s paved.Step) error {
 		return b.assert(ctx, s)
 	case "put":
 		return b.put(ctx, s)
+	case "environment":
+		return b.environment(ctx, s)
 	}
 	return fmt.Errorf("step %q does nothing", s.Label())
 }
@@ -361,20 +368,34 @@ func (b *build) deploy(ctx context.Context, s paved.Step) error {
 
 // assert runs an HTTP check or a command.
 func (b *build) assert(ctx context.Context, s paved.Step) error {
+	if s.Backup != nil {
+		return b.assertBackup(ctx, s)
+	}
 	if s.HTTP == nil {
 		return b.runTask(ctx, paved.Step{Task: s.Assert, Run: s.Command})
 	}
 	h := s.HTTP
-	url := h.URL
+	url, host := h.URL, h.Host
 	if rest, ok := strings.CutPrefix(url, "router:"); ok {
 		url = "http://" + b.e.opts.RouterAddr + rest
+	}
+	if rest, ok := strings.CutPrefix(url, "env:"); ok {
+		// env:APP/path: the app in this build's preview environment.
+		app, path, _ := strings.Cut(rest, "/")
+		b.mu.Lock()
+		envHost, found := b.envHosts[app]
+		b.mu.Unlock()
+		if !found {
+			return fmt.Errorf("assert %s: no preview environment of this build has an app %q", s.Assert, app)
+		}
+		url, host = "http://"+b.e.opts.RouterAddr+"/"+path, envHost
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	if h.Host != "" {
-		req.Host = h.Host
+	if host != "" {
+		req.Host = host
 	}
 	start := time.Now()
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
@@ -418,5 +439,103 @@ func (b *build) put(ctx context.Context, s paved.Step) error {
 		return err
 	}
 	b.logLine("put %s: %s → %s", s.Put, cur, next)
+	return nil
+}
+
+// environment makes a preview environment for this build: a clone of
+// FromSpace whose App runs the build's Source directory.
+func (b *build) environment(ctx context.Context, s paved.Step) error {
+	c := b.e.opts.Client
+	name := fmt.Sprintf("%s-%d", s.Environment, b.rec.ID)
+	spec := paved.EnvironmentSpec{Name: name, FromSpace: s.FromSpace, TTL: s.TTL, DestroyOnSuccess: true}
+	if s.App != "" {
+		data, digest, err := paved.Archive(filepath.Join(b.dir, s.Source))
+		if err != nil {
+			return err
+		}
+		if ok, err := c.Sources.Exists(ctx, digest); err != nil {
+			return err
+		} else if !ok {
+			if _, err := c.Sources.Upload(ctx, data, nil); err != nil {
+				return err
+			}
+		}
+		spec.Overrides = map[string]paved.AppOverride{s.App: {Source: digest}}
+	}
+	env, err := c.Environments.Create(ctx, spec)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.envs = append(b.envs, name)
+	b.envHosts = map[string]string{}
+	for app, u := range env.URLs {
+		b.envHosts[app] = strings.SplitN(strings.TrimPrefix(u, "http://"), "/", 2)[0]
+	}
+	b.mu.Unlock()
+	b.logLine("environment %s from %s (expires %s)", name, s.FromSpace, env.ExpiresAt.Format(time.RFC3339))
+	for app, u := range env.URLs {
+		a, err := c.Apps.Wait(ctx, name, app, nil)
+		if err != nil {
+			return err
+		}
+		if a.Status != paved.AppRunning && a.Status != paved.AppStopped {
+			return fmt.Errorf("environment %s: app %s is %s: %s", name, app, a.Status, a.Message)
+		}
+		b.logLine("environment %s: %s at %s (through the router at %s)", name, app, u, b.e.opts.RouterAddr)
+	}
+	return nil
+}
+
+// closeEnvironments destroys the build's preview environments when the job
+// succeeded, and keeps them (until their TTL) for debugging when it failed.
+func (b *build) closeEnvironments(ctx context.Context, succeeded bool) {
+	b.mu.Lock()
+	envs := append([]string(nil), b.envs...)
+	b.mu.Unlock()
+	for _, name := range envs {
+		if !succeeded {
+			b.logLine("environment %s is kept until its TTL for debugging", name)
+			continue
+		}
+		if err := b.e.opts.Client.Environments.Delete(context.WithoutCancel(ctx), name); err != nil && !paved.IsNotFound(err) {
+			b.logLine("environment %s: could not destroy it: %v", name, err)
+			continue
+		}
+		b.logLine("environment %s destroyed after the successful run", name)
+	}
+}
+
+// assertBackup passes when a file in the backup path is newer than the
+// release the app runs.
+func (b *build) assertBackup(ctx context.Context, s paved.Step) error {
+	bk := s.Backup
+	a, err := b.e.opts.Store.GetApp(ctx, b.p.Space, bk.App)
+	if err != nil {
+		return fmt.Errorf("assert %s: app %s: %v", s.Assert, bk.App, err)
+	}
+	rel, err := b.e.opts.Store.GetRelease(ctx, b.p.Space, bk.App, a.State.Release)
+	if err != nil {
+		return fmt.Errorf("assert %s: app %s has no running release", s.Assert, bk.App)
+	}
+	var newest time.Time
+	var newestName string
+	filepath.WalkDir(bk.Path, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().After(newest) {
+			newest, newestName = fi.ModTime(), p
+		}
+		return nil
+	})
+	if !newest.After(rel.CreatedAt) {
+		if newestName == "" {
+			return fmt.Errorf("assert %s: no backup at all in %s; release %d of %s needs one newer than it", s.Assert, bk.Path, rel.Number, bk.App)
+		}
+		return fmt.Errorf("assert %s: the newest backup %s (%s) is older than release %d of %s (%s)",
+			s.Assert, newestName, newest.UTC().Format(time.RFC3339), rel.Number, bk.App, rel.CreatedAt.Format(time.RFC3339))
+	}
+	b.logLine("assert %s: backup %s is newer than release %d of %s", s.Assert, newestName, rel.Number, bk.App)
 	return nil
 }
