@@ -72,6 +72,13 @@ type leafStepModel struct {
 	HTTPMaxLatency types.String `tfsdk:"http_max_latency"`
 	Put            types.String `tfsdk:"put"`
 	Bump           types.String `tfsdk:"bump"`
+	Environment    types.String `tfsdk:"environment"`
+	FromSpace      types.String `tfsdk:"from_space"`
+	App            types.String `tfsdk:"app"`
+	Source         types.String `tfsdk:"source"`
+	TTL            types.String `tfsdk:"ttl"`
+	BackupPath     types.String `tfsdk:"backup_path"`
+	BackupApp      types.String `tfsdk:"backup_app"`
 }
 
 // stepModel is a step of a job: a leaf, or in_parallel leaves; try wraps it.
@@ -141,6 +148,11 @@ func (l leafStepModel) toStep(ctx context.Context, diags *diag.Diagnostics) pave
 		Outputs: strs(ctx, l.Outputs, diags), Timeout: durationOf(l.Timeout), Attempts: int(l.Attempts.ValueInt64()),
 		Deploy: l.Deploy.ValueString(), From: l.From.ValueString(), Assert: l.Assert.ValueString(), Command: l.Command.ValueString(),
 		Put: l.Put.ValueString(), Bump: l.Bump.ValueString(),
+		Environment: l.Environment.ValueString(), FromSpace: l.FromSpace.ValueString(), App: l.App.ValueString(),
+		Source: l.Source.ValueString(), TTL: durationOf(l.TTL),
+	}
+	if !l.BackupPath.IsNull() || !l.BackupApp.IsNull() {
+		st.Backup = &paved.BackupAssert{Path: l.BackupPath.ValueString(), App: l.BackupApp.ValueString()}
 	}
 	if !l.Env.IsNull() && !l.Env.IsUnknown() {
 		diags.Append(l.Env.ElementsAs(ctx, &st.Env, false)...)
@@ -239,12 +251,17 @@ func leafFrom(ctx context.Context, s paved.Step, p leafStepModel, diags *diag.Di
 		Outputs: listKeep(ctx, s.Outputs, p.Outputs, diags), Timeout: durationString(s.Timeout, p.Timeout), Attempts: intKeep(s.Attempts, p.Attempts),
 		Deploy: stringOrNull(s.Deploy), From: stringOrNull(s.From), Assert: stringOrNull(s.Assert), Command: stringOrNull(s.Command),
 		Put: stringOrNull(s.Put), Bump: stringOrNull(s.Bump), Env: types.MapNull(types.StringType),
+		Environment: stringOrNull(s.Environment), FromSpace: stringOrNull(s.FromSpace), App: stringOrNull(s.App),
+		Source: stringOrNull(s.Source), TTL: durationString(s.TTL, p.TTL), BackupPath: types.StringNull(), BackupApp: types.StringNull(),
 		HTTPURL: types.StringNull(), HTTPHost: types.StringNull(), HTTPStatus: types.Int64Null(), HTTPContains: types.StringNull(), HTTPMaxLatency: types.StringNull(),
 	}
 	if len(s.Env) > 0 || !p.Env.IsNull() {
 		v, d := types.MapValueFrom(ctx, types.StringType, s.Env)
 		diags.Append(d...)
 		l.Env = v
+	}
+	if bk := s.Backup; bk != nil {
+		l.BackupPath, l.BackupApp = stringOrNull(bk.Path), stringOrNull(bk.App)
 	}
 	if h := s.HTTP; h != nil {
 		l.HTTPURL, l.HTTPHost, l.HTTPContains = types.StringValue(h.URL), stringOrNull(h.Host), stringOrNull(h.Contains)

@@ -75,6 +75,13 @@ func leafAttributes() map[string]schema.Attribute {
 		"http_max_latency": optDur("assert: the answer must come within this."),
 		"put":              optStr("put: a semver source to bump."),
 		"bump":             schema.StringAttribute{Optional: true, MarkdownDescription: "put: `major`, `minor` or `patch`.", Validators: []validator.String{stringvalidator.OneOf("major", "minor", "patch")}},
+		"environment":      optStr("environment: name prefix of a preview environment made for the build (destroyed on success, kept until its TTL on failure); asserts reach its apps with `http_url = \"env:APP/path\"`."),
+		"from_space":       optStr("environment: the space it clones."),
+		"app":              optStr("environment: the app that runs `source`."),
+		"source":           optStr("environment: the directory (a get or an output) the app runs."),
+		"ttl":              optDur("environment: how long it lives."),
+		"backup_path":      optStr("assert: a directory that must hold a backup newer than `backup_app`'s running release."),
+		"backup_app":       optStr("assert: the app whose release the backup must be newer than."),
 	}
 }
 

@@ -91,10 +91,10 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 
 // Resources lists the resources.
 func (p *Provider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewSpaceResource, NewAppResource, NewPipelineResource}
+	return []func() resource.Resource{NewSpaceResource, NewAppResource, NewPipelineResource, NewEnvironmentResource}
 }
 
 // DataSources lists the data sources.
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{NewSpaceDataSource, NewAppDataSource, NewReleaseDataSource, NewCellDataSource, NewPipelineBuildDataSource}
+	return []func() datasource.DataSource{NewSpaceDataSource, NewAppDataSource, NewReleaseDataSource, NewCellDataSource, NewPipelineBuildDataSource, NewSnapshotDataSource}
 }

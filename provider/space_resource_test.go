@@ -118,6 +118,11 @@ resource "paved_app" "x" {
   canary { max_error_rate = 1.5 }
 }`), `(?s)max_error_rate = 1.5.*between 0.000000 and\s+1.000000`},
 		{app(`source = "/definitely/not/here"`), `(?s)source = "/definitely/not/here".*no such file`},
+		{providerConfig(c) + `resource "paved_environment" "bad" {
+  name       = "bad"
+  from_space = "shop"
+  ttl        = "0s"
+}`, `(?s)ttl.*more than zero`},
 	}
 	var steps []resource.TestStep
 	for _, tc := range cases {

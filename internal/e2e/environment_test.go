@@ -26,7 +26,7 @@ func TestPreviewEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if env.URLs["web"] != "http://pr-1.web.example.test" || env.URLs["api"] != "http://pr-1.api.example.test" {
+	if env.URLs["web"] != "http://pr-1.web.example.test/" || env.URLs["api"] != "http://pr-1.api.example.test/" {
 		t.Fatalf("urls: %v", env.URLs)
 	}
 	for _, app := range []string{"web", "api"} {

@@ -158,7 +158,11 @@ func (m *Manager) View(ctx context.Context, e store.Environment) (paved.Environm
 	for _, a := range apps {
 		if len(a.Spec.Routes) > 0 {
 			r := a.Spec.Routes[0]
-			out.URLs[a.Spec.Name] = "http://" + r.Host + r.Path
+			path := r.Path
+			if path == "" {
+				path = "/" // the same form as paved_app's urls
+			}
+			out.URLs[a.Spec.Name] = "http://" + r.Host + path
 		}
 	}
 	return out, nil

@@ -1,0 +1,193 @@
+package provider
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
+	"github.com/pavedroad/terraform-provider-paved/provider/planmodifiers"
+	"github.com/pavedroad/terraform-provider-paved/provider/validators"
+)
+
+// EnvironmentResource is paved_environment: a preview environment.
+type EnvironmentResource struct{ client *paved.Client }
+
+var _ resource.ResourceWithImportState = (*EnvironmentResource)(nil)
+
+// NewEnvironmentResource returns paved_environment.
+func NewEnvironmentResource() resource.Resource { return &EnvironmentResource{} }
+
+type environmentModel struct {
+	ID               types.String                   `tfsdk:"id"`
+	Name             types.String                   `tfsdk:"name"`
+	FromSpace        types.String                   `tfsdk:"from_space"`
+	TTL              types.String                   `tfsdk:"ttl"`
+	DestroyOnSuccess types.Bool                     `tfsdk:"destroy_on_success"`
+	Overrides        map[string]environmentOverride `tfsdk:"overrides"`
+	URLs             types.Map                      `tfsdk:"urls"`
+	ExpiresAt        types.String                   `tfsdk:"expires_at"`
+}
+
+type environmentOverride struct {
+	Source    types.String `tfsdk:"source"`
+	Instances types.Int64  `tfsdk:"instances"`
+	Env       types.Map    `tfsdk:"env"`
+}
+
+// Metadata names the resource.
+func (r *EnvironmentResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_environment"
+}
+
+// Schema describes paved_environment. An environment cannot change: every
+// argument replaces it.
+func (r *EnvironmentResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A preview environment: a new space holding every app of `from_space` at its last good release " +
+			"(routes prefixed with the name), with overrides, destroyed by the cell when its `ttl` expires. It cannot change in place.",
+		Attributes: map[string]schema.Attribute{
+			"id":   schema.StringAttribute{Computed: true, MarkdownDescription: "The name.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"name": schema.StringAttribute{Required: true, MarkdownDescription: "Name (also the space's).", Validators: []validator.String{validators.Name()}, PlanModifiers: replace},
+			"from_space": schema.StringAttribute{Required: true, MarkdownDescription: "The space to clone.", Validators: []validator.String{validators.Name()},
+				PlanModifiers: replace},
+			"ttl": schema.StringAttribute{Required: true, MarkdownDescription: "Time to live (1s to 720h); the cell then destroys everything of it.",
+				Validators:    []validator.String{validators.Duration(true)},
+				PlanModifiers: []planmodifier.String{planmodifiers.SameDuration(), stringplanmodifier.RequiresReplace()}},
+			"destroy_on_success": schema.BoolAttribute{Optional: true, MarkdownDescription: "A pipeline destroys it after a successful run.",
+				PlanModifiers: []planmodifier.Bool{boolplanmodifier.RequiresReplace()}},
+			"overrides": schema.MapNestedAttribute{
+				Optional: true, MarkdownDescription: "Per app of the space: a different `source` (directory, .tar.gz or .zip), `instances` or `env`.",
+				PlanModifiers: []planmodifier.Map{mapplanmodifier.RequiresReplace()},
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"source":    schema.StringAttribute{Optional: true, MarkdownDescription: "Source to run instead."},
+					"instances": schema.Int64Attribute{Optional: true, MarkdownDescription: "Instances to run instead."},
+					"env":       schema.MapAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Env merged over the app's."},
+				}},
+			},
+			"urls":       schema.MapAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "App → URL (send it to the cell's router).", PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()}},
+			"expires_at": schema.StringAttribute{Computed: true, MarkdownDescription: "When the cell destroys it (RFC 3339).", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+		},
+	}
+}
+
+// Configure takes the provider's client.
+func (r *EnvironmentResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// Create clones the space, uploading override sources first.
+func (r *EnvironmentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var m environmentModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	spec := paved.EnvironmentSpec{Name: m.Name.ValueString(), FromSpace: m.FromSpace.ValueString(), TTL: durationOf(m.TTL),
+		DestroyOnSuccess: m.DestroyOnSuccess.ValueBool(), Overrides: map[string]paved.AppOverride{}}
+	for app, o := range m.Overrides {
+		var ov paved.AppOverride
+		if !o.Source.IsNull() {
+			data, digest, err := sourceDigest(o.Source.ValueString())
+			if err != nil {
+				resp.Diagnostics.AddAttributeError(path.Root("overrides").AtMapKey(app).AtName("source"), "Cannot read the source", err.Error())
+				return
+			}
+			if ok, err := r.client.Sources.Exists(ctx, digest); err == nil && !ok {
+				_, err = r.client.Sources.Upload(ctx, data, nil)
+			} else if err != nil {
+				addError(&resp.Diagnostics, "Could not upload the source", err)
+				return
+			}
+			ov.Source = digest
+		}
+		if !o.Instances.IsNull() {
+			n := int(o.Instances.ValueInt64())
+			ov.Instances = &n
+		}
+		if !o.Env.IsNull() {
+			resp.Diagnostics.Append(o.Env.ElementsAs(ctx, &ov.Env, false)...)
+		}
+		spec.Overrides[app] = ov
+	}
+	env, err := r.client.Environments.Create(ctx, spec)
+	if err != nil {
+		if apiErr, ok := asAPIError(err); ok && apiErr.Field != "" {
+			resp.Diagnostics.AddAttributeError(environmentPath(apiErr.Field), "The cell refused the environment", apiErr.Message)
+			return
+		}
+		addError(&resp.Diagnostics, "Could not create environment "+spec.Name, err)
+		return
+	}
+	r.fill(ctx, &m, env)
+	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
+}
+
+func environmentPath(field string) path.Path {
+	if rest, ok := strings.CutPrefix(field, "overrides."); ok {
+		app, _, _ := strings.Cut(rest, ".")
+		return path.Root("overrides").AtMapKey(app)
+	}
+	return path.Root(field)
+}
+
+func (r *EnvironmentResource) fill(ctx context.Context, m *environmentModel, env *paved.Environment) {
+	m.ID, m.Name, m.FromSpace = types.StringValue(env.Name), types.StringValue(env.Name), types.StringValue(env.FromSpace)
+	m.TTL = durationString(env.TTL, m.TTL)
+	m.DestroyOnSuccess = boolKeep(env.DestroyOnSuccess, m.DestroyOnSuccess)
+	m.URLs, _ = types.MapValueFrom(ctx, types.StringType, env.URLs)
+	m.ExpiresAt = types.StringValue(env.ExpiresAt.Format(time.RFC3339))
+}
+
+// Read refreshes the environment; one destroyed (expired) leaves the state.
+func (r *EnvironmentResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m environmentModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	env, err := r.client.Environments.Get(ctx, m.ID.ValueString())
+	if paved.IsNotFound(err) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		addError(&resp.Diagnostics, "Could not read environment "+m.ID.ValueString(), err)
+		return
+	}
+	r.fill(ctx, &m, env)
+	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
+}
+
+// Update never runs: every argument replaces the environment.
+func (r *EnvironmentResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	resp.Diagnostics.AddError("Environments cannot change", "every argument of paved_environment replaces it; this is a bug in the provider")
+}
+
+// Delete destroys the environment and everything in it.
+func (r *EnvironmentResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m environmentModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if err := r.client.Environments.Delete(ctx, m.ID.ValueString()); err != nil && !paved.IsNotFound(err) {
+		addError(&resp.Diagnostics, "Could not destroy environment "+m.ID.ValueString(), err)
+	}
+}
+
+// ImportState imports by name.
+func (r *EnvironmentResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
+}
