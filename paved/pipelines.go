@@ -45,6 +45,10 @@ type SourceSpec struct {
 	Interval Duration `json:"interval,omitempty"` // time: a new version every interval
 
 	App string `json:"app,omitempty"` // app_release: an app of the pipeline's space
+	// Gate (app_release) makes the jobs that get this source gate the app:
+	// its versions are releases that rolled out healthy, and a release
+	// becomes the app's last good release only when every such job passed it.
+	Gate bool `json:"gate,omitempty"`
 }
 
 // JobSpec is a sequence of steps run as one build.

@@ -35,6 +35,7 @@ type pipelineSourceModel struct {
 	Initial    types.String `tfsdk:"initial"`
 	Interval   types.String `tfsdk:"interval"`
 	App        types.String `tfsdk:"app"`
+	Gate       types.Bool   `tfsdk:"gate"`
 }
 
 type pipelineJobModel struct {
@@ -103,7 +104,7 @@ func (m *pipelineModel) toSpec(ctx context.Context, diags *diag.Diagnostics) pav
 		spec.Sources = append(spec.Sources, paved.SourceSpec{
 			Name: s.Name.ValueString(), Type: s.Type.ValueString(), URI: s.URI.ValueString(), Branch: s.Branch.ValueString(),
 			Paths: strs(ctx, s.Paths, diags), CheckEvery: durationOf(s.CheckEvery), Initial: s.Initial.ValueString(),
-			Interval: durationOf(s.Interval), App: s.App.ValueString(),
+			Interval: durationOf(s.Interval), App: s.App.ValueString(), Gate: s.Gate.ValueBool(),
 		})
 	}
 	for _, j := range m.Jobs {
@@ -182,6 +183,7 @@ func (m *pipelineModel) fill(ctx context.Context, p *paved.Pipeline, diags *diag
 			Name: types.StringValue(s.Name), Type: types.StringValue(s.Type), URI: stringOrNull(s.URI), Branch: stringOrNull(s.Branch),
 			Paths: listKeep(ctx, s.Paths, ps.Paths, diags), CheckEvery: durationString(s.CheckEvery, ps.CheckEvery),
 			Initial: stringOrNull(s.Initial), Interval: durationString(s.Interval, ps.Interval), App: stringOrNull(s.App),
+			Gate: boolKeep(s.Gate, ps.Gate),
 		})
 	}
 	m.Jobs = nil

@@ -132,6 +132,7 @@ func (r *PipelineResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 					"initial":     optStr("semver: first version (default 0.0.0)."),
 					"interval":    optDur("time: a new version every interval."),
 					"app":         optStr("app_release: the app whose good releases are versions."),
+					"gate":        schema.BoolAttribute{Optional: true, MarkdownDescription: "app_release: the jobs that get this source gate the app — its releases that rolled out healthy are versions, and one becomes good only when every such job passed it."},
 				}},
 			},
 			"job": schema.ListNestedBlock{

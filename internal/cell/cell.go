@@ -125,6 +125,20 @@ func (c *Cell) start() error {
 	d = deploy.New(deploy.Options{
 		Store: c.store, Stager: st, Runtime: c.runtime, Router: c.router, Logs: logs,
 		Logger: c.log, StopGrace: c.cfg.StopGrace,
+		Gated: func(space, app string) bool {
+			ps, err := c.store.ListPipelines(context.Background(), space)
+			if err != nil {
+				return false
+			}
+			for _, p := range ps {
+				for _, src := range p.Spec.Sources {
+					if src.Type == paved.SourceAppRelease && src.Gate && src.App == app {
+						return true
+					}
+				}
+			}
+			return false
+		},
 		OnGood: func(space, reason string) {
 			if _, err := envs.Snapshot(context.Background(), space, reason); err != nil {
 				c.log.Error("snapshot", "space", space, "err", err)
@@ -165,7 +179,7 @@ func (c *Cell) start() error {
 		return fail(err)
 	}
 	c.pipelines = pipeline.New(pipeline.Options{Store: c.store, DataDir: c.cfg.DataDir, Client: self,
-		RouterAddr: c.routerLn.Addr().String(), Logger: c.log.With("component", "pipelines")})
+		RouterAddr: c.routerLn.Addr().String(), Logger: c.log.With("component", "pipelines"), Promote: d.Promote})
 	apiHandler := api.New(api.Options{
 		Store: c.store, Deployer: d, Stager: st, Logs: logs, Logger: c.log, Token: c.token,
 		Region: c.cfg.Region, Cloud: c.cfg.Cloud, Version: c.cfg.Version,

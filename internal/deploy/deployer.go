@@ -60,6 +60,9 @@ type Options struct {
 	// OnGood, when set, is told each time a release becomes an app's last
 	// good release (the cell snapshots the space).
 	OnGood func(space, reason string)
+	// Gated, when set, tells whether pipeline jobs gate an app: its releases
+	// become good only when Promote is called for them.
+	Gated func(space, app string) bool
 }
 
 // Deployer runs one controller per app. Create with New, then Start.
@@ -84,6 +87,7 @@ type controller struct {
 	routes      []paved.Route
 	weight      int                         // canary traffic weight, percent
 	created     time.Time                   // CreatedAt of the app row this controller serves
+	promoted    map[int]bool                // releases whose gating jobs all passed
 	configs     map[int]paved.ReleaseConfig // release number → config, immutable so cacheable
 }
 
@@ -147,7 +151,8 @@ func (d *Deployer) Notify(space, name string) {
 	c := d.apps[key]
 	if c == nil {
 		ctx, cancel := context.WithCancel(d.ctx)
-		c = &controller{space: space, name: name, wake: make(chan struct{}, 1), cancel: cancel, configs: map[int]paved.ReleaseConfig{}}
+		c = &controller{space: space, name: name, wake: make(chan struct{}, 1), cancel: cancel, configs: map[int]paved.ReleaseConfig{},
+			promoted: map[int]bool{}}
 		d.apps[key] = c
 		d.wg.Add(1)
 		go d.run(ctx, c)
@@ -291,6 +296,31 @@ func (d *Deployer) apply(ctx context.Context, c *controller, rec store.App) {
 	d.runDeployment(ctx, c, dep, st)
 }
 
+// healthy records that rel rolled out healthy. It is the app's last good
+// release at once, unless pipeline jobs gate the app: then only once they
+// passed it (Promote).
+func (d *Deployer) healthy(ctx context.Context, c *controller, st *store.AppState, rel int) {
+	st.HealthyRelease = rel
+	d.mu.Lock()
+	promoted := c.promoted[rel]
+	d.mu.Unlock()
+	if d.opts.Gated == nil || promoted || !d.opts.Gated(c.space, c.name) {
+		d.markGood(ctx, c, st, rel)
+	}
+}
+
+// Promote is called when every pipeline job gating an app passed a
+// release; the app's controller makes it good if it is still the one running.
+func (d *Deployer) Promote(space, name string, rel int) {
+	d.mu.Lock()
+	c := d.apps[Key(space, name)]
+	if c != nil {
+		c.promoted[rel] = true
+	}
+	d.mu.Unlock()
+	d.wakeApp(Key(space, name))
+}
+
 // markGood makes rel the last good release; the one it replaces becomes
 // superseded, or rolled_back when rel goes back to an older configuration.
 func (d *Deployer) markGood(ctx context.Context, c *controller, st *store.AppState, rel int) {
@@ -384,7 +414,7 @@ func (d *Deployer) settle(ctx context.Context, c *controller, rec store.App, st 
 	case crashing:
 		st.Message = crashMsg
 	case st.Status == paved.AppRunning:
-		d.markGood(ctx, c, &st, st.Release)
+		d.healthy(ctx, c, &st, st.Release)
 	}
 	d.save(ctx, c, st, nil)
 }

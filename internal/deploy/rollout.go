@@ -208,7 +208,7 @@ func (d *Deployer) finishDeployment(ctx context.Context, c *controller, dep stor
 		note = fmt.Sprintf("release %d is live on %d instance(s)", rel, dep.Instances)
 		st.Release, st.TargetRelease = rel, 0
 		if dep.Instances > 0 {
-			d.markGood(ctx, c, &st, rel)
+			d.healthy(ctx, c, &st, rel)
 		}
 		st.ObservedGeneration = dep.Generation
 	case dec.Outcome == RolledBack:

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,9 @@ type Options struct {
 	Client  *paved.Client // the cell's own API, which deploy steps go through
 	// RouterAddr is where "router:/path" in an http assert points.
 	RouterAddr string
-	Logger     *slog.Logger
+	// Promote is told when every job getting a gate source passed a release.
+	Promote func(space, app string, release int)
+	Logger  *slog.Logger
 }
 
 // Engine runs every pipeline of a cell: one loop per pipeline checks its
@@ -305,6 +308,7 @@ func (e *Engine) startBuild(l *loop, p store.Pipeline, b store.JobBuild) {
 			e.mu.Unlock()
 		}()
 		e.runBuild(l.ctx, p, b)
+		e.gates(l.ctx, p, b.ID)
 		l.poke() // downstream jobs may have a new passed version
 	}()
 }
@@ -317,3 +321,48 @@ func newToken() string {
 
 // NewToken makes a webhook token; the API uses it when a pipeline is set.
 func NewToken() string { return newToken() }
+
+// gates promotes a release once every job that gets a gate source has a
+// succeeded build of it.
+func (e *Engine) gates(ctx context.Context, p store.Pipeline, buildID int64) {
+	if e.opts.Promote == nil {
+		return
+	}
+	b, err := e.opts.Store.GetJobBuild(ctx, buildID)
+	if err != nil || b.Status != paved.BuildSucceeded {
+		return
+	}
+	builds, err := e.opts.Store.ListJobBuilds(ctx, p.ID, "")
+	if err != nil {
+		return
+	}
+	for _, src := range p.Spec.Sources {
+		in, ok := b.InputRefs[src.Name]
+		if src.Type != paved.SourceAppRelease || !src.Gate || !ok {
+			continue
+		}
+		passedAll := true
+		for _, job := range p.Spec.Jobs {
+			if !getsSource(job, src.Name) {
+				continue
+			}
+			passed := false
+			for _, jb := range builds {
+				passed = passed || jb.Job == job.Name && jb.Status == paved.BuildSucceeded && jb.InputRefs[src.Name].ID == in.ID
+			}
+			passedAll = passedAll && passed
+		}
+		if rel, err := strconv.Atoi(in.Version); err == nil && passedAll {
+			e.opts.Promote(p.Space, src.App, rel)
+		}
+	}
+}
+
+func getsSource(job paved.JobSpec, source string) bool {
+	for _, g := range paved.Gets(job.Plan) {
+		if g.Get == source {
+			return true
+		}
+	}
+	return false
+}

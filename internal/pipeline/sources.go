@@ -47,10 +47,17 @@ func (e *Engine) check(ctx context.Context, l *loop, p store.Pipeline, src paved
 		return err
 	case paved.SourceAppRelease:
 		a, err := e.opts.Store.GetApp(ctx, p.Space, src.App)
-		if err != nil || a.State.LastGoodRelease == 0 {
+		if err != nil {
 			return err
 		}
-		_, _, err = e.opts.Store.AddVersion(ctx, p.ID, src.Name, strconv.Itoa(a.State.LastGoodRelease), "good release of "+src.App)
+		rel, what := a.State.LastGoodRelease, "good release of "
+		if src.Gate { // a gate sees releases that rolled out healthy and decides whether they are good
+			rel, what = a.State.HealthyRelease, "healthy release of "
+		}
+		if rel == 0 {
+			return nil
+		}
+		_, _, err = e.opts.Store.AddVersion(ctx, p.ID, src.Name, strconv.Itoa(rel), what+src.App)
 		return err
 	}
 	return fmt.Errorf("unknown source type %q", src.Type)

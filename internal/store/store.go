@@ -32,6 +32,7 @@ type AppState struct {
 	TargetRelease      int    `json:"target_release"`    // release being rolled out, or left half-rolled by a failed deployment
 	Deployment         int64  `json:"deployment"`        // the deployment in progress, 0 when none
 	LastGoodRelease    int    `json:"last_good_release"`
+	HealthyRelease     int    `json:"healthy_release,omitempty"` // newest release whose rollout completed healthy (gated apps wait here for their pipeline)
 	Droplet            string `json:"droplet,omitempty"`
 	ObservedGeneration int64  `json:"observed_generation"`
 }
