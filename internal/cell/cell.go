@@ -121,7 +121,8 @@ func (c *Cell) start() error {
 	if err != nil {
 		return err
 	}
-	envs := &environment.Manager{Store: c.store, Logger: c.log.With("component", "environments")}
+	envs := &environment.Manager{Store: c.store, Logger: c.log.With("component", "environments"),
+		DropletsDir: filepath.Join(c.cfg.DataDir, "droplets")}
 	d = deploy.New(deploy.Options{
 		Store: c.store, Stager: st, Runtime: c.runtime, Router: c.router, Logs: logs,
 		Logger: c.log, StopGrace: c.cfg.StopGrace,

@@ -66,6 +66,9 @@ jobs:
 	if pids := processesWithEnv("PAVED_APP", previewName+"/web"); len(pids) > 0 {
 		t.Fatalf("processes of the destroyed preview: %v", pids)
 	}
+	if resp, _, err := c.get(httpClient(), previewName+".web.example.test", "/"); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("the destroyed preview's route still answers: %v %v", resp, err)
+	}
 	v := c.appShow("prod", "web")
 	snaps, err := c.client.Snapshots.List(ctx, "prod")
 	if err != nil || len(snaps) == 0 || snaps[0].Releases["web"] != v.Release || v.LastGoodRelease != v.Release {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"time"
@@ -36,7 +38,14 @@ type Manager struct {
 	Store    store.Store
 	Deployer Deployer
 	Logger   *slog.Logger
+	// DropletsDir, when set, is where droplets live; after an environment is
+	// destroyed, droplets no release refers to any more are removed.
+	DropletsDir string
 }
+
+// dropletGrace keeps young droplets: one may be built for a release that
+// is about to be cut.
+const dropletGrace = 10 * time.Minute
 
 // Validate checks a spec against the store; errors carry the field.
 func (m *Manager) Validate(ctx context.Context, spec paved.EnvironmentSpec) *paved.FieldError {
@@ -193,8 +202,49 @@ func (m *Manager) Destroy(ctx context.Context, actor, name, why string) error {
 	if err := m.Store.DeleteSpace(ctx, actor, name, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	removed := m.collectDroplets(ctx)
+	if removed > 0 {
+		why += fmt.Sprintf("; %d droplets no longer referenced removed", removed)
+	}
 	m.Store.AppendEvent(ctx, paved.Event{Actor: actor, Action: "environment.destroy", Object: "environment/" + name, Detail: why})
 	return nil
+}
+
+// collectDroplets removes droplets no release of any app refers to (and
+// older than dropletGrace); it returns how many went.
+func (m *Manager) collectDroplets(ctx context.Context) int {
+	if m.DropletsDir == "" {
+		return 0
+	}
+	apps, err := m.Store.ListApps(ctx, "")
+	if err != nil {
+		return 0
+	}
+	used := map[string]bool{}
+	for _, a := range apps {
+		rels, err := m.Store.ListReleases(ctx, a.Space, a.Spec.Name)
+		if err != nil {
+			return 0 // never remove on a partial view
+		}
+		for _, r := range rels {
+			used[r.Config.Droplet] = true
+		}
+	}
+	entries, err := os.ReadDir(m.DropletsDir)
+	if err != nil {
+		return 0
+	}
+	removed := 0
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !e.IsDir() || used[e.Name()] || time.Since(info.ModTime()) < dropletGrace {
+			continue
+		}
+		if os.RemoveAll(filepath.Join(m.DropletsDir, e.Name())) == nil {
+			removed++
+		}
+	}
+	return removed
 }
 
 // Janitor destroys expired environments until ctx ends.
