@@ -26,6 +26,9 @@ type Sources interface {
 	// Upload sends an archive (tar.gz or zip). The cell verifies the digest.
 	// progress, when set, is told how many bytes have been sent.
 	Upload(ctx context.Context, data []byte, progress func(sent int64)) (*Source, error)
+	// Ensure uploads an archive unless the cell has those bytes already,
+	// and returns its digest. uploaded tells whether bytes were sent.
+	Ensure(ctx context.Context, data []byte, progress func(sent int64)) (digest string, uploaded bool, err error)
 }
 
 type sources struct{ c *Client }
@@ -70,4 +73,17 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.fn(c.n)
 	}
 	return n, err
+}
+
+func (s sources) Ensure(ctx context.Context, data []byte, progress func(int64)) (string, bool, error) {
+	sum := sha256.Sum256(data)
+	digest := hex.EncodeToString(sum[:])
+	ok, err := s.Exists(ctx, digest)
+	if err != nil || ok {
+		return digest, false, err
+	}
+	if _, err := s.Upload(ctx, data, progress); err != nil {
+		return digest, false, err
+	}
+	return digest, true, nil
 }

@@ -334,11 +334,7 @@ func (r *AppResource) spec(ctx context.Context, plan appModel, config configGett
 				fmt.Sprintf("the plan was made for source %s but it now packs to %s; plan again", short(want), short(got)))
 			return paved.AppSpec{}, false
 		}
-		ok, err := r.client.Sources.Exists(ctx, got)
-		if err == nil && !ok {
-			_, err = r.client.Sources.Upload(ctx, data, nil)
-		}
-		if err != nil {
+		if _, _, err := r.client.Sources.Ensure(ctx, data, nil); err != nil {
 			addError(diags, "Could not upload the source", err)
 			return paved.AppSpec{}, false
 		}

@@ -99,18 +99,15 @@ func (r *EnvironmentResource) Create(ctx context.Context, req resource.CreateReq
 	for app, o := range m.Overrides {
 		var ov paved.AppOverride
 		if !o.Source.IsNull() {
-			data, digest, err := sourceDigest(o.Source.ValueString())
+			data, _, err := sourceDigest(o.Source.ValueString())
 			if err != nil {
 				resp.Diagnostics.AddAttributeError(path.Root("overrides").AtMapKey(app).AtName("source"), "Cannot read the source", err.Error())
 				return
 			}
-			if ok, err := r.client.Sources.Exists(ctx, digest); err == nil && !ok {
-				_, err = r.client.Sources.Upload(ctx, data, nil)
-			} else if err != nil {
+			if ov.Source, _, err = r.client.Sources.Ensure(ctx, data, nil); err != nil {
 				addError(&resp.Diagnostics, "Could not upload the source", err)
 				return
 			}
-			ov.Source = digest
 		}
 		if !o.Instances.IsNull() {
 			n := int(o.Instances.ValueInt64())

@@ -172,19 +172,15 @@ func (opts *PushOptions) apply(spec *paved.AppSpec) error {
 
 // upload sends the archive unless the cell already has it.
 func upload(ctx context.Context, f *Factory, c *paved.Client, data []byte, digest string) error {
-	ok, err := c.Sources.Exists(ctx, digest)
-	if err != nil {
+	_, sent, err := c.Sources.Ensure(ctx, data, byteBar(f.Err, int64(len(data)), "uploading "+digest[:12]))
+	switch {
+	case err != nil:
 		return err
-	}
-	if ok {
+	case sent:
+		fmt.Fprintf(f.Err, "uploaded %s (%d bytes)\n", digest[:12], len(data))
+	default:
 		fmt.Fprintf(f.Err, "source %s already on the cell, skipping upload\n", digest[:12])
-		return nil
 	}
-	_, err = c.Sources.Upload(ctx, data, byteBar(f.Err, int64(len(data)), "uploading "+digest[:12]))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(f.Err, "uploaded %s (%d bytes)\n", digest[:12], len(data))
 	return nil
 }
 

@@ -333,16 +333,9 @@ func (b *build) runTask(ctx context.Context, s paved.Step) error {
 // its rollout; a rollout that rolls back fails the step.
 func (b *build) deploy(ctx context.Context, s paved.Step) error {
 	c := b.e.opts.Client
-	data, digest, err := paved.Archive(filepath.Join(b.dir, s.From))
+	digest, err := b.push(ctx, s.From)
 	if err != nil {
 		return err
-	}
-	if ok, err := c.Sources.Exists(ctx, digest); err != nil {
-		return err
-	} else if !ok {
-		if _, err := c.Sources.Upload(ctx, data, nil); err != nil {
-			return err
-		}
 	}
 	a, err := c.Apps.Get(ctx, b.p.Space, s.Deploy)
 	if err != nil {
@@ -449,16 +442,9 @@ func (b *build) environment(ctx context.Context, s paved.Step) error {
 	name := fmt.Sprintf("%s-%d", s.Environment, b.rec.ID)
 	spec := paved.EnvironmentSpec{Name: name, FromSpace: s.FromSpace, TTL: s.TTL, DestroyOnSuccess: true}
 	if s.App != "" {
-		data, digest, err := paved.Archive(filepath.Join(b.dir, s.Source))
+		digest, err := b.push(ctx, s.Source)
 		if err != nil {
 			return err
-		}
-		if ok, err := c.Sources.Exists(ctx, digest); err != nil {
-			return err
-		} else if !ok {
-			if _, err := c.Sources.Upload(ctx, data, nil); err != nil {
-				return err
-			}
 		}
 		spec.Overrides = map[string]paved.AppOverride{s.App: {Source: digest}}
 	}
@@ -538,4 +524,14 @@ func (b *build) assertBackup(ctx context.Context, s paved.Step) error {
 	}
 	b.logLine("assert %s: backup %s is newer than release %d of %s", s.Assert, newestName, rel.Number, bk.App)
 	return nil
+}
+
+// push packs a directory of the build and makes sure the cell has it.
+func (b *build) push(ctx context.Context, dir string) (string, error) {
+	data, _, err := paved.Archive(filepath.Join(b.dir, dir))
+	if err != nil {
+		return "", err
+	}
+	digest, _, err := b.e.opts.Client.Sources.Ensure(ctx, data, nil)
+	return digest, err
 }
