@@ -7,6 +7,9 @@
 # (keep-alive, GET /kib = 1 KiB responses) to
 #
 #   direct    the hello instance itself
+#   splice    bench/spliceproxy, a TCP relay that reads no HTTP: the ceiling
+#             of any proxy here (the cost of a second hop on shared cores)
+#   nginx     nginx (Debian's) as a keep-alive reverse proxy, when installable
 #   refproxy  the reference ReverseProxy
 #   router    the paved router (Host: bench.test)
 #
@@ -46,6 +49,8 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 WORK=
 CELL_PID=
 REFPROXY_PID=
+SPLICE_PID=
+NGINX_PID=
 INSTANCE_PID=
 WRK_PID=
 OK=0
@@ -68,6 +73,8 @@ cleanup() {
   trap - EXIT INT TERM
   stop "$WRK_PID" 2
   stop "$REFPROXY_PID" 5
+  stop "$SPLICE_PID" 5
+  stop "$NGINX_PID" 5
   stop "$CELL_PID" 30 # the cell stops its instances on SIGTERM
   # Should the cell have been killed before stopping its instance, stop the
   # instance's process group, if it still is ours (runs in our work dir).
@@ -160,8 +167,14 @@ if [ ! -x "$PAVED" ]; then
   say "bin/paved is missing: make build"
   make build
 fi
-say "building bench/refproxy into bin/"
+say "building bench/refproxy and bench/spliceproxy into bin/"
 go build -o "$REFPROXY" ./bench/refproxy
+go build -o "$ROOT/bin/spliceproxy" ./bench/spliceproxy
+if ! command -v nginx >/dev/null 2>&1; then
+  say "installing nginx (Debian) as a peer"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; } 2>/dev/null ||
+    { apt-get install -y -qq nginx >/dev/null 2>&1 || true; }
+fi
 
 if ! command -v wrk >/dev/null; then
   say "installing wrk (apt-get)"
@@ -211,16 +224,58 @@ DIRECT_ADDR=127.0.0.1:$PORT
 say "starting refproxy on $REFPROXY_ADDR in front of $DIRECT_ADDR"
 "$REFPROXY" --listen "$REFPROXY_ADDR" --backend "$DIRECT_ADDR" >"$WORK/refproxy.log" 2>&1 &
 REFPROXY_PID=$!
+SPLICE_ADDR=127.0.0.1:$(free_port)
+"$ROOT/bin/spliceproxy" --listen "$SPLICE_ADDR" --backend "$DIRECT_ADDR" >"$WORK/splice.log" 2>&1 &
+SPLICE_PID=$!
+if command -v nginx >/dev/null 2>&1; then
+  NGINX_ADDR=127.0.0.1:$(free_port)
+  mkdir -p "$WORK/nginx"
+  # Equivalent keep-alive settings: a pool of idle upstream connections,
+  # HTTP/1.1 upstream, no access log (the router keeps none either).
+  cat >"$WORK/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  upstream hello { server $DIRECT_ADDR; keepalive 256; }
+  server {
+    listen $NGINX_ADDR;
+    location / {
+      proxy_pass http://hello;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+    }
+  }
+}
+NGINX
+  nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >"$WORK/nginx/out.log" 2>&1 &
+  NGINX_PID=$!
+fi
 
 # All three targets must serve the same 1 KiB body before measuring.
 declare -A URL HDR
 URL[direct]=http://$DIRECT_ADDR/kib
+URL[splice]=http://$SPLICE_ADDR/kib
 URL[refproxy]=http://$REFPROXY_ADDR/kib
 URL[router]=http://$ROUTER_ADDR/kib
 HDR[direct]=
+HDR[splice]=
 HDR[refproxy]=
 HDR[router]="Host: $HOST"
-TARGETS=(direct refproxy router)
+TARGETS=(direct splice refproxy router)
+if [ -n "$NGINX_PID" ]; then
+  URL[nginx]=http://$NGINX_ADDR/kib
+  HDR[nginx]=
+  TARGETS=(direct splice nginx refproxy router)
+fi
 for t in "${TARGETS[@]}"; do
   hargs=()
   [ -z "${HDR[$t]}" ] || hargs=(-H "${HDR[$t]}")
@@ -339,7 +394,8 @@ tmp=$WORK/report.md
       echo "| $t | ${RPS[$t,$c]} | $(ratio "${RPS[$t,$c]}" "${RPS[direct,$c]}") | ${P50[$t,$c]} | ${P99[$t,$c]} | ${ERRS[$t,$c]} |"
     done
     echo
-    echo "router / refproxy: $(ratio "${RPS[router,$c]}" "${RPS[refproxy,$c]}")×"
+    echo "router / refproxy: $(ratio "${RPS[router,$c]}" "${RPS[refproxy,$c]}")×; router / splice (the ceiling of any proxy here): $(ratio "${RPS[router,$c]}" "${RPS[splice,$c]}")×"
+    [ -z "$NGINX_PID" ] || echo "router / nginx: $(ratio "${RPS[router,$c]}" "${RPS[nginx,$c]}")×"
   done
   echo
   echo "## Verdict"

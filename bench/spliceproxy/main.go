@@ -1,0 +1,44 @@
+// Command spliceproxy is the ceiling of any proxy on the benchmark machine:
+// a TCP relay that copies bytes between each client connection and its own
+// backend connection without reading HTTP at all. Whatever an HTTP proxy
+// does on top of this costs more; what this one costs is the price of a
+// second hop (two more socket reads and writes per request) on shared cores.
+package main
+
+import (
+	"flag"
+	"io"
+	"log"
+	"net"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
+	backend := flag.String("backend", "", "host:port to relay to")
+	flag.Parse()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			log.Fatal(err)
+		}
+		go relay(c, *backend)
+	}
+}
+
+func relay(client net.Conn, backend string) {
+	defer client.Close()
+	b, err := net.Dial("tcp", backend)
+	if err != nil {
+		return
+	}
+	defer b.Close()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(b, client); b.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+	go func() { io.Copy(client, b); client.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+	<-done
+	<-done
+}
