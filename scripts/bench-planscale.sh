@@ -29,38 +29,11 @@ OUT=${1:-/tmp/bench-planscale.md}
 [ $# -gt 0 ] && shift
 ARGS=("$@")
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-die() { printf 'bench-planscale: %s\n' "$*" >&2; exit 1; }
+# tofu needs time to stop its providers after the interrupt is passed on
+PROG_GRACE=20
 # shellcheck source=scripts/lib/bench.sh
 . "$ROOT/scripts/lib/bench.sh"
 
-# ---------------------------------------------------------------- cleanup --
-
-WORK=
-CELL_PID=
-PROG_PID=
-OK=0
-
-
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop "$PROG_PID" 20 # it passes the interrupt on to tofu, which stops its providers
-  stop "$CELL_PID" 30 # the cell stops its instances on SIGTERM
-  sweep
-  if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-    if { [ "$OK" = 1 ] || [ "$rc" -ge 128 ]; } && [ -z "${BENCH_KEEP:-}" ]; then
-      rm -rf "$WORK"
-    else
-      echo "bench-planscale: logs kept in $WORK" >&2
-    fi
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- helpers --
 

@@ -29,38 +29,9 @@ OUT=${1:-/tmp/bench-rollout.md}
 [ $# -gt 0 ] && shift
 ARGS=("$@")
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-die() { printf 'bench-rollout: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/lib/bench.sh
 . "$ROOT/scripts/lib/bench.sh"
 
-# ---------------------------------------------------------------- cleanup --
-
-WORK=
-CELL_PID=
-PROG_PID=
-OK=0
-
-
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop "$PROG_PID" 5
-  stop "$CELL_PID" 30 # the cell stops its instances on SIGTERM
-  sweep
-  if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-    if { [ "$OK" = 1 ] || [ "$rc" -ge 128 ]; } && [ -z "${BENCH_KEEP:-}" ]; then
-      rm -rf "$WORK"
-    else
-      echo "bench-rollout: logs kept in $WORK" >&2
-    fi
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- helpers --
 

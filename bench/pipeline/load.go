@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/pavedroad/terraform-provider-paved/bench/internal/benchkit"
 	"path/filepath"
 	"sync"
 	"time"
@@ -118,12 +119,12 @@ func (b *bench) loadPart(ctx context.Context) (*loadResult, error) {
 		}
 		res.idle = z.at.Sub(a.at)
 		res.idleSelf, res.idleAll = cores(a, z)
-		res.idleRSS, _, _ = memOf(o.cellPID)
+		res.idleRSS, _, _ = benchkit.MemOf(o.cellPID)
 		logf("3. idle: the cell used %.2f cores (%.2f with children) with %d pipelines and no commits", res.idleSelf, res.idleAll, len(pipes))
 	}
 
 	// ------------------------------------------------------------ load --
-	res.rssBefore, _, _ = memOf(o.cellPID)
+	res.rssBefore, _, _ = benchkit.MemOf(o.cellPID)
 	rss := startRSSSampler(o.cellPID, 250*time.Millisecond)
 	cell0, err := readCPU(o.cellPID)
 	if err != nil {
@@ -215,7 +216,7 @@ func (b *bench) loadPart(ctx context.Context) (*loadResult, error) {
 	}
 	cell2, _ := readCPU(o.cellPID)
 	res.rssMax = rss.finish()
-	res.rssEnd, res.rssHW, _ = memOf(o.cellPID)
+	res.rssEnd, res.rssHW, _ = benchkit.MemOf(o.cellPID)
 	res.totalWall = cell2.at.Sub(cell0.at)
 	res.totalSelf, res.totalAll = cores(cell0, cell2)
 

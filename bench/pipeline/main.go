@@ -37,13 +37,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
+	"github.com/pavedroad/terraform-provider-paved/bench/internal/benchkit"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -146,7 +145,7 @@ func run(ctx context.Context, o options) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("--endpoint: %v", err)
 	}
-	if err := mustLoopback(u.Host); err != nil {
+	if err := benchkit.MustLoopback(u.Host); err != nil {
 		return "", fmt.Errorf("--endpoint: %v", err)
 	}
 	want := map[string]bool{}
@@ -221,23 +220,6 @@ type results struct {
 	webhook *seqResult
 	poll    *seqResult
 	load    *loadResult
-}
-
-// mustLoopback refuses any address that is not a loopback IP: the
-// benchmark only runs against a local cell.
-func mustLoopback(hostport string) error {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("%q is not a loopback address; this benchmark only runs against a local cell", hostport)
-	}
-	return nil
 }
 
 // pipelineSpec is the benchmark's pipeline: one git source and one job
@@ -328,20 +310,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// machine describes where the benchmark ran.
-func machine() string {
-	cpu := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%d CPUs, %s, %s/%s", runtime.NumCPU(), cpu, runtime.GOOS, runtime.GOARCH)
 }
 
 // loadAvg is the 1/5/15-minute load average, to show whether the machine

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/pavedroad/terraform-provider-paved/bench/internal/benchkit"
 	"os"
 	"strconv"
 	"strings"
@@ -65,34 +66,6 @@ func cores(a, b cpuTimes) (self, withChildren float64) {
 	return s / wall, (s + c) / wall
 }
 
-// memOf reads VmRSS and VmHWM of pid, in bytes.
-func memOf(pid int) (rss, hwm int64, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, 0, false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, found := strings.Cut(line, ":")
-		if !found || (k != "VmRSS" && k != "VmHWM") {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		if k == "VmRSS" {
-			rss, ok = n*1024, true
-		} else {
-			hwm = n * 1024
-		}
-	}
-	return rss, hwm, ok
-}
-
 // rssSampler polls the cell's VmRSS and keeps the largest.
 type rssSampler struct {
 	pid    int
@@ -109,7 +82,7 @@ func startRSSSampler(pid int, every time.Duration) *rssSampler {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			if rss, _, ok := memOf(pid); ok {
+			if rss, _, ok := benchkit.MemOf(pid); ok {
 				s.mu.Lock()
 				s.maxRSS = max(s.maxRSS, rss)
 				s.mu.Unlock()

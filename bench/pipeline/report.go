@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
+	"github.com/pavedroad/terraform-provider-paved/bench/internal/benchkit"
 	"math"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -35,13 +35,6 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
-func passFail(ok bool) string {
-	if ok {
-		return "PASS"
-	}
-	return "**FAIL**"
-}
-
 func countOver(ds []time.Duration, limit time.Duration) int {
 	n := 0
 	for _, d := range ds {
@@ -63,32 +56,6 @@ func mdEscape(s string) string {
 	return s
 }
 
-// shellQuote renders one word for a copy-pasteable command line.
-func shellQuote(w string) string {
-	if w != "" && !strings.ContainsAny(w, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
-		return w
-	}
-	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
-}
-
-// commandLine is this program's command line without --repro.
-func commandLine() string {
-	words := []string{"pipeline"}
-	args := os.Args[1:]
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && name == "repro" {
-			if !hasValue {
-				i++
-			}
-			continue
-		}
-		words = append(words, shellQuote(a))
-	}
-	return strings.Join(words, " ")
-}
-
 type latRow struct {
 	metric string
 	ds     []time.Duration
@@ -102,7 +69,7 @@ func latTable(rows []latRow) string {
 	for _, r := range rows {
 		verdict := "info"
 		if r.ok != nil {
-			verdict = passFail(*r.ok)
+			verdict = benchkit.PassFail(*r.ok)
 		}
 		target := r.target
 		if target == "" {
@@ -114,22 +81,11 @@ func latTable(rows []latRow) string {
 	return sb.String()
 }
 
-type row struct{ metric, value, target, verdict string }
-
-func table(rows []row) string {
-	var sb strings.Builder
-	sb.WriteString("| metric | value | target | verdict |\n|---|---|---|---|\n")
-	for _, r := range rows {
-		fmt.Fprintf(&sb, "| %s | %s | %s | %s |\n", r.metric, r.value, r.target, r.verdict)
-	}
-	return sb.String()
-}
-
 func ptr(b bool) *bool { return &b }
 
-// engineTick is how often a cell's pipeline loop looks at its check timers
-// (internal/pipeline Options.Tick, which `paved server` leaves at its default).
-const engineTick = 200 * time.Millisecond
+// engineTick is how late a due check can start: the cell's pipeline loop
+// sleeps until the next source is due, so a check starts on time.
+const engineTick = 0 * time.Millisecond
 
 func (b *bench) report(r results) string {
 	o := b.o
@@ -142,7 +98,7 @@ func (b *bench) report(r results) string {
 		"A build's start is its `started_at` as the cell records it; commit times are taken by the benchmark just before " +
 		"`git commit` runs (same machine, same clock). Percentiles are nearest-rank.\n\n")
 	w("- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	w("- Machine: %s; Go %s; cell %s", machine(), strings.TrimPrefix(runtime.Version(), "go"), orDash(b.cellVersion))
+	w("- Machine: %s; Go %s; cell %s", benchkit.Machine(), strings.TrimPrefix(runtime.Version(), "go"), benchkit.OrDash(b.cellVersion))
 	if b.loadAvg != "" {
 		w("; load average at start %s (the machine is shared with other work)", b.loadAvg)
 	}
@@ -151,7 +107,7 @@ func (b *bench) report(r results) string {
 		w("%s\n", o.repro)
 		w("# which runs, against the cell it starts on free loopback ports:\n")
 	}
-	w("%s\n```\n\n", commandLine())
+	w("%s\n```\n\n", benchkit.CommandLine("pipeline"))
 
 	var verdicts []bool
 	var summary []string
@@ -188,9 +144,8 @@ func (b *bench) report(r results) string {
 		within := maxOf(fc) <= bound
 		w("One pipeline, `check_every: %s`, no webhook. %d commits, one after the other, each after a random pause in "+
 			"[0, %s) (the effective poll period, see below) once the previous build started, so that commits land at a uniform phase of the poll. "+
-			"The cell's pipeline loop wakes every %s and checks a source once check_every has passed since its last check; "+
-			"as that check started just after a tick, the source is normally due one tick late, so the effective period is "+
-			"check_every + %s. A commit then waits half of that on average for the next check, plus the fetch and the scheduling; "+
+			"The cell's pipeline loop sleeps until a source is due and checks it every check_every (late by at most %s), "+
+			"so the effective period is check_every + %s. A commit then waits half of that on average for the next check, plus the fetch and the scheduling; "+
 			"the theoretical bound is check_every + 1 s = %s.\n\n", p.checkEvery, len(p.samples), p.checkEvery+engineTick, engineTick, engineTick, secs(bound))
 		w("%s\n", latTable([]latRow{
 			{"commit → build start", fc, "max ≤ check_every + 1 s = " + secs(bound), ptr(within)},
@@ -258,17 +213,17 @@ func (b *bench) reportLoad(w func(string, ...any), l *loadResult) {
 
 	every := l.version == "every"
 	missingOK := l.missing == 0 || !every
-	rows := []row{
-		{"commits made (each followed by its webhook)", fmt.Sprintf("%d (%d pipelines × %d)", len(l.commits), l.pipelines, l.perPipeline), fmt.Sprintf("%d", l.pipelines*l.perPipeline), passFail(len(l.commits) == l.pipelines*l.perPipeline)},
-		{"builds started for them", fmt.Sprintf("%d", l.started), fmt.Sprintf("%d (one per commit)", len(l.commits)), passFail(l.started == len(l.commits) || !every)},
-		{"commits without a build (missing)", fmt.Sprintf("%d", l.missing), "0", passFail(missingOK)},
-		{"duplicate builds (a version built twice)", fmt.Sprintf("%d", l.duplicates), "0", passFail(l.duplicates == 0)},
-		{"builds of a version the benchmark did not commit", fmt.Sprintf("%d", l.extra), "0", passFail(l.extra == 0)},
-		{"webhook calls that failed", fmt.Sprintf("%d", l.hookErrors), "0", passFail(l.hookErrors == 0)},
+	rows := []benchkit.Row{
+		{"commits made (each followed by its webhook)", fmt.Sprintf("%d (%d pipelines × %d)", len(l.commits), l.pipelines, l.perPipeline), fmt.Sprintf("%d", l.pipelines*l.perPipeline), benchkit.PassFail(len(l.commits) == l.pipelines*l.perPipeline)},
+		{"builds started for them", fmt.Sprintf("%d", l.started), fmt.Sprintf("%d (one per commit)", len(l.commits)), benchkit.PassFail(l.started == len(l.commits) || !every)},
+		{"commits without a build (missing)", fmt.Sprintf("%d", l.missing), "0", benchkit.PassFail(missingOK)},
+		{"duplicate builds (a version built twice)", fmt.Sprintf("%d", l.duplicates), "0", benchkit.PassFail(l.duplicates == 0)},
+		{"builds of a version the benchmark did not commit", fmt.Sprintf("%d", l.extra), "0", benchkit.PassFail(l.extra == 0)},
+		{"webhook calls that failed", fmt.Sprintf("%d", l.hookErrors), "0", benchkit.PassFail(l.hookErrors == 0)},
 		{"builds finished / succeeded", fmt.Sprintf("%d / %d (all builds listed: %d, set-up ones included)", l.finished, l.succeeded, l.builds), "—", "info"},
-		{"builds that did not succeed", fmt.Sprintf("%d", l.failed), "0", okOr(l.failed == 0, "see below")},
+		{"builds that did not succeed", fmt.Sprintf("%d", l.failed), "0", benchkit.OkOr(l.failed == 0, "see below")},
 	}
-	w("%s\n", table(rows))
+	w("%s\n", benchkit.Table(rows))
 	if len(l.dupExamples) > 0 {
 		w("- Duplicates, e.g.: %s.\n", strings.Join(l.dupExamples, ", "))
 	}
@@ -287,21 +242,21 @@ func (b *bench) reportLoad(w func(string, ...any), l *loadResult) {
 	w("\n")
 
 	achieved := float64(len(l.commits)) / l.loadWall.Seconds()
-	rrows := []row{
-		{"commit rate achieved", fmt.Sprintf("%.1f commits/s over %s (offered %s)", achieved, secs(l.loadWall), strconv.FormatFloat(float64(l.pipelines)*l.rate, 'f', -1, 64)), "offered", okOr(achieved >= 0.95*float64(l.pipelines)*l.rate, "below offered: the generator fell behind")},
+	rrows := []benchkit.Row{
+		{"commit rate achieved", fmt.Sprintf("%.1f commits/s over %s (offered %s)", achieved, secs(l.loadWall), strconv.FormatFloat(float64(l.pipelines)*l.rate, 'f', -1, 64)), "offered", benchkit.OkOr(achieved >= 0.95*float64(l.pipelines)*l.rate, "below offered: the generator fell behind")},
 	}
 	if l.idle > 0 {
-		rrows = append(rrows, row{fmt.Sprintf("cell CPU, idle (%d pipelines, no commits, %s)", l.pipelines, secs(l.idle)),
+		rrows = append(rrows, benchkit.Row{fmt.Sprintf("cell CPU, idle (%d pipelines, no commits, %s)", l.pipelines, secs(l.idle)),
 			fmt.Sprintf("%.2f cores (%.2f with its children)", l.idleSelf, l.idleAll), "—", "info"})
 	}
 	rrows = append(rrows,
-		row{"cell CPU while commits were made", fmt.Sprintf("%.2f cores (%.2f with its git/task children)", l.loadSelf, l.loadAll), "—", "info"},
-		row{"cell CPU, first commit → every build finished", fmt.Sprintf("%.2f cores (%.2f with children) over %s", l.totalSelf, l.totalAll, secs(l.totalWall)), "—", "info"},
-		row{"load generator CPU while commits were made (this program; with its git commits)", fmt.Sprintf("%.2f cores (%.2f)", l.genSelf, l.genAll), "—", "info"},
-		row{"cell RSS: idle / before the load / peak during it (250 ms samples) / end", fmt.Sprintf("%s / %s / %s / %s", mib(l.idleRSS), mib(l.rssBefore), mib(l.rssMax), mib(l.rssEnd)), "—", "info"},
-		row{"cell peak RSS over its life (VmHWM)", mib(l.rssHW), "—", "info"},
+		benchkit.Row{"cell CPU while commits were made", fmt.Sprintf("%.2f cores (%.2f with its git/task children)", l.loadSelf, l.loadAll), "—", "info"},
+		benchkit.Row{"cell CPU, first commit → every build finished", fmt.Sprintf("%.2f cores (%.2f with children) over %s", l.totalSelf, l.totalAll, secs(l.totalWall)), "—", "info"},
+		benchkit.Row{"load generator CPU while commits were made (this program; with its git commits)", fmt.Sprintf("%.2f cores (%.2f)", l.genSelf, l.genAll), "—", "info"},
+		benchkit.Row{"cell RSS: idle / before the load / peak during it (250 ms samples) / end", fmt.Sprintf("%s / %s / %s / %s", mib(l.idleRSS), mib(l.rssBefore), mib(l.rssMax), mib(l.rssEnd)), "—", "info"},
+		benchkit.Row{"cell peak RSS over its life (VmHWM)", mib(l.rssHW), "—", "info"},
 	)
-	w("%s\n", table(rrows))
+	w("%s\n", benchkit.Table(rrows))
 	w("CPU is from `/proc/%d/stat` (utime+stime of the cell; \"with children\" adds cutime+cstime, the git fetches and build tasks "+
 		"the cell ran and waited for) divided by wall time. The load generator and its git commits run on the same %d cores as the cell, "+
 		"so the latencies above include waiting for CPU that the generator took: on a separate machine the cell would do better, "+
@@ -326,18 +281,4 @@ func mean(ds []time.Duration) time.Duration {
 		t += d
 	}
 	return t / time.Duration(len(ds))
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
-
-func okOr(ok bool, bad string) string {
-	if ok {
-		return "ok"
-	}
-	return bad
 }

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"github.com/pavedroad/terraform-provider-paved/bench/internal/benchkit"
 	"runtime"
 	"strconv"
 	"strings"
@@ -39,13 +39,13 @@ func (b *bench) report(results []result) string {
 		"kernel's peak, VmHWM, is listed below). Each size is applied once (timed separately), planned, and destroyed.\n\n",
 		o.apps, parallelismNote(o.parallelism), o.sampleEvery)
 	w("- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	w("- Machine: %s; Go %s; %s\n\n", machine(), strings.TrimPrefix(runtime.Version(), "go"), orDash(b.version))
+	w("- Machine: %s; Go %s; %s\n\n", benchkit.Machine(), strings.TrimPrefix(runtime.Version(), "go"), benchkit.OrDash(b.version))
 	w("```sh\n")
 	if o.repro != "" {
 		w("%s\n", o.repro)
 		w("# which builds the provider, starts a cell on free loopback ports and runs:\n")
 	}
-	w("%s\n", commandLine())
+	w("%s\n", benchkit.CommandLine("planscale"))
 	w("# which runs, per size, in a fresh directory holding the generated main.tf\n")
 	w("# (TF_CLI_CONFIG_FILE=dev.tofurc with dev_overrides → the provider build, PAVED_ENDPOINT/PAVED_TOKEN → the cell):\n")
 	w("tofu apply -auto-approve -input=false -no-color\n")
@@ -140,14 +140,14 @@ func (b *bench) report(results []result) string {
 	case timeOK && linOK:
 		verdict = "PASS"
 	}
-	timeVerdict := passFail(timeOK)
+	timeVerdict := benchkit.PassFail(timeOK)
 	if !timeRun {
 		timeVerdict = "n/a"
 	}
 	w("\n**Verdict \"%s resources ≤ %s, linear\": %s**\n\n", thousands(o.targetSize), o.target, verdict)
 	w("- time: %s — %s\n", timeText, timeVerdict)
-	w("- linear: %s — %s\n", linText, passFail(linOK))
-	w("- every plan empty: %s\n", passFail(allEmpty))
+	w("- linear: %s — %s\n", linText, benchkit.PassFail(linOK))
+	w("- every plan empty: %s\n", benchkit.PassFail(allEmpty))
 	return sb.String()
 }
 
@@ -189,20 +189,6 @@ func parallelismNote(p int) string {
 	return " (10)"
 }
 
-func passFail(ok bool) string {
-	if ok {
-		return "PASS"
-	}
-	return "**FAIL**"
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
-
 func mdEscape(s string) string {
 	s = strings.ReplaceAll(s, "|", "\\|")
 	s = strings.ReplaceAll(s, "\n", " ")
@@ -210,39 +196,4 @@ func mdEscape(s string) string {
 		s = s[:400] + "…"
 	}
 	return s
-}
-
-func shellQuote(w string) string {
-	if w != "" && !strings.ContainsAny(w, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
-		return w
-	}
-	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
-}
-
-func commandLine() string {
-	words := []string{"planscale"}
-	args := os.Args[1:]
-	for i := 0; i < len(args); i++ {
-		switch a := args[i]; {
-		case a == "--repro" || a == "-repro":
-			i++ // the script's own command line, printed above
-		case strings.HasPrefix(a, "--repro=") || strings.HasPrefix(a, "-repro="):
-		default:
-			words = append(words, shellQuote(a))
-		}
-	}
-	return strings.Join(words, " ")
-}
-
-func machine() string {
-	cpu := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%d CPUs, %s, %s/%s", runtime.NumCPU(), cpu, runtime.GOOS, runtime.GOARCH)
 }

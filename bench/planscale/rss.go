@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/pavedroad/terraform-provider-paved/bench/internal/benchkit"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,7 +55,7 @@ func (s *rssSampler) poll() {
 		if !s.isProvider(pid) {
 			continue
 		}
-		rss, hwm, ok := memOf(pid)
+		rss, hwm, ok := benchkit.MemOf(pid)
 		if !ok {
 			continue
 		}
@@ -148,32 +149,4 @@ func ppidOf(pid int) int {
 		return -1
 	}
 	return p
-}
-
-// memOf reads VmRSS and VmHWM of pid, in bytes.
-func memOf(pid int) (rss, hwm int64, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, 0, false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, found := strings.Cut(line, ":")
-		if !found || (k != "VmRSS" && k != "VmHWM") {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		if k == "VmRSS" {
-			rss, ok = n*1024, true
-		} else {
-			hwm = n * 1024
-		}
-	}
-	return rss, hwm, ok
 }

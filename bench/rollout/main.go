@@ -30,13 +30,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
+	"github.com/pavedroad/terraform-provider-paved/bench/internal/benchkit"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
-	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
@@ -112,7 +110,7 @@ func run(ctx context.Context, o options) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("--endpoint: %v", err)
 	}
-	if err := mustLoopback(u.Host); err != nil {
+	if err := benchkit.MustLoopback(u.Host); err != nil {
 		return "", fmt.Errorf("--endpoint: %v", err)
 	}
 	c, err := paved.NewClient(paved.Config{Endpoint: o.endpoint, Token: o.token, PollInterval: 100 * time.Millisecond})
@@ -126,7 +124,7 @@ func run(ctx context.Context, o options) (string, error) {
 	if o.router == "" {
 		o.router = h.RouterAddr
 	}
-	if err := mustLoopback(o.router); err != nil {
+	if err := benchkit.MustLoopback(o.router); err != nil {
 		return "", fmt.Errorf("router: %v", err)
 	}
 
@@ -143,23 +141,6 @@ func run(ctx context.Context, o options) (string, error) {
 		return "", fmt.Errorf("canary rollback: %w", err)
 	}
 	return b.report(a, cn), nil
-}
-
-// mustLoopback refuses any address that is not a loopback IP: the load
-// generator never leaves the machine.
-func mustLoopback(hostport string) error {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("%q is not a loopback address; this benchmark only runs against a local cell", hostport)
-	}
-	return nil
 }
 
 type bench struct {
@@ -387,18 +368,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// machine describes where the benchmark ran.
-func machine() string {
-	cpu := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%d CPUs, %s, %s/%s", runtime.NumCPU(), cpu, runtime.GOOS, runtime.GOARCH)
 }

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"github.com/pavedroad/terraform-provider-paved/bench/internal/benchkit"
 	"runtime"
 	"sort"
 	"strconv"
@@ -81,24 +81,6 @@ func analyzeCanary(p *phase, o options) canaryResult {
 	return r
 }
 
-type row struct{ metric, value, target, verdict string }
-
-func table(rows []row) string {
-	var sb strings.Builder
-	sb.WriteString("| metric | value | target | verdict |\n|---|---|---|---|\n")
-	for _, r := range rows {
-		fmt.Fprintf(&sb, "| %s | %s | %s | %s |\n", r.metric, r.value, r.target, r.verdict)
-	}
-	return sb.String()
-}
-
-func passFail(ok bool) string {
-	if ok {
-		return "PASS"
-	}
-	return "**FAIL**"
-}
-
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 func ms(d time.Duration) string   { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
 
@@ -148,29 +130,6 @@ func mdEscape(s string) string {
 	return s
 }
 
-// shellQuote renders one word for a copy-pasteable command line.
-func shellQuote(w string) string {
-	if w != "" && !strings.ContainsAny(w, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
-		return w
-	}
-	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
-}
-
-func commandLine() string {
-	words := []string{"rollout"}
-	args := os.Args[1:]
-	for i := 0; i < len(args); i++ {
-		switch a := args[i]; {
-		case a == "--repro" || a == "-repro":
-			i++ // the script's own command line, printed above
-		case strings.HasPrefix(a, "--repro=") || strings.HasPrefix(a, "-repro="):
-		default:
-			words = append(words, shellQuote(a))
-		}
-	}
-	return strings.Join(words, " ")
-}
-
 func (b *bench) report(a, c *phase) string {
 	o := b.o
 	var sb strings.Builder
@@ -182,13 +141,13 @@ func (b *bench) report(a, c *phase) string {
 		"through the router from %s before each change to %s after the app settled.\n\n",
 		o.instances, o.host, strconv.FormatFloat(o.rate, 'f', -1, 64), o.host, o.workers, o.warmup, o.tail)
 	w("- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	w("- Machine: %s; Go %s; cell %s\n\n", machine(), strings.TrimPrefix(runtime.Version(), "go"), orDash(b.cellVersion))
+	w("- Machine: %s; Go %s; cell %s\n\n", benchkit.Machine(), strings.TrimPrefix(runtime.Version(), "go"), benchkit.OrDash(b.cellVersion))
 	w("```sh\n")
 	if o.repro != "" {
 		w("%s\n", o.repro)
 		w("# which runs, against the cell it starts on free loopback ports:\n")
 	}
-	w("%s\n```\n\n", commandLine())
+	w("%s\n```\n\n", benchkit.CommandLine("rollout"))
 
 	verdicts := []bool{}
 
@@ -205,17 +164,17 @@ func (b *bench) report(a, c *phase) string {
 	if a.dep.FinishedAt != nil {
 		serverSide = secs(a.dep.FinishedAt.Sub(a.dep.StartedAt))
 	}
-	rows := []row{
-		{"failed requests (non-200 or transport errors), whole load window", fmt.Sprintf("%d of %d", sa.failed, sa.total), "0", passFail(sa.failed == 0)},
+	rows := []benchkit.Row{
+		{"failed requests (non-200 or transport errors), whole load window", fmt.Sprintf("%d of %d", sa.failed, sa.total), "0", benchkit.PassFail(sa.failed == 0)},
 		{"app settled on the new release", fmt.Sprintf("release %d, %s, %d/%d healthy, deployment %s", a.after.Release, a.after.Status, a.after.RunningCount, o.instances, a.dep.Status),
-			fmt.Sprintf("release %d, running", a.release), passFail(settledOK)},
+			fmt.Sprintf("release %d, running", a.release), benchkit.PassFail(settledOK)},
 		{"rollout duration (update accepted → app settled on the new release)", secs(rollout), "—", "info"},
 		{"deployment duration at the cell (started → finished)", serverSide, "—", "info"},
 		{"achieved load", fmt.Sprintf("%.0f req/s over %s (offered %s)", achieved, secs(a.loadDur), strconv.FormatFloat(o.rate, 'f', -1, 64)), "offered rate", rateVerdict(achieved, o.rate)},
-		{"requests not sent (every worker busy)", strconv.FormatInt(a.skipped, 10), "0", okOr(a.skipped == 0, "generator saturated")},
+		{"requests not sent (every worker busy)", strconv.FormatInt(a.skipped, 10), "0", benchkit.OkOr(a.skipped == 0, "generator saturated")},
 		{"latency p50 / p99 / max", fmt.Sprintf("%s / %s / %s ms", ms(sa.p50), ms(sa.p99), ms(sa.max)), "—", "info"},
 	}
-	w("%s\n", table(rows))
+	w("%s\n", benchkit.Table(rows))
 	w("- Responses by release: %s", releases(sa.byRelease))
 	if sa.unattributed > 0 {
 		w("; without an instance id: %d", sa.unattributed)
@@ -245,18 +204,18 @@ func (b *bench) report(a, c *phase) string {
 	if cr.crossed {
 		rbValue = secs(cr.rollbackDur)
 	}
-	rows = []row{
-		{"threshold crossed → last response from a new-release instance", rbValue, "≤ " + secs(o.rollbackTarget), passFail(rbOK)},
+	rows = []benchkit.Row{
+		{"threshold crossed → last response from a new-release instance", rbValue, "≤ " + secs(o.rollbackTarget), benchkit.PassFail(rbOK)},
 		{"rolled back", fmt.Sprintf("deployment %s; app on release %d (%s)", c.dep.Status, c.after.Release, c.after.Status),
-			fmt.Sprintf("rolled_back, release %d", c.oldRelease), passFail(rolledBack)},
+			fmt.Sprintf("rolled_back, release %d", c.oldRelease), benchkit.PassFail(rolledBack)},
 		{"failed requests, all", fmt.Sprintf("%d of %d", sc.failed, sc.total), "—", "info"},
 		{"failed requests served by the canary", fmt.Sprintf("%d of %d canary responses", cr.newFailed, cr.newTotal), "—", "info"},
-		{"failed requests not served by the canary (old release, router, transport)", strconv.Itoa(cr.otherFailed), "0", passFail(cr.otherFailed == 0)},
+		{"failed requests not served by the canary (old release, router, transport)", strconv.Itoa(cr.otherFailed), "0", benchkit.PassFail(cr.otherFailed == 0)},
 		{"update accepted → app settled (rolled back)", secs(c.settled.Sub(c.accepted)), "—", "info"},
 		{"achieved load", fmt.Sprintf("%.0f req/s over %s (offered %s)", achievedC, secs(c.loadDur), strconv.FormatFloat(o.rate, 'f', -1, 64)), "offered rate", rateVerdict(achievedC, o.rate)},
-		{"requests not sent (every worker busy)", strconv.FormatInt(c.skipped, 10), "0", okOr(c.skipped == 0, "generator saturated")},
+		{"requests not sent (every worker busy)", strconv.FormatInt(c.skipped, 10), "0", benchkit.OkOr(c.skipped == 0, "generator saturated")},
 	}
-	w("%s\n", table(rows))
+	w("%s\n", benchkit.Table(rows))
 	w("Timeline (relative to the update being accepted):\n\n")
 	if cr.newTotal > 0 {
 		w("- first canary response: %s\n", rel(cr.firstNew, c.accepted))
@@ -328,20 +287,6 @@ func failureTimeline(p *phase) string {
 func rel(t, base time.Time) string { return fmt.Sprintf("%+.2f s", t.Sub(base).Seconds()) }
 
 func pct(f float64) string { return strconv.FormatFloat(f*100, 'f', -1, 64) + "%" }
-
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
-
-func okOr(ok bool, bad string) string {
-	if ok {
-		return "ok"
-	}
-	return bad
-}
 
 func rateVerdict(achieved, offered float64) string {
 	if achieved >= 0.95*offered {

@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
 # lib/bench.sh — helpers the benchmark scripts share (sourced, not run).
-# They use the caller's $WORK (its temp dir), $CELL_PID and die().
+# Sourcing it sets up say/die, the cleanup on exit (stop $PROG_PID, given
+# $PROG_GRACE seconds, and $CELL_PID, then sweep $WORK) and the signal
+# traps; the caller sets WORK, CELL_PID, PROG_PID, and OK=1 on success.
+
+BENCH_NAME=$(basename "$0" .sh)
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf '%s: %s\n' "$BENCH_NAME" "$*" >&2; exit 1; }
+
 
 # stop PID [SECONDS]: SIGTERM, wait, then SIGKILL.
 stop() {
@@ -63,3 +70,27 @@ show_cmd() {
   done
   echo "${out# }"
 }
+
+WORK=
+CELL_PID=
+PROG_PID=
+OK=0
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop "$PROG_PID" "${PROG_GRACE:-5}"
+  stop "$CELL_PID" 30 # the cell stops its instances on SIGTERM
+  sweep
+  if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+    if { [ "$OK" = 1 ] || [ "$rc" -ge 128 ]; } && [ -z "${BENCH_KEEP:-}" ]; then
+      rm -rf "$WORK"
+    else
+      echo "$BENCH_NAME: logs kept in $WORK" >&2
+    fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
