@@ -54,6 +54,9 @@ type Client struct {
 	Pipelines    Pipelines
 	Environments Environments
 	Snapshots    Snapshots
+	// ReplicaSets is this cell's record of the replica sets it serves
+	// (written by the multi-region fan-out, see Regions).
+	ReplicaSets ReplicaSetRecords
 }
 
 // NewClient returns a client for the cell at cfg.Endpoint.
@@ -113,6 +116,7 @@ func NewClient(cfg Config) (*Client, error) {
 	c.Pipelines = pipelines{c}
 	c.Environments = environments{c}
 	c.Snapshots = snapshots{c}
+	c.ReplicaSets = replicaSetRecords{c}
 	return c, nil
 }
 

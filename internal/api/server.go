@@ -41,6 +41,7 @@ type Options struct {
 	Pipelines      PipelineEngine
 	Environments   *environment.Manager
 	NewToken       func() string // makes webhook tokens
+	GlobalRoutes   GlobalRoutes  // told when replica-set records change
 }
 
 // Server serves the API.
@@ -120,6 +121,11 @@ func (s *Server) routes() {
 	h("HEAD /v1/sources/{digest}", s.headSource)
 	h("GET /v1/sources/{digest}", s.headSource)
 	h("PUT /v1/sources/{digest}", s.putSource)
+
+	h("GET /v1/replica-sets", s.listReplicaSets)
+	h("GET /v1/replica-sets/{name}", s.getReplicaSet)
+	h("PUT /v1/replica-sets/{name}", s.putReplicaSet)
+	h("DELETE /v1/replica-sets/{name}", s.deleteReplicaSet)
 
 	h("GET /v1/events", s.listEvents)
 	h("/", func(w http.ResponseWriter, r *http.Request) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/pavedroad/terraform-provider-paved/internal/deploy"
 	"github.com/pavedroad/terraform-provider-paved/internal/environment"
 	"github.com/pavedroad/terraform-provider-paved/internal/logbuf"
+	"github.com/pavedroad/terraform-provider-paved/internal/peering"
 	"github.com/pavedroad/terraform-provider-paved/internal/pipeline"
 	"github.com/pavedroad/terraform-provider-paved/internal/router"
 	"github.com/pavedroad/terraform-provider-paved/internal/runtime"
@@ -52,6 +53,7 @@ type Cell struct {
 	runtime   *runtime.ProcessDriver
 	router    *router.Router
 	deployer  *deploy.Deployer
+	peers     *peering.Watcher
 	pipelines *pipeline.Engine
 	apiSrv    *http.Server
 	routerSrv *http.Server
@@ -109,8 +111,10 @@ func (c *Cell) start() error {
 		return err
 	}
 	logs := logbuf.New(0)
-	c.router = router.New(router.Options{Logger: c.log})
+	c.router = router.New(router.Options{Logger: c.log, Region: c.cfg.Region})
 	var d *deploy.Deployer
+	c.peers = peering.New(peering.Options{Records: c.store, Region: c.cfg.Region,
+		OnChange: func() { d.Republish() }, Logger: c.log.With("component", "peering")})
 	c.runtime, err = runtime.NewProcessDriver(runtime.ProcessOptions{
 		CellID:  c.store.CellID(),
 		Dir:     filepath.Join(c.cfg.DataDir, "runtime"),
@@ -126,6 +130,8 @@ func (c *Cell) start() error {
 	d = deploy.New(deploy.Options{
 		Store: c.store, Stager: st, Runtime: c.runtime, Router: c.router, Logs: logs,
 		Logger: c.log, StopGrace: c.cfg.StopGrace,
+		Region: c.cfg.Region, Cloud: c.cfg.Cloud, VolumesDir: filepath.Join(c.cfg.DataDir, "volumes"),
+		GlobalRoutes: c.peers.Routes,
 		Gated: func(space, app string) bool {
 			ps, err := c.store.ListPipelines(context.Background(), space)
 			if err != nil {
@@ -175,6 +181,8 @@ func (c *Cell) start() error {
 	if err := d.Start(ctx); err != nil {
 		return fail(err)
 	}
+	c.peers.Reload()
+	go c.peers.Run(ctx)
 	self, err := paved.NewClient(paved.Config{Endpoint: "http://" + c.apiLn.Addr().String(), Token: c.token, UserAgent: "paved-pipeline"})
 	if err != nil {
 		return fail(err)
@@ -187,6 +195,7 @@ func (c *Cell) start() error {
 		RouterAddr: c.routerLn.Addr().String(), MaxSourceBytes: c.cfg.MaxSourceBytes,
 		MemoryLimits: c.runtime.MemoryLimits,
 		Pipelines:    c.pipelines, NewToken: pipeline.NewToken, Environments: envs,
+		GlobalRoutes: c.peers,
 	})
 	c.apiSrv = &http.Server{Handler: apiHandler, ReadHeaderTimeout: 10 * time.Second}
 	c.routerSrv = &http.Server{Handler: c.router, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}

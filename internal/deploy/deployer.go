@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -63,6 +64,18 @@ type Options struct {
 	// Gated, when set, tells whether pipeline jobs gate an app: its releases
 	// become good only when Promote is called for them.
 	Gated func(space, app string) bool
+	// GlobalRoutes, when set, returns the replica sets' global hosts (with
+	// their peer cells, without backends); each is published with the
+	// healthy instances of its app, if the app runs here. Call Republish
+	// when they change.
+	GlobalRoutes func() []router.Route
+	// Region and Cloud are passed to instances as PAVED_REGION and
+	// PAVED_CLOUD.
+	Region, Cloud string
+	// VolumesDir, when set, holds one persistent directory per app
+	// (VolumesDir/space/app), passed to instances as PAVED_DATA_DIR. It
+	// survives restarts and releases and is removed with the app.
+	VolumesDir string
 }
 
 // Deployer runs one controller per app. Create with New, then Start.
@@ -473,5 +486,11 @@ func (d *Deployer) remove(ctx context.Context, c *controller) {
 	}
 	if _, err := d.opts.Store.GetApp(context.WithoutCancel(ctx), c.space, c.name); err == nil {
 		d.Notify(c.space, c.name) // created again while this one stopped
+	} else if dir := d.volume(c.space, c.name); dir != "" && errors.Is(err, store.ErrNotFound) {
+		// Deleting an app deletes its data, as every PaaS does; nothing
+		// of it may outlive it on the cell.
+		if err := os.RemoveAll(dir); err != nil {
+			d.log.Error("remove app data dir", "app", Key(c.space, c.name), "err", err)
+		}
 	}
 }

@@ -5,7 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -70,7 +73,7 @@ func (d *Deployer) startInstance(c *controller, release int, cfg paved.ReleaseCo
 		ID: id, App: key, Release: release,
 		Dir:      d.opts.Stager.DropletDir(cfg.Droplet),
 		Command:  cfg.Command,
-		Env:      instanceEnv(cfg),
+		Env:      d.instanceEnv(c, cfg),
 		MemoryMB: cfg.MemoryMB,
 	})
 	if err != nil {
@@ -294,9 +297,20 @@ func (d *Deployer) publish() {
 				Backends: p.active, Canary: p.canary, CanaryWeight: c.weight})
 		}
 	}
+	if d.opts.GlobalRoutes != nil {
+		for _, g := range d.opts.GlobalRoutes() {
+			if c, p := d.apps[g.App], byApp[g.App]; c != nil && p != nil {
+				g.Backends, g.Canary, g.CanaryWeight = p.active, p.canary, c.weight
+			}
+			table = append(table, g)
+		}
+	}
 	d.mu.Unlock()
 	d.opts.Router.Update(table)
 }
+
+// Republish rebuilds the routing table, e.g. after the global routes changed.
+func (d *Deployer) Republish() { d.publish() }
 
 func sortBackends(bs []router.Backend) {
 	sort.Slice(bs, func(i, j int) bool { return bs[i].ID < bs[j].ID })
@@ -359,16 +373,32 @@ func randHex(n int) string {
 }
 
 // instanceEnv is the release's env with its secrets added.
-func instanceEnv(cfg paved.ReleaseConfig) map[string]string {
-	if len(cfg.SecretEnv) == 0 {
-		return cfg.Env
+func (d *Deployer) instanceEnv(c *controller, cfg paved.ReleaseConfig) map[string]string {
+	env := make(map[string]string, len(cfg.Env)+len(cfg.SecretEnv)+3)
+	maps.Copy(env, cfg.Env)
+	maps.Copy(env, cfg.SecretEnv)
+	// The cell's facts win over the app's env: an app must not be able to
+	// claim another region or another app's data.
+	if d.opts.Region != "" {
+		env["PAVED_REGION"] = d.opts.Region
 	}
-	env := make(map[string]string, len(cfg.Env)+len(cfg.SecretEnv))
-	for k, v := range cfg.Env {
-		env[k] = v
+	if d.opts.Cloud != "" {
+		env["PAVED_CLOUD"] = d.opts.Cloud
 	}
-	for k, v := range cfg.SecretEnv {
-		env[k] = v
+	if dir := d.volume(c.space, c.name); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			d.log.Error("create app data dir", "app", Key(c.space, c.name), "err", err)
+		} else {
+			env["PAVED_DATA_DIR"] = dir
+		}
 	}
 	return env
+}
+
+// volume is an app's persistent data directory, "" when the cell has none.
+func (d *Deployer) volume(space, name string) string {
+	if d.opts.VolumesDir == "" {
+		return ""
+	}
+	return filepath.Join(d.opts.VolumesDir, space, name)
 }

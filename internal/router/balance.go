@@ -55,7 +55,14 @@ var epoch = time.Now()
 // monoNow returns monotonic nanoseconds since epoch (always > 0).
 func monoNow() int64 { return int64(time.Since(epoch)) + 1 }
 
-// pick returns the index of the target with the fewest outstanding requests
+// pickPeer returns the peer cell of a global route to forward to, by the
+// same rules as pick (fewest outstanding, cooling peers last); -1 when
+// every peer was tried.
+func (rt *route) pickPeer(tried *triedSet) int {
+	return rt.pickIn(rt.local, len(rt.targets), tried)
+}
+
+// pick returns the index of the local instance with the fewest outstanding requests
 // among those not yet tried, preferring instances that are not cooling down
 // after a failed connect; -1 when every target was tried.
 //
@@ -69,13 +76,13 @@ func (rt *route) pick(tried *triedSet) int {
 		c := rt.split.Add(1)
 		lo, hi := 0, rt.stable
 		if (c*uint64(rt.weight))%100 < uint64(rt.weight) {
-			lo, hi = rt.stable, len(rt.targets)
+			lo, hi = rt.stable, rt.local
 		}
 		if i := rt.pickIn(lo, hi, tried); i >= 0 {
 			return i
 		}
 	}
-	return rt.pickIn(0, len(rt.targets), tried)
+	return rt.pickIn(0, rt.local, tried)
 }
 
 // pickIn is pick over targets[lo:hi].

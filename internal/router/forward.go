@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
 // This file is the lean forwarder: the synchronous HTTP/1.1 client that
@@ -106,11 +108,23 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, rt *route) {
 		tried    triedSet
 		attempts int
 		lastErr  error
+		peers    bool // local instances are exhausted; trying peer cells
 	)
 	for {
-		i := rt.pick(&tried)
+		i := -1
+		if !peers {
+			i = rt.pick(&tried)
+			if i < 0 && rt.mayForward(req) {
+				// Marked before leaving, so the peer serves it locally.
+				peers = true
+				req.Header[paved.HopHeader] = rt.hopHeader
+			}
+		}
+		if peers {
+			i = rt.pickPeer(&tried)
+		}
 		if i < 0 {
-			break // every instance tried
+			break // every instance (and peer) tried
 		}
 		tried.add(i)
 		attempts++
@@ -604,7 +618,12 @@ func (r *Router) relay(w http.ResponseWriter, out *outReq, tg *target, pc *pconn
 			h.Add("Trailer", strings.Join(keys, ", "))
 		}
 	}
-	h[InstanceHeader] = tg.idHeader
+	if tg.idHeader != nil {
+		h[InstanceHeader] = tg.idHeader
+	}
+	if tg.region != nil {
+		h[paved.RegionHeader] = tg.region
+	}
 	w.WriteHeader(head.status)
 
 	// Streams get their headers at once and every write flushed, like

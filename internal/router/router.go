@@ -137,11 +137,20 @@ type Route struct {
 	// by load as usual.
 	Canary       []Backend
 	CanaryWeight int
+
+	// Global marks a replica set's global host. Its requests are answered
+	// by local instances first; when none is healthy or every one fails to
+	// connect, they go to Peers (routers of other cells of the set), unless
+	// the request already carries paved.HopHeader, i.e. came from a peer.
+	// Responses carry paved.RegionHeader naming the region that served.
+	Global bool
+	Peers  []Backend // ID names the peer (e.g. "peer/gcp-europe-west2"), Addr is its router
 }
 
 // Options configures a Router. The zero value is usable.
 type Options struct {
 	Logger      *slog.Logger  // nil = discard
+	Region      string        // this cell's region, sent to peers in paved.HopHeader and to clients in paved.RegionHeader
 	DialTimeout time.Duration // default 2s
 
 	// IdleConnTimeout is how long an idle keep-alive connection to an
@@ -331,8 +340,13 @@ func (r *Router) retirePools(t *table) {
 // ServeHTTP routes and forwards one request.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	host := normalizeHost(req.Host)
-	routes, ok := r.table.Load().hosts[host]
+	t := r.table.Load()
+	routes, ok := t.hosts[host]
 	if !ok {
+		if host == ProbeHost {
+			r.serveProbe(w, req, t)
+			return
+		}
 		plainError(w, http.StatusNotFound, fmt.Sprintf("paved: no route for host %q", host))
 		return
 	}
@@ -341,11 +355,12 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		plainError(w, http.StatusNotFound, fmt.Sprintf("paved: no route for %q on host %q", req.URL.Path, host))
 		return
 	}
-	if len(rt.targets) == 0 {
+	lean := r.leanOK(req)
+	if rt.local == 0 && !(lean && rt.mayForward(req)) {
 		plainError(w, http.StatusBadGateway, fmt.Sprintf("paved: app %q has no healthy instance", rt.app))
 		return
 	}
-	if r.leanOK(req) {
+	if lean {
 		r.forward(w, req, rt)
 		return
 	}

@@ -2,6 +2,8 @@ package router
 
 import (
 	"net/http"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
 	"net/http/httputil"
 	"slices"
 	"strings"
@@ -29,9 +31,11 @@ type route struct {
 	app     string
 	targets []target
 
-	// targets[:stable] are the route's ordinary instances and
-	// targets[stable:] its canaries, which get weight percent of requests.
+	// targets[:stable] are the route's ordinary instances,
+	// targets[stable:local] its canaries, which get weight percent of
+	// requests, and targets[local:] the peer cells of a global route.
 	stable int
+	local  int
 	weight int
 	// split counts requests to spread them over the canary split exactly.
 	split atomic.Uint64
@@ -44,6 +48,22 @@ type route struct {
 	// does not take (see the package documentation). Its Transport is bound
 	// to the route, which saves carrying the route in the request context.
 	proxy *httputil.ReverseProxy
+
+	// global routes answer with regionHeader (this cell's region) and may
+	// forward to the peers in targets[local:], sending hopHeader.
+	global       bool
+	regionHeader []string
+	hopHeader    []string
+}
+
+// mayForward reports whether req may go to a peer cell: the route is global,
+// has peers, and req did not come from a peer (no forwarding back and forth).
+func (rt *route) mayForward(req *http.Request) bool {
+	if len(rt.targets) == rt.local {
+		return false
+	}
+	_, hopped := req.Header[paved.HopHeader]
+	return !hopped
 }
 
 // target is one instance as seen by one route.
@@ -57,6 +77,9 @@ type target struct {
 	// responses of this instance and must therefore never be modified; it is
 	// only read when the response headers are written to the client.
 	idHeader []string
+	// region is the prebuilt X-Paved-Region value of a local instance of a
+	// global route (nil otherwise); read-only like idHeader.
+	region []string
 }
 
 // match returns the route with the longest prefix matching path on a segment
@@ -119,8 +142,20 @@ func (r *Router) buildTable(routes []Route, old *table, now time.Time) *table {
 		rt := &route{prefix: prefix, app: in.App, targets: r.buildTargets(nil, in.Backends, old, t.states)}
 		rt.stable = len(rt.targets)
 		rt.targets = r.buildTargets(rt.targets, in.Canary, old, t.states)
-		if in.CanaryWeight > 0 && rt.stable > 0 && rt.stable < len(rt.targets) {
+		rt.local = len(rt.targets)
+		if in.CanaryWeight > 0 && rt.stable > 0 && rt.stable < rt.local {
 			rt.weight = min(in.CanaryWeight, 100)
+		}
+		if in.Global {
+			rt.global = true
+			rt.regionHeader, rt.hopHeader = []string{r.opts.Region}, []string{r.opts.Region}
+			rt.targets = r.buildTargets(rt.targets, in.Peers, old, t.states)
+			for i := range rt.targets[:rt.local] {
+				rt.targets[i].region = rt.regionHeader
+			}
+			for i := rt.local; i < len(rt.targets); i++ {
+				rt.targets[i].idHeader = nil // keep the peer's own X-Paved-Instance and X-Paved-Region
+			}
 		}
 		rt.proxy = r.newProxy(rt)
 		byKey[[2]string{host, prefix}] = rt

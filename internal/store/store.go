@@ -134,6 +134,12 @@ type Store interface {
 	GetSnapshot(ctx context.Context, space string, number int) (paved.Snapshot, error)
 	ListSnapshots(ctx context.Context, space string) ([]paved.Snapshot, error)
 
+	PutReplicaSet(ctx context.Context, actor string, r paved.ReplicaSetRecord) (paved.ReplicaSetRecord, error)
+	GetReplicaSet(ctx context.Context, name string) (paved.ReplicaSetRecord, error)
+	ReplicaSetByHost(ctx context.Context, host string) (paved.ReplicaSetRecord, error)
+	ListReplicaSets(ctx context.Context) ([]paved.ReplicaSetRecord, error)
+	DeleteReplicaSet(ctx context.Context, actor, name string) error
+
 	AppendEvent(ctx context.Context, e paved.Event) error
 	ListObjectEvents(ctx context.Context, object string) ([]paved.Event, error)
 	ListEvents(ctx context.Context, after int64, limit int) ([]paved.Event, error)
