@@ -27,7 +27,15 @@ type Cell struct {
 	Token      string
 	DataDir    string
 	Client     *paved.Client
+	Region     string
 	cmd        *exec.Cmd
+	args       []string
+	logPath    string
+}
+
+// Options choose how a cell starts. The zero value is region "test".
+type Options struct {
+	Region, Cloud string
 }
 
 var (
@@ -72,8 +80,19 @@ func freeAddr() (string, error) {
 // Start runs a cell for the test and stops it (SIGTERM) at cleanup.
 func Start(t testing.TB) *Cell {
 	t.Helper()
-	bin, err := Binary()
-	if err != nil {
+	return StartWith(t, Options{})
+}
+
+// StartWith runs a cell with options; it is stopped (SIGTERM) at cleanup.
+func StartWith(t testing.TB, opts Options) *Cell {
+	t.Helper()
+	if opts.Region == "" {
+		opts.Region = "test"
+	}
+	if opts.Cloud == "" {
+		opts.Cloud = "local"
+	}
+	if _, err := Binary(); err != nil {
 		t.Fatal(err)
 	}
 	api, err := freeAddr()
@@ -84,44 +103,77 @@ func Start(t testing.TB) *Cell {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cell{Endpoint: "http://" + api, RouterAddr: rt, Token: "testcell-token", DataDir: t.TempDir()}
-	logPath := filepath.Join(t.TempDir(), "cell.log")
-	logf, err := os.Create(logPath)
+	c := &Cell{Endpoint: "http://" + api, RouterAddr: rt, Token: "testcell-token", DataDir: t.TempDir(),
+		Region: opts.Region, logPath: filepath.Join(t.TempDir(), "cell.log")}
+	c.args = []string{"server", "--region", opts.Region, "--cloud", opts.Cloud, "--data", c.DataDir,
+		"--api", api, "--router", rt, "--token", c.Token, "--stop-grace", "3s"}
+	if c.Client, err = paved.NewClient(paved.Config{Endpoint: c.Endpoint, Token: c.Token, PollInterval: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Stop()
+		if t.Failed() {
+			if b, err := os.ReadFile(c.logPath); err == nil {
+				t.Logf("cell %s log:\n%s", c.Region, b)
+			}
+		}
+	})
+	c.Restart(t)
+	return c
+}
+
+// Restart starts the cell's process again on the same ports and data dir
+// (after Kill9 or Stop) and waits until it answers.
+func (c *Cell) Restart(t testing.TB) {
+	t.Helper()
+	bin, err := Binary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.cmd = exec.Command(bin, "server", "--region", "test", "--data", c.DataDir, "--api", api, "--router", rt,
-		"--token", c.Token, "--stop-grace", "3s")
+	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cmd = exec.Command(bin, c.args...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	logf.Close()
-	t.Cleanup(func() {
-		c.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { c.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			c.cmd.Process.Kill()
-		}
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("cell log:\n%s", b)
-			}
-		}
-	})
-	if c.Client, err = paved.NewClient(paved.Config{Endpoint: c.Endpoint, Token: c.Token, PollInterval: 100 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := c.Client.Health(context.Background()); err == nil {
-			return c
+			return
 		} else if time.Now().After(deadline) {
 			t.Fatalf("the cell did not answer: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Kill9 kills the cell's process without warning, as a lost machine would.
+func (c *Cell) Kill9() {
+	if c.cmd == nil {
+		return
+	}
+	c.cmd.Process.Kill()
+	c.cmd.Wait()
+	c.cmd = nil
+}
+
+// Stop sends SIGTERM and waits (30s at most) for a clean exit.
+func (c *Cell) Stop() {
+	if c.cmd == nil {
+		return
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+	c.cmd = nil
 }

@@ -1,0 +1,3 @@
+module example.com/donations
+
+go 1.26
