@@ -1,11 +1,14 @@
-// Package testcell starts real paved cells for tests outside the cell's own
-// packages (the Terraform provider's acceptance tests, the e2e suite): it
-// builds the paved binary once per test process and runs `paved server` on
-// free loopback ports with a fresh data dir.
+// Package testcell starts real paved cells for tests and benchmarks outside
+// the cell's own packages (the provider's acceptance tests, the terratest
+// suites, the benchmarks): it builds the paved binary once per process and
+// runs `paved server` on free loopback ports with a fresh data dir. A cell
+// can be killed (-9, as a lost machine) and restarted on the same ports and
+// data, which is what failover tests need.
 package testcell
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -20,22 +23,26 @@ import (
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
-// Cell is a running `paved server`.
+// Cell is a `paved server` process.
 type Cell struct {
 	Endpoint   string // http://127.0.0.1:PORT
 	RouterAddr string // 127.0.0.1:PORT
 	Token      string
 	DataDir    string
-	Client     *paved.Client
+	LogPath    string
 	Region     string
+	Client     *paved.Client
 	cmd        *exec.Cmd
 	args       []string
-	logPath    string
 }
 
-// Options choose how a cell starts. The zero value is region "test".
+// Options choose how a cell starts. The zero value is region "test" in a
+// temporary data dir.
 type Options struct {
 	Region, Cloud string
+	// Dir holds the data dir and the log; default a new temporary dir
+	// (tests get t.TempDir()).
+	Dir string
 }
 
 var (
@@ -77,75 +84,69 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// Start runs a cell for the test and stops it (SIGTERM) at cleanup.
-func Start(t testing.TB) *Cell {
-	t.Helper()
-	return StartWith(t, Options{})
-}
-
-// StartWith runs a cell with options; it is stopped (SIGTERM) at cleanup.
-func StartWith(t testing.TB, opts Options) *Cell {
-	t.Helper()
+// Launch starts a cell and waits until it answers. The caller stops it.
+func Launch(opts Options) (*Cell, error) {
 	if opts.Region == "" {
 		opts.Region = "test"
 	}
 	if opts.Cloud == "" {
 		opts.Cloud = "local"
 	}
-	if _, err := Binary(); err != nil {
-		t.Fatal(err)
+	if opts.Dir == "" {
+		dir, err := os.MkdirTemp("", "paved-cell-"+opts.Region)
+		if err != nil {
+			return nil, err
+		}
+		opts.Dir = dir
 	}
 	api, err := freeAddr()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	rt, err := freeAddr()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	c := &Cell{Endpoint: "http://" + api, RouterAddr: rt, Token: "testcell-token", DataDir: t.TempDir(),
-		Region: opts.Region, logPath: filepath.Join(t.TempDir(), "cell.log")}
+	c := &Cell{Endpoint: "http://" + api, RouterAddr: rt, Token: "testcell-token", Region: opts.Region,
+		DataDir: filepath.Join(opts.Dir, "data"), LogPath: filepath.Join(opts.Dir, "cell.log")}
 	c.args = []string{"server", "--region", opts.Region, "--cloud", opts.Cloud, "--data", c.DataDir,
 		"--api", api, "--router", rt, "--token", c.Token, "--stop-grace", "3s"}
 	if c.Client, err = paved.NewClient(paved.Config{Endpoint: c.Endpoint, Token: c.Token, PollInterval: 100 * time.Millisecond}); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() {
-		c.Stop()
-		if t.Failed() {
-			if b, err := os.ReadFile(c.logPath); err == nil {
-				t.Logf("cell %s log:\n%s", c.Region, b)
-			}
-		}
-	})
-	c.Restart(t)
-	return c
+	return c, c.Start()
 }
 
-// Restart starts the cell's process again on the same ports and data dir
-// (after Kill9 or Stop) and waits until it answers.
-func (c *Cell) Restart(t testing.TB) {
-	t.Helper()
+// Start starts the cell's process (again, after Kill9 or Stop: same ports,
+// same data dir) and waits up to 20 s until it answers.
+func (c *Cell) Start() error {
+	if c.cmd != nil {
+		return errors.New("testcell: the cell is running")
+	}
 	bin, err := Binary()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(c.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
+	defer logf.Close()
 	c.cmd = exec.Command(bin, c.args...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
+		c.cmd = nil
+		return err
 	}
-	logf.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if _, err := c.Client.Health(context.Background()); err == nil {
-			return
-		} else if time.Now().After(deadline) {
-			t.Fatalf("the cell did not answer: %v", err)
+		_, err := c.Client.Health(context.Background())
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			c.Kill9()
+			return fmt.Errorf("cell %s did not answer within 20s: %w", c.Region, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -161,7 +162,7 @@ func (c *Cell) Kill9() {
 	c.cmd = nil
 }
 
-// Stop sends SIGTERM and waits (30s at most) for a clean exit.
+// Stop sends SIGTERM and waits (30 s at most, then SIGKILL) for the exit.
 func (c *Cell) Stop() {
 	if c.cmd == nil {
 		return
@@ -176,4 +177,43 @@ func (c *Cell) Stop() {
 		<-done
 	}
 	c.cmd = nil
+}
+
+// Start runs a cell (region "test") for the test; it stops at cleanup.
+func Start(t testing.TB) *Cell {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith runs a cell for the test; it is stopped (SIGTERM) at cleanup,
+// and its log is shown when the test failed.
+func StartWith(t testing.TB, opts Options) *Cell {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	c, err := Launch(opts)
+	if c != nil {
+		t.Cleanup(func() {
+			c.Stop()
+			if t.Failed() {
+				if b, err := os.ReadFile(c.LogPath); err == nil {
+					t.Logf("cell %s log:\n%s", c.Region, b)
+				}
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Restart starts the cell again after Kill9 or Stop, failing the test if
+// it does not come back.
+func (c *Cell) Restart(t testing.TB) {
+	t.Helper()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
 }
