@@ -99,6 +99,9 @@ func Launch(opts Options) (*Cell, error) {
 		}
 		opts.Dir = dir
 	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, err
+	}
 	api, err := freeAddr()
 	if err != nil {
 		return nil, err
