@@ -19,28 +19,34 @@ import (
 
 // appModel is paved_app in Terraform.
 type appModel struct {
-	ID               types.String      `tfsdk:"id"`
-	Space            types.String      `tfsdk:"space"`
-	Name             types.String      `tfsdk:"name"`
-	Source           types.String      `tfsdk:"source"`
-	SourceHash       types.String      `tfsdk:"source_hash"`
-	Build            types.String      `tfsdk:"build"`
-	Command          types.String      `tfsdk:"command"`
-	Instances        types.Int64       `tfsdk:"instances"`
-	Env              types.Map         `tfsdk:"env"`
-	SecretEnv        types.Map         `tfsdk:"secret_env"`
-	SecretEnvVersion types.String      `tfsdk:"secret_env_version"`
-	MemoryMB         types.Int64       `tfsdk:"memory_mb"`
-	Routes           types.List        `tfsdk:"routes"`
-	HealthCheck      *healthCheckModel `tfsdk:"health_check"`
-	Deployment       *deploymentModel  `tfsdk:"deployment"`
-	Timeouts         timeouts.Value    `tfsdk:"timeouts"`
+	ID    types.String `tfsdk:"id"`
+	Space types.String `tfsdk:"space"`
+	appSettingsModel
+	SourceHash       types.String   `tfsdk:"source_hash"`
+	SecretEnv        types.Map      `tfsdk:"secret_env"`
+	SecretEnvVersion types.String   `tfsdk:"secret_env_version"`
+	Timeouts         timeouts.Value `tfsdk:"timeouts"`
 
 	Release          types.Int64  `tfsdk:"release"`
 	LastGoodRelease  types.Int64  `tfsdk:"last_good_release"`
 	Status           types.String `tfsdk:"status"`
 	URLs             types.List   `tfsdk:"urls"`
 	RunningInstances types.Int64  `tfsdk:"running_instances"`
+}
+
+// appSettingsModel is what a user declares about an app: paved_app and
+// the app block of paved_replica_set share it (see appSettingsSchema).
+type appSettingsModel struct {
+	Name        types.String      `tfsdk:"name"`
+	Source      types.String      `tfsdk:"source"`
+	Build       types.String      `tfsdk:"build"`
+	Command     types.String      `tfsdk:"command"`
+	Instances   types.Int64       `tfsdk:"instances"`
+	Env         types.Map         `tfsdk:"env"`
+	MemoryMB    types.Int64       `tfsdk:"memory_mb"`
+	Routes      types.List        `tfsdk:"routes"`
+	HealthCheck *healthCheckModel `tfsdk:"health_check"`
+	Deployment  *deploymentModel  `tfsdk:"deployment"`
 }
 
 type healthCheckModel struct {
@@ -91,7 +97,7 @@ func sourceDigest(src string) (data []byte, digest string, err error) {
 }
 
 // toSpec builds the API spec from a plan (secret values are added by the caller).
-func (m *appModel) toSpec(ctx context.Context, digest string) (paved.AppSpec, diag.Diagnostics) {
+func (m *appSettingsModel) toSpec(ctx context.Context, digest string) (paved.AppSpec, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	spec := paved.AppSpec{
 		Name:      m.Name.ValueString(),
@@ -154,18 +160,47 @@ func (d *deploymentModel) toSpec(ctx context.Context, diags *diag.Diagnostics) *
 
 // fill sets the model from the cell: settings that make a release come from
 // the release that runs (so a change that was rolled back stays pending),
-// the rest from the app's spec. prior keeps the user's spelling of
-// equivalent values ("1m" vs "1m0s").
+// the rest from the app's spec.
 func (m *appModel) fill(ctx context.Context, a *paved.App, cfg *paved.ReleaseConfig, routerAddr string) diag.Diagnostics {
-	var diags diag.Diagnostics
 	if cfg == nil {
-		cfg = &paved.ReleaseConfig{Source: a.Source, Build: a.Build, Command: a.Command, Env: a.Env,
-			MemoryMB: a.MemoryMB, HealthCheck: a.HealthCheck}
+		cfg = currentConfig(a)
 	}
+	diags := m.fillSettings(ctx, a, cfg)
 	m.ID = types.StringValue(a.Space + "/" + a.Name)
 	m.Space = types.StringValue(a.Space)
-	m.Name = types.StringValue(a.Name)
 	m.SourceHash = stringOrNull(cfg.Source)
+	urls := make([]string, 0, len(a.Routes))
+	for _, r := range a.Routes {
+		path := r.Path
+		if path == "" {
+			path = "/"
+		}
+		urls = append(urls, "http://"+r.Host+path)
+	}
+	v, d := types.ListValueFrom(ctx, types.StringType, urls)
+	diags.Append(d...)
+	m.URLs = v
+	m.Release = types.Int64Value(int64(a.Release))
+	m.LastGoodRelease = types.Int64Value(int64(a.LastGoodRelease))
+	m.Status = types.StringValue(a.Status)
+	m.RunningInstances = types.Int64Value(int64(a.RunningCount))
+	return diags
+}
+
+// currentConfig is the release-bound settings of the app's spec, for when
+// the release that runs is not known.
+func currentConfig(a *paved.App) *paved.ReleaseConfig {
+	return &paved.ReleaseConfig{Source: a.Source, Build: a.Build, Command: a.Command, Env: a.Env,
+		MemoryMB: a.MemoryMB, HealthCheck: a.HealthCheck}
+}
+
+// fillSettings sets the declared settings from the cell: those that make
+// a release from cfg, the rest from the app's spec. The prior values keep
+// the user's spelling of equivalent values ("1m" vs "1m0s") and null for
+// what the config leaves out.
+func (m *appSettingsModel) fillSettings(ctx context.Context, a *paved.App, cfg *paved.ReleaseConfig) diag.Diagnostics {
+	var diags diag.Diagnostics
+	m.Name = types.StringValue(a.Name)
 	m.Build = stringOrNull(cfg.Build)
 	m.Command = types.StringValue(cfg.Command)
 	m.Instances = types.Int64Value(int64(a.Instances))
@@ -180,29 +215,16 @@ func (m *appModel) fill(ctx context.Context, a *paved.App, cfg *paved.ReleaseCon
 		m.Env = v
 	}
 	routes := make([]string, 0, len(a.Routes))
-	urls := make([]string, 0, len(a.Routes))
 	for _, r := range a.Routes {
 		routes = append(routes, r.String())
-		path := r.Path
-		if path == "" {
-			path = "/"
-		}
-		urls = append(urls, "http://"+r.Host+path)
 	}
 	if len(routes) > 0 || !m.Routes.IsNull() {
 		v, d := types.ListValueFrom(ctx, types.StringType, routes)
 		diags.Append(d...)
 		m.Routes = v
 	}
-	v, d := types.ListValueFrom(ctx, types.StringType, urls)
-	diags.Append(d...)
-	m.URLs = v
 	m.HealthCheck = healthFrom(cfg.HealthCheck, m.HealthCheck)
 	m.Deployment = deploymentFrom(ctx, a.Deployment, m.Deployment, &diags)
-	m.Release = types.Int64Value(int64(a.Release))
-	m.LastGoodRelease = types.Int64Value(int64(a.LastGoodRelease))
-	m.Status = types.StringValue(a.Status)
-	m.RunningInstances = types.Int64Value(int64(a.RunningCount))
 	return diags
 }
 
@@ -311,7 +333,7 @@ func durationString(d paved.Duration, prior types.String) types.String {
 }
 
 // sortedKeys lists a map's keys in order.
-func sortedKeys(m map[string]string) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -55,117 +56,133 @@ func (r *AppResource) Metadata(_ context.Context, req resource.MetadataRequest, 
 // command, instances, env, routes, health_check, deployment) is fixed:
 // docs, Pulumi and scripts rely on it.
 func (r *AppResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
-	dur := func(desc string, positive bool) schema.StringAttribute {
-		return schema.StringAttribute{Optional: true, MarkdownDescription: desc, Validators: []validator.String{validators.Duration(positive)}}
-	}
+	attrs := appSettingsAttributes()
+	maps.Copy(attrs, map[string]schema.Attribute{
+		"id": schema.StringAttribute{
+			Computed: true, MarkdownDescription: "`space/name`.",
+			PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+		},
+		"space": schema.StringAttribute{
+			Required: true, MarkdownDescription: "Space of the app. Changing it replaces the app.",
+			Validators:    []validator.String{validators.Name()},
+			PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+		},
+		"source_hash": schema.StringAttribute{
+			Computed: true, MarkdownDescription: "sha256 of the packed source the running release was built from.",
+		},
+		"secret_env": schema.MapAttribute{
+			Optional: true, WriteOnly: true, Sensitive: true, ElementType: types.StringType,
+			MarkdownDescription: "Secret environment variables. Write-only: never in plan or state. Sent when `secret_env_version` changes.",
+			Validators:          []validator.Map{validators.EnvNames()},
+		},
+		"secret_env_version": schema.StringAttribute{
+			Optional: true, MarkdownDescription: "Change it to send new `secret_env` values (they cannot be compared, since they are not stored).",
+		},
+		"release":           schema.Int64Attribute{Computed: true, MarkdownDescription: "The release the instances run."},
+		"last_good_release": schema.Int64Attribute{Computed: true, MarkdownDescription: "The newest release that rolled out healthy."},
+		"status":            schema.StringAttribute{Computed: true, MarkdownDescription: "running, degraded, crashing, stopped, failed, …"},
+		"running_instances": schema.Int64Attribute{Computed: true, MarkdownDescription: "Instances passing their health check."},
+		"urls":              schema.ListAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "URLs of the routes (send them to the cell's router)."},
+	})
+	blocks := appSettingsBlocks()
+	blocks["timeouts"] = timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true})
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "An app on a paved cell: built from `source`, run as `instances` processes behind the router. " +
 			"Every change but `space` and `name` rolls out in place as a new release with the app's `deployment` strategy; " +
 			"a rollout that fails rolls back by itself and fails the apply with the reason.",
-		Attributes: map[string]schema.Attribute{
-			"id": schema.StringAttribute{
-				Computed: true, MarkdownDescription: "`space/name`.",
-				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-			},
-			"space": schema.StringAttribute{
-				Required: true, MarkdownDescription: "Space of the app. Changing it replaces the app.",
-				Validators:    []validator.String{validators.Name()},
-				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
-			},
-			"name": schema.StringAttribute{
-				Required: true, MarkdownDescription: "Name: a DNS label. Changing it replaces the app.",
-				Validators:    []validator.String{validators.Name()},
-				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
-			},
-			"source": schema.StringAttribute{
-				Optional:            true,
-				MarkdownDescription: "A directory (packed reproducibly, skipping `.git` and `.pavedignore` entries), a `.tar.gz` or a `.zip`. A change of its content is an in-place update.",
-			},
-			"source_hash": schema.StringAttribute{
-				Computed: true, MarkdownDescription: "sha256 of the packed source the running release was built from.",
-			},
-			"build": schema.StringAttribute{
-				Optional: true, MarkdownDescription: "Build command, run in the unpacked source.",
-				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
-			},
-			"command": schema.StringAttribute{
-				Required: true, MarkdownDescription: "Start command of one instance; it must listen on `$PORT`.",
-				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
-			},
-			"instances": schema.Int64Attribute{
-				Optional: true, Computed: true, Default: int64default.StaticInt64(1),
-				MarkdownDescription: "Number of instances (default 1; 0 = staged but stopped).",
-				Validators:          []validator.Int64{int64validator.Between(0, 256)},
-			},
-			"env": schema.MapAttribute{
-				Optional: true, ElementType: types.StringType, MarkdownDescription: "Environment of the instances (and the build).",
-				Validators: []validator.Map{validators.EnvNames()},
-			},
-			"secret_env": schema.MapAttribute{
-				Optional: true, WriteOnly: true, Sensitive: true, ElementType: types.StringType,
-				MarkdownDescription: "Secret environment variables. Write-only: never in plan or state. Sent when `secret_env_version` changes.",
-				Validators:          []validator.Map{validators.EnvNames()},
-			},
-			"secret_env_version": schema.StringAttribute{
-				Optional: true, MarkdownDescription: "Change it to send new `secret_env` values (they cannot be compared, since they are not stored).",
-			},
-			"memory_mb": schema.Int64Attribute{
-				Optional: true, Computed: true, Default: int64default.StaticInt64(0),
-				MarkdownDescription: "Memory limit per instance in MiB (0 = none). Enforced where the cell has cgroup v2.",
-				Validators:          []validator.Int64{int64validator.Between(0, 1<<20)},
-			},
-			"routes": schema.ListAttribute{
-				Optional: true, ElementType: types.StringType,
-				MarkdownDescription: "Routes served by the router: `\"host\"` or `\"host/path\"`.",
-				Validators:          []validator.List{listvalidator.ValueStringsAre(validators.Route()), listvalidator.UniqueValues()},
-			},
-			"release":           schema.Int64Attribute{Computed: true, MarkdownDescription: "The release the instances run."},
-			"last_good_release": schema.Int64Attribute{Computed: true, MarkdownDescription: "The newest release that rolled out healthy."},
-			"status":            schema.StringAttribute{Computed: true, MarkdownDescription: "running, degraded, crashing, stopped, failed, …"},
-			"running_instances": schema.Int64Attribute{Computed: true, MarkdownDescription: "Instances passing their health check."},
-			"urls":              schema.ListAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "URLs of the routes (send them to the cell's router)."},
+		Attributes: attrs,
+		Blocks:     blocks,
+	}
+}
+
+// appSettingsAttributes are the attributes a user declares about an app,
+// shared by paved_app and the app block of paved_replica_set (with
+// appSettingsBlocks and appSettingsModel), so both read the same.
+func appSettingsAttributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"name": schema.StringAttribute{
+			Required: true, MarkdownDescription: "Name: a DNS label. Changing it replaces the app.",
+			Validators:    []validator.String{validators.Name()},
+			PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 		},
-		Blocks: map[string]schema.Block{
-			"health_check": schema.SingleNestedBlock{
-				MarkdownDescription: "How the cell decides an instance may take traffic (default: the process is up).",
-				Attributes: map[string]schema.Attribute{
-					"type": schema.StringAttribute{Optional: true, MarkdownDescription: "`http`, `tcp` or `process`.",
-						Validators: []validator.String{stringvalidator.OneOf(paved.HealthHTTP, paved.HealthTCP, paved.HealthProcess)}},
-					"path":     schema.StringAttribute{Optional: true, MarkdownDescription: "Path of an http check (default `/`).", Validators: []validator.String{stringvalidator.RegexMatches(pathRE, "must start with /")}},
-					"interval": dur("Time between checks (default 2s).", true),
-					"timeout":  dur("Time a check may take (default 1s).", true),
-					"grace":    dur("Time a new instance may take to start passing (default 60s).", false),
-				},
+		"source": schema.StringAttribute{
+			Optional:            true,
+			MarkdownDescription: "A directory (packed reproducibly, skipping `.git` and `.pavedignore` entries), a `.tar.gz` or a `.zip`. A change of its content is an in-place update.",
+		},
+		"build": schema.StringAttribute{
+			Optional: true, MarkdownDescription: "Build command, run in the unpacked source.",
+			Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+		},
+		"command": schema.StringAttribute{
+			Required: true, MarkdownDescription: "Start command of one instance; it must listen on `$PORT`.",
+			Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+		},
+		"instances": schema.Int64Attribute{
+			Optional: true, Computed: true, Default: int64default.StaticInt64(1),
+			MarkdownDescription: "Number of instances (default 1; 0 = staged but stopped).",
+			Validators:          []validator.Int64{int64validator.Between(0, 256)},
+		},
+		"env": schema.MapAttribute{
+			Optional: true, ElementType: types.StringType, MarkdownDescription: "Environment of the instances (and the build).",
+			Validators: []validator.Map{validators.EnvNames()},
+		},
+		"memory_mb": schema.Int64Attribute{
+			Optional: true, Computed: true, Default: int64default.StaticInt64(0),
+			MarkdownDescription: "Memory limit per instance in MiB (0 = none). Enforced where the cell has cgroup v2.",
+			Validators:          []validator.Int64{int64validator.Between(0, 1<<20)},
+		},
+		"routes": schema.ListAttribute{
+			Optional: true, ElementType: types.StringType,
+			MarkdownDescription: "Routes served by the router: `\"host\"` or `\"host/path\"`.",
+			Validators:          []validator.List{listvalidator.ValueStringsAre(validators.Route()), listvalidator.UniqueValues()},
+		},
+	}
+}
+
+// appSettingsBlocks are the health_check and deployment blocks of an app.
+func appSettingsBlocks() map[string]schema.Block {
+	dur := func(desc string, positive bool) schema.StringAttribute {
+		return schema.StringAttribute{Optional: true, MarkdownDescription: desc, Validators: []validator.String{validators.Duration(positive)}}
+	}
+	return map[string]schema.Block{
+		"health_check": schema.SingleNestedBlock{
+			MarkdownDescription: "How the cell decides an instance may take traffic (default: the process is up).",
+			Attributes: map[string]schema.Attribute{
+				"type": schema.StringAttribute{Optional: true, MarkdownDescription: "`http`, `tcp` or `process`.",
+					Validators: []validator.String{stringvalidator.OneOf(paved.HealthHTTP, paved.HealthTCP, paved.HealthProcess)}},
+				"path":     schema.StringAttribute{Optional: true, MarkdownDescription: "Path of an http check (default `/`).", Validators: []validator.String{stringvalidator.RegexMatches(pathRE, "must start with /")}},
+				"interval": dur("Time between checks (default 2s).", true),
+				"timeout":  dur("Time a check may take (default 1s).", true),
+				"grace":    dur("Time a new instance may take to start passing (default 60s).", false),
 			},
-			"deployment": schema.SingleNestedBlock{
-				MarkdownDescription: "How a new release rolls out (default: rolling, 25% at a time).",
-				Attributes: map[string]schema.Attribute{
-					"strategy": schema.StringAttribute{Optional: true, MarkdownDescription: "`rolling` (default), `canary`, `blue_green` or `recreate`.",
-						Validators: []validator.String{stringvalidator.OneOf(paved.StrategyRolling, paved.StrategyCanary, paved.StrategyBlueGreen, paved.StrategyRecreate)}},
-					"max_in_flight":     schema.StringAttribute{Optional: true, MarkdownDescription: "New instances starting at once: a count (`\"2\"`) or a percentage (`\"25%\"`).", Validators: []validator.String{validators.MaxInFlight()}},
-					"min_healthy_time":  dur("How long a new instance must stay healthy before an old one stops.", false),
-					"progress_deadline": dur("A rollout making no progress for this long fails (default 10m).", true),
-					"auto_rollback":     schema.BoolAttribute{Optional: true, MarkdownDescription: "Roll back by itself when the rollout fails (default true); false stops it where it is."},
-					"drain_timeout":     dur("How long a leaving instance may finish in-flight requests (default 10s).", false),
-					"keep_old":          dur("blue_green: how long the old set is kept after the switch.", false),
-				},
-				Blocks: map[string]schema.Block{
-					"canary": schema.SingleNestedBlock{
-						MarkdownDescription: "Canary steps and their health gate (strategy `canary`).",
-						Attributes: map[string]schema.Attribute{
-							"steps": schema.ListAttribute{Optional: true, ElementType: types.Int64Type,
-								MarkdownDescription: "Traffic percentages sent to the canary, one step each, e.g. `[10, 50]`.",
-								Validators:          []validator.List{listvalidator.ValueInt64sAre(int64validator.Between(1, 100)), listvalidator.SizeAtLeast(1)}},
-							"watch": dur("How long each step is watched (default 30s).", true),
-							"max_error_rate": schema.Float64Attribute{Optional: true, MarkdownDescription: "Highest share of failed canary requests, 0–1 (default 0.05).",
-								Validators: []validator.Float64{float64validator.Between(0, 1)}},
-							"min_requests": schema.Int64Attribute{Optional: true, MarkdownDescription: "Requests a step needs before its error rate counts (default 20).",
-								Validators: []validator.Int64{int64validator.AtLeast(1)}},
-						},
+		},
+		"deployment": schema.SingleNestedBlock{
+			MarkdownDescription: "How a new release rolls out (default: rolling, 25% at a time).",
+			Attributes: map[string]schema.Attribute{
+				"strategy": schema.StringAttribute{Optional: true, MarkdownDescription: "`rolling` (default), `canary`, `blue_green` or `recreate`.",
+					Validators: []validator.String{stringvalidator.OneOf(paved.StrategyRolling, paved.StrategyCanary, paved.StrategyBlueGreen, paved.StrategyRecreate)}},
+				"max_in_flight":     schema.StringAttribute{Optional: true, MarkdownDescription: "New instances starting at once: a count (`\"2\"`) or a percentage (`\"25%\"`).", Validators: []validator.String{validators.MaxInFlight()}},
+				"min_healthy_time":  dur("How long a new instance must stay healthy before an old one stops.", false),
+				"progress_deadline": dur("A rollout making no progress for this long fails (default 10m).", true),
+				"auto_rollback":     schema.BoolAttribute{Optional: true, MarkdownDescription: "Roll back by itself when the rollout fails (default true); false stops it where it is."},
+				"drain_timeout":     dur("How long a leaving instance may finish in-flight requests (default 10s).", false),
+				"keep_old":          dur("blue_green: how long the old set is kept after the switch.", false),
+			},
+			Blocks: map[string]schema.Block{
+				"canary": schema.SingleNestedBlock{
+					MarkdownDescription: "Canary steps and their health gate (strategy `canary`).",
+					Attributes: map[string]schema.Attribute{
+						"steps": schema.ListAttribute{Optional: true, ElementType: types.Int64Type,
+							MarkdownDescription: "Traffic percentages sent to the canary, one step each, e.g. `[10, 50]`.",
+							Validators:          []validator.List{listvalidator.ValueInt64sAre(int64validator.Between(1, 100)), listvalidator.SizeAtLeast(1)}},
+						"watch": dur("How long each step is watched (default 30s).", true),
+						"max_error_rate": schema.Float64Attribute{Optional: true, MarkdownDescription: "Highest share of failed canary requests, 0–1 (default 0.05).",
+							Validators: []validator.Float64{float64validator.Between(0, 1)}},
+						"min_requests": schema.Int64Attribute{Optional: true, MarkdownDescription: "Requests a step needs before its error rate counts (default 20).",
+							Validators: []validator.Int64{int64validator.AtLeast(1)}},
 					},
 				},
 			},
-			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
 		},
 	}
 }
@@ -191,13 +208,19 @@ func (r *AppResource) ValidateConfig(ctx context.Context, req resource.ValidateC
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	validateAppSettings(&m.appSettingsModel, path.Empty(), &resp.Diagnostics)
+}
+
+// validateAppSettings checks the options of an app's settings that need or
+// exclude each other; at is where the settings sit in the resource.
+func validateAppSettings(m *appSettingsModel, at path.Path, diags *diagnostics) {
 	if hc := m.HealthCheck; hc != nil {
 		if hc.Type.IsNull() {
-			resp.Diagnostics.AddAttributeError(path.Root("health_check").AtName("type"), "Missing health check type",
+			diags.AddAttributeError(at.AtName("health_check").AtName("type"), "Missing health check type",
 				"health_check needs a type: http, tcp or process.")
 		}
 		if !hc.Path.IsNull() && !hc.Type.IsUnknown() && hc.Type.ValueString() != paved.HealthHTTP {
-			resp.Diagnostics.AddAttributeError(path.Root("health_check").AtName("path"), "Path needs an http check",
+			diags.AddAttributeError(at.AtName("health_check").AtName("path"), "Path needs an http check",
 				"health_check.path only applies when type is \"http\".")
 		}
 	}
@@ -207,11 +230,11 @@ func (r *AppResource) ValidateConfig(ctx context.Context, req resource.ValidateC
 	}
 	strategy := d.Strategy.ValueString()
 	if d.Canary != nil && !d.Strategy.IsUnknown() && strategy != paved.StrategyCanary {
-		resp.Diagnostics.AddAttributeError(path.Root("deployment").AtName("canary"), "Canary settings need the canary strategy",
+		diags.AddAttributeError(at.AtName("deployment").AtName("canary"), "Canary settings need the canary strategy",
 			fmt.Sprintf("the canary block only applies when strategy = \"canary\", not %q.", strategy))
 	}
 	if !d.KeepOld.IsNull() && !d.Strategy.IsUnknown() && strategy != paved.StrategyBlueGreen {
-		resp.Diagnostics.AddAttributeError(path.Root("deployment").AtName("keep_old"), "keep_old needs the blue_green strategy",
+		diags.AddAttributeError(at.AtName("deployment").AtName("keep_old"), "keep_old needs the blue_green strategy",
 			"keep_old only applies when strategy = \"blue_green\".")
 	}
 }
@@ -230,17 +253,8 @@ func (r *AppResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if plan.Source.IsUnknown() {
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("source_hash"), types.StringUnknown())...)
-	} else if plan.Source.IsNull() {
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("source_hash"), types.StringNull())...)
-	} else {
-		_, digest, err := sourceDigest(plan.Source.ValueString())
-		if err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("source"), "Cannot read the source", err.Error())
-			return
-		}
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("source_hash"), types.StringValue(digest))...)
+	if !planSourceHash(ctx, plan.Source, path.Root("source"), resp) {
+		return
 	}
 	if req.State.Raw.IsNull() {
 		return // create: computed values are unknown anyway
@@ -258,6 +272,26 @@ func (r *AppResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(p), types.Int64Unknown())...)
 	}
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("status"), types.StringUnknown())...)
+}
+
+// planSourceHash sets the planned source_hash from the source on disk (at
+// is the source attribute), so a changed file is a planned in-place update
+// rather than a surprise at apply. It reports whether the source was read.
+func planSourceHash(ctx context.Context, source types.String, at path.Path, resp *resource.ModifyPlanResponse) bool {
+	hash := types.StringUnknown()
+	switch {
+	case source.IsNull():
+		hash = types.StringNull()
+	case !source.IsUnknown():
+		_, digest, err := sourceDigest(source.ValueString())
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(at, "Cannot read the source", err.Error())
+			return false
+		}
+		hash = types.StringValue(digest)
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("source_hash"), hash)...)
+	return true
 }
 
 // releaseChange tells whether a plan changes anything that cuts a release
@@ -322,23 +356,15 @@ func (r *AppResource) Update(ctx context.Context, req resource.UpdateRequest, re
 // spec uploads the source (unless the cell has it) and builds the API spec.
 // Secret values are only in the config (write-only), and only sent when asked.
 func (r *AppResource) spec(ctx context.Context, plan appModel, config configGetter, sendSecrets bool, diags *diagnostics) (paved.AppSpec, bool) {
-	digest := ""
-	if !plan.Source.IsNull() {
-		data, got, err := sourceDigest(plan.Source.ValueString())
-		if err != nil {
-			diags.AddAttributeError(path.Root("source"), "Cannot read the source", err.Error())
-			return paved.AppSpec{}, false
-		}
-		if want := plan.SourceHash.ValueString(); want != "" && got != want {
-			diags.AddAttributeError(path.Root("source"), "The source changed after the plan",
-				fmt.Sprintf("the plan was made for source %s but it now packs to %s; plan again", short(want), short(got)))
-			return paved.AppSpec{}, false
-		}
+	data, digest, ok := packSource(plan.Source, plan.SourceHash, path.Root("source"), diags)
+	if !ok {
+		return paved.AppSpec{}, false
+	}
+	if data != nil {
 		if _, _, err := r.client.Sources.Ensure(ctx, data, nil); err != nil {
 			addError(diags, "Could not upload the source", err)
 			return paved.AppSpec{}, false
 		}
-		digest = got
 	}
 	spec, d := plan.toSpec(ctx, digest)
 	diags.Append(d...)
@@ -460,6 +486,25 @@ func (r *AppResource) ImportState(ctx context.Context, req resource.ImportStateR
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), id)...)
+}
+
+// packSource packs the source a plan names (none: nil data) and checks it
+// is still what the plan was made for; at is the source attribute.
+func packSource(source, plannedHash types.String, at path.Path, diags *diagnostics) (data []byte, digest string, ok bool) {
+	if source.IsNull() {
+		return nil, "", true
+	}
+	data, digest, err := sourceDigest(source.ValueString())
+	if err != nil {
+		diags.AddAttributeError(at, "Cannot read the source", err.Error())
+		return nil, "", false
+	}
+	if want := plannedHash.ValueString(); want != "" && digest != want {
+		diags.AddAttributeError(at, "The source changed after the plan",
+			fmt.Sprintf("the plan was made for source %s but it now packs to %s; plan again", short(want), short(digest)))
+		return nil, "", false
+	}
+	return data, digest, true
 }
 
 func short(digest string) string {

@@ -7,14 +7,18 @@ import (
 	"context"
 	"os"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
+	"github.com/pavedroad/terraform-provider-paved/provider/validators"
 )
 
 // Provider is the paved provider.
@@ -57,26 +61,29 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 				MarkdownDescription: "API token. Defaults to `$PAVED_TOKEN`.",
 			},
 			"regions": schema.MapNestedAttribute{
-				Optional:            true,
-				MarkdownDescription: "Cells by region name, for multi-region resources (reserved: used by replica sets).",
+				Optional: true,
+				MarkdownDescription: "Cells by region name, for multi-region resources (`paved_replica_set`, `paved_regions`). " +
+					"A name must be a DNS label and match the cell's own `--region`: cells name their peers by it.",
+				Validators: []validator.Map{mapvalidator.KeysAre(validators.Name())},
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"endpoint": schema.StringAttribute{Required: true, MarkdownDescription: "URL of the region's cell API."},
-					"token":    schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "API token of the region's cell."},
+					"token":    schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "API token of the region's cell. Defaults to `$PAVED_TOKEN`."},
 				}},
 			},
 		},
 	}
 }
 
-// Configure builds the API client the resources share. It does not call the
-// cell: the first request reports an unreachable endpoint by name.
+// Configure builds the API clients the resources share: the endpoint's and
+// one per region. It does not call any cell: the first request reports an
+// unreachable endpoint by name (for regions: a degraded region).
 func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
 	var m providerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	cfg := paved.Config{Endpoint: m.Endpoint.ValueString(), Token: m.Token.ValueString(), UserAgent: "terraform-provider-paved/" + p.version}
+	cfg := paved.Config{Endpoint: m.Endpoint.ValueString(), Token: m.Token.ValueString(), UserAgent: p.userAgent()}
 	if cfg.Endpoint == "" {
 		cfg.Endpoint = os.Getenv("PAVED_ENDPOINT")
 	}
@@ -85,16 +92,43 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid paved endpoint", err.Error())
 		return
 	}
-	resp.DataSourceData = c
-	resp.ResourceData = c
+	regions, err := paved.NewRegions(p.regionConfigs(ctx, m, &resp.Diagnostics))
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("regions"), "Invalid region", err.Error())
+		return
+	}
+	data := &providerData{client: c, regions: regions, globalHosts: newHostClaims()}
+	resp.DataSourceData = data
+	resp.ResourceData = data
 }
+
+type regionConfigModel struct {
+	Endpoint types.String `tfsdk:"endpoint"`
+	Token    types.String `tfsdk:"token"`
+}
+
+// regionConfigs is the client config of every region. A region without a
+// token uses $PAVED_TOKEN, like the provider's own endpoint.
+func (p *Provider) regionConfigs(ctx context.Context, m providerModel, diags *diag.Diagnostics) map[string]paved.Config {
+	var regions map[string]regionConfigModel
+	if !m.Regions.IsNull() && !m.Regions.IsUnknown() {
+		diags.Append(m.Regions.ElementsAs(ctx, &regions, false)...)
+	}
+	out := make(map[string]paved.Config, len(regions))
+	for name, r := range regions {
+		out[name] = paved.Config{Endpoint: r.Endpoint.ValueString(), Token: r.Token.ValueString(), UserAgent: p.userAgent()}
+	}
+	return out
+}
+
+func (p *Provider) userAgent() string { return "terraform-provider-paved/" + p.version }
 
 // Resources lists the resources.
 func (p *Provider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewSpaceResource, NewAppResource, NewPipelineResource, NewEnvironmentResource}
+	return []func() resource.Resource{NewSpaceResource, NewAppResource, NewPipelineResource, NewEnvironmentResource, NewReplicaSetResource}
 }
 
 // DataSources lists the data sources.
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{NewSpaceDataSource, NewAppDataSource, NewReleaseDataSource, NewCellDataSource, NewPipelineBuildDataSource, NewSnapshotDataSource}
+	return []func() datasource.DataSource{NewSpaceDataSource, NewAppDataSource, NewReleaseDataSource, NewCellDataSource, NewPipelineBuildDataSource, NewSnapshotDataSource, NewRegionsDataSource}
 }

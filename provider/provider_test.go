@@ -31,15 +31,18 @@ func accPreCheck(t *testing.T) {
 	}
 }
 
-// providerConfig is the terraform and provider blocks for a test cell.
-func providerConfig(c *testcell.Cell) string {
-	return fmt.Sprintf(`
+// requiredProviders is the terraform block of every test config.
+const requiredProviders = `
 terraform {
   required_providers {
     paved = { source = "pavedroad/paved" }
   }
 }
-provider "paved" {
+`
+
+// providerConfig is the terraform and provider blocks for a test cell.
+func providerConfig(c *testcell.Cell) string {
+	return requiredProviders + fmt.Sprintf(`provider "paved" {
   endpoint = %q
   token    = %q
 }
@@ -70,10 +73,10 @@ func TestProviderSchemaIsValid(t *testing.T) {
 	if diags := resp.Schema.ValidateImplementation(ctx); diags.HasError() {
 		t.Fatal(diags)
 	}
-	if n := len(p.Resources(ctx)); n != 4 {
+	if n := len(p.Resources(ctx)); n != 5 {
 		t.Fatalf("%d resources", n)
 	}
-	if n := len(p.DataSources(ctx)); n != 6 {
+	if n := len(p.DataSources(ctx)); n != 7 {
 		t.Fatalf("%d data sources", n)
 	}
 }

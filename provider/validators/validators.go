@@ -60,12 +60,36 @@ func CheckRoute(s string) error {
 	if host == "" {
 		return fmt.Errorf("route %q needs a host, e.g. \"web.example.test\" or \"web.example.test/api\"", s)
 	}
-	for _, label := range strings.Split(host, ".") {
-		if !dnsLabel.MatchString(label) {
-			return fmt.Errorf("route %q: %q is not a valid host name (lowercase DNS labels separated by dots)", s, host)
-		}
+	if !validHost(host) {
+		return fmt.Errorf("route %q: %q is not a valid host name (lowercase DNS labels separated by dots)", s, host)
 	}
 	return nil
+}
+
+// Host checks a host name, such as a replica set's global host.
+func Host() validator.String {
+	return stringCheck{"a host name: lowercase DNS labels separated by dots", CheckHost}
+}
+
+// CheckHost is Host as a plain function.
+func CheckHost(s string) error {
+	if !validHost(s) {
+		return fmt.Errorf("%q is not a valid host name: use lowercase DNS labels separated by dots, e.g. \"donations.example.test\"", s)
+	}
+	return nil
+}
+
+// validHost is the router's rule for Host headers it serves.
+func validHost(host string) bool {
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(host, ".") {
+		if !dnsLabel.MatchString(label) {
+			return false
+		}
+	}
+	return true
 }
 
 // Duration checks a Go duration string ("15s", "2m"); positive requires > 0.

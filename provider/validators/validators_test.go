@@ -25,6 +25,7 @@ func TestStringValidators(t *testing.T) {
 	}{
 		{"name", Name(), []string{"web", "a", "web-1"}, []string{"", "Web", "-web", "web-", "we_b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}},
 		{"route", Route(), []string{"web.example.test", "web.example.test/api", "a/b/c"}, []string{"", "/api", "Web.test", "we_b.test", "a..b"}},
+		{"host", Host(), []string{"donations.example.test", "localhost"}, []string{"", "a..b", "Web.test", "web.test/api", "we_b.test"}},
 		{"duration", Duration(false), []string{"0s", "15s", "1m30s", "500ms"}, []string{"15", "soon", "-1s"}},
 		{"positive duration", Duration(true), []string{"1s", "2m"}, []string{"0s", "-5s", "x"}},
 		{"max_in_flight", MaxInFlight(), []string{"1", "10", "25%", "100%", "12.5%"}, []string{"0", "-1", "150%", "0%", "abc", "1.5", "2x"}},

@@ -1,0 +1,211 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// replicaSetModel is paved_replica_set in Terraform.
+type replicaSetModel struct {
+	ID                types.String      `tfsdk:"id"`
+	Name              types.String      `tfsdk:"name"`
+	Regions           types.List        `tfsdk:"regions"`
+	MinHealthyRegions types.Int64       `tfsdk:"min_healthy_regions"`
+	Space             types.String      `tfsdk:"space"`
+	GlobalHost        types.String      `tfsdk:"global_host"`
+	Rollout           types.String      `tfsdk:"rollout"`
+	App               *appSettingsModel `tfsdk:"app"`
+	SourceHash        types.String      `tfsdk:"source_hash"`
+	RegionsStatus     types.Map         `tfsdk:"regions_status"`
+	Timeouts          timeouts.Value    `tfsdk:"timeouts"`
+}
+
+// regionStatusModel is one region of regions_status.
+type regionStatusModel struct {
+	Status           types.String `tfsdk:"status"`
+	Reason           types.String `tfsdk:"reason"`
+	Release          types.Int64  `tfsdk:"release"`
+	RunningInstances types.Int64  `tfsdk:"running_instances"`
+	Cloud            types.String `tfsdk:"cloud"`
+}
+
+var regionStatusType = types.ObjectType{AttrTypes: map[string]attr.Type{
+	"status": types.StringType, "reason": types.StringType, "release": types.Int64Type,
+	"running_instances": types.Int64Type, "cloud": types.StringType,
+}}
+
+// regionNames is the regions list; an unknown one (or element) gives nil.
+func (m *replicaSetModel) regionNames() []string {
+	if m.Regions.IsNull() || m.Regions.IsUnknown() {
+		return nil
+	}
+	names := make([]string, 0, len(m.Regions.Elements()))
+	for _, v := range m.Regions.Elements() {
+		s, ok := v.(types.String)
+		if !ok || s.IsUnknown() || s.IsNull() {
+			return nil
+		}
+		names = append(names, s.ValueString())
+	}
+	return names
+}
+
+// placementKnown tells whether everything that decides where the set runs
+// and what it claims is known at plan time (it may come from other resources).
+func (m *replicaSetModel) placementKnown() bool {
+	for _, v := range []attr.Value{m.Name, m.MinHealthyRegions, m.Space, m.GlobalHost, m.Rollout} {
+		if v.IsUnknown() {
+			return false
+		}
+	}
+	return m.regionNames() != nil && m.App != nil && !m.App.Name.IsUnknown()
+}
+
+// placement is the spec without the app's settings and source: what
+// decides where the set runs and what it claims, checked at plan time
+// (the app's env may still hold values unknown until apply).
+func (m *replicaSetModel) placement() paved.ReplicaSetSpec {
+	spec := paved.ReplicaSetSpec{
+		Name:              m.Name.ValueString(),
+		Regions:           m.regionNames(),
+		MinHealthyRegions: int(m.MinHealthyRegions.ValueInt64()),
+		Space:             m.Space.ValueString(),
+		GlobalHost:        m.GlobalHost.ValueString(),
+		Rollout:           m.Rollout.ValueString(),
+	}
+	if m.App != nil {
+		spec.App.Name = m.App.Name.ValueString()
+	}
+	return spec
+}
+
+// toSpec builds the library's spec; source is the packed archive (nil when
+// the app has none) and digest its sha256.
+func (m *replicaSetModel) toSpec(ctx context.Context, source []byte, digest string, diags *diag.Diagnostics) paved.ReplicaSetSpec {
+	spec := m.placement()
+	spec.Source = source
+	if m.App != nil {
+		app, d := m.App.toSpec(ctx, digest)
+		diags.Append(d...)
+		spec.App = app
+	}
+	return spec
+}
+
+// setStatus records every region's outcome in regions_status.
+func (m *replicaSetModel) setStatus(ctx context.Context, st *paved.ReplicaSetStatus) diag.Diagnostics {
+	byRegion := make(map[string]regionStatusModel, len(st.Regions))
+	for _, r := range st.Regions {
+		byRegion[r.Region] = regionStatusModel{
+			Status: types.StringValue(r.Status), Reason: stringOrNull(r.Reason), Cloud: stringOrNull(r.Cloud),
+			Release: types.Int64Value(int64(r.Release)), RunningInstances: types.Int64Value(int64(r.RunningInstances)),
+		}
+	}
+	v, diags := types.MapValueFrom(ctx, regionStatusType, byRegion)
+	m.RegionsStatus = v
+	return diags
+}
+
+// allReady tells whether every region in regions_status had converged.
+func (m *replicaSetModel) allReady(ctx context.Context) bool {
+	if m.RegionsStatus.IsNull() || m.RegionsStatus.IsUnknown() {
+		return false
+	}
+	var byRegion map[string]regionStatusModel
+	if diags := m.RegionsStatus.ElementsAs(ctx, &byRegion, false); diags.HasError() {
+		return false
+	}
+	for _, r := range byRegion {
+		if r.Status.ValueString() != paved.RegionReady {
+			return false
+		}
+	}
+	return true
+}
+
+// adopt fills an imported replica set from the regions that hold it: its
+// regions (in name order: the first is the canary region), space, global
+// host and the app's settings as the first of them runs it. It returns
+// the status of those regions, or nil when none holds the set.
+func (m *replicaSetModel) adopt(ctx context.Context, st *paved.ReplicaSetStatus, diags *diag.Diagnostics) *paved.ReplicaSetStatus {
+	held := &paved.ReplicaSetStatus{Name: st.Name, Space: st.Space, App: st.App, GlobalHost: st.GlobalHost}
+	var app *paved.App
+	for _, r := range st.Regions {
+		if r.Record == nil {
+			continue
+		}
+		held.Regions = append(held.Regions, r)
+		if app == nil {
+			app = r.App
+		}
+	}
+	if app == nil {
+		diags.AddError("Cannot import replica set "+st.Name,
+			fmt.Sprintf("no reachable region runs replica set %q:\n%s", st.Name, st.Summary()))
+		return nil
+	}
+	names := make([]string, len(held.Regions))
+	for i, r := range held.Regions {
+		names[i] = r.Region
+	}
+	regions, d := types.ListValueFrom(ctx, types.StringType, names)
+	diags.Append(d...)
+	m.ID, m.Name, m.Regions = types.StringValue(st.Name), types.StringValue(st.Name), regions
+	m.Space, m.GlobalHost = types.StringValue(st.Space), types.StringValue(st.GlobalHost)
+	m.MinHealthyRegions, m.Rollout = types.Int64Value(1), types.StringValue(paved.RolloutCanaryRegion)
+	m.App = &appSettingsModel{Env: types.MapNull(types.StringType), Routes: types.ListNull(types.StringType)}
+	diags.Append(m.App.fillSettings(ctx, app, currentConfig(app))...)
+	m.SourceHash = stringOrNull(app.Source)
+	return held
+}
+
+// splitConfigured splits region names into those the provider configures
+// and those it no longer does.
+func splitConfigured(names []string, regions *paved.Regions) (configured, gone []string) {
+	configured = []string{}
+	for _, name := range names {
+		if regions.Has(name) {
+			configured = append(configured, name)
+		} else {
+			gone = append(gone, name)
+		}
+	}
+	return configured, gone
+}
+
+// removedRegions are the regions of prior that the plan drops.
+func removedRegions(plan, prior []string) []string {
+	var out []string
+	for _, name := range prior {
+		if !slices.Contains(plan, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// replicaSetAttributePath maps a field of the library's validation
+// ("regions[1]", "app.name") to the attribute it came from.
+func replicaSetAttributePath(field string) path.Path {
+	p := path.Empty()
+	for _, part := range strings.Split(field, ".") {
+		name, idx, indexed := strings.Cut(part, "[")
+		p = p.AtName(name)
+		if indexed {
+			i, _ := strconv.Atoi(strings.TrimSuffix(idx, "]"))
+			p = p.AtListIndex(i)
+		}
+	}
+	return p
+}
