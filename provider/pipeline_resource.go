@@ -165,9 +165,15 @@ func (r *PipelineResource) Configure(_ context.Context, req resource.ConfigureRe
 // ValidateConfig runs the same validation as the cell and the CLI on
 // everything the config decides, with attribute paths.
 func (r *PipelineResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	// A block list built by a dynamic block over a value not known yet
+	// (a module's variable at validate time) cannot be read into the
+	// model; plan validates again once it is known.
+	if !req.Config.Raw.IsFullyKnown() {
+		return
+	}
 	var m pipelineModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() || m.Name.IsUnknown() || !req.Config.Raw.IsFullyKnown() {
+	if resp.Diagnostics.HasError() {
 		return
 	}
 	spec := m.toSpec(ctx, &resp.Diagnostics)

@@ -5,7 +5,9 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
@@ -62,7 +64,7 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 			},
 			"regions": schema.MapNestedAttribute{
 				Optional: true,
-				MarkdownDescription: "Cells by region name, for multi-region resources (`paved_replica_set`, `paved_regions`). " +
+				MarkdownDescription: "Cells by region name, for multi-region resources (`paved_replica_set`, `paved_regions`). Defaults to `$PAVED_REGIONS` (`NAME=ENDPOINT,…`, tokens from `$PAVED_TOKEN`). " +
 					"A name must be a DNS label and match the cell's own `--region`: cells name their peers by it.",
 				Validators: []validator.Map{mapvalidator.KeysAre(validators.Name())},
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
@@ -113,10 +115,30 @@ func (p *Provider) regionConfigs(ctx context.Context, m providerModel, diags *di
 	var regions map[string]regionConfigModel
 	if !m.Regions.IsNull() && !m.Regions.IsUnknown() {
 		diags.Append(m.Regions.ElementsAs(ctx, &regions, false)...)
+	} else if env := os.Getenv("PAVED_REGIONS"); env != "" {
+		regions = regionsFromEnv(env, diags)
 	}
 	out := make(map[string]paved.Config, len(regions))
 	for name, r := range regions {
 		out[name] = paved.Config{Endpoint: r.Endpoint.ValueString(), Token: r.Token.ValueString(), UserAgent: p.userAgent()}
+	}
+	return out
+}
+
+// regionsFromEnv reads $PAVED_REGIONS, "NAME=ENDPOINT[,NAME=ENDPOINT…]",
+// the default of the regions attribute (tokens come from $PAVED_TOKEN): it
+// lets a shell, a CI job or a `tofu test` file without a provider block
+// name the cells.
+func regionsFromEnv(env string, diags *diag.Diagnostics) map[string]regionConfigModel {
+	out := map[string]regionConfigModel{}
+	for _, item := range strings.Split(env, ",") {
+		name, endpoint, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok || name == "" || endpoint == "" {
+			diags.AddAttributeError(path.Root("regions"), "Invalid PAVED_REGIONS",
+				fmt.Sprintf("PAVED_REGIONS must be NAME=ENDPOINT pairs separated by commas, e.g. eu=https://paved.eu.example.com; got %q", item))
+			continue
+		}
+		out[name] = regionConfigModel{Endpoint: types.StringValue(endpoint), Token: types.StringNull()}
 	}
 	return out
 }
