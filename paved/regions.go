@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -171,4 +172,29 @@ func (r *Regions) each(names []string, clients map[string]*Client, fn func(name 
 		wg.Go(func() { fn(name, c) })
 	}
 	wg.Wait()
+}
+
+// RegionsEnv is the environment variable that names the cells of every
+// region for the CLI and the provider: "NAME=ENDPOINT[,NAME=ENDPOINT…]".
+const RegionsEnv = "PAVED_REGIONS"
+
+// ParseRegions reads the RegionsEnv format into client configs; tokens are
+// left empty, so each client takes $PAVED_TOKEN.
+func ParseRegions(s string) (map[string]Config, error) {
+	out := map[string]Config{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, endpoint, ok := strings.Cut(item, "=")
+		if !ok || name == "" || endpoint == "" {
+			return nil, fmt.Errorf("%s must be NAME=ENDPOINT pairs separated by commas, e.g. eu=https://paved.eu.example.com; got %q", RegionsEnv, item)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("%s names region %q twice", RegionsEnv, name)
+		}
+		out[name] = Config{Endpoint: endpoint}
+	}
+	return out, nil
 }

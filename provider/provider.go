@@ -5,9 +5,7 @@ package provider
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
@@ -115,7 +113,7 @@ func (p *Provider) regionConfigs(ctx context.Context, m providerModel, diags *di
 	var regions map[string]regionConfigModel
 	if !m.Regions.IsNull() && !m.Regions.IsUnknown() {
 		diags.Append(m.Regions.ElementsAs(ctx, &regions, false)...)
-	} else if env := os.Getenv("PAVED_REGIONS"); env != "" {
+	} else if env := os.Getenv(paved.RegionsEnv); env != "" {
 		regions = regionsFromEnv(env, diags)
 	}
 	out := make(map[string]paved.Config, len(regions))
@@ -125,20 +123,18 @@ func (p *Provider) regionConfigs(ctx context.Context, m providerModel, diags *di
 	return out
 }
 
-// regionsFromEnv reads $PAVED_REGIONS, "NAME=ENDPOINT[,NAME=ENDPOINT…]",
-// the default of the regions attribute (tokens come from $PAVED_TOKEN): it
-// lets a shell, a CI job or a `tofu test` file without a provider block
-// name the cells.
+// regionsFromEnv reads $PAVED_REGIONS (paved.RegionsEnv), the default of
+// the regions attribute: it lets a shell, a CI job or a `tofu test` file
+// without a provider block name the cells. Tokens come from $PAVED_TOKEN.
 func regionsFromEnv(env string, diags *diag.Diagnostics) map[string]regionConfigModel {
-	out := map[string]regionConfigModel{}
-	for _, item := range strings.Split(env, ",") {
-		name, endpoint, ok := strings.Cut(strings.TrimSpace(item), "=")
-		if !ok || name == "" || endpoint == "" {
-			diags.AddAttributeError(path.Root("regions"), "Invalid PAVED_REGIONS",
-				fmt.Sprintf("PAVED_REGIONS must be NAME=ENDPOINT pairs separated by commas, e.g. eu=https://paved.eu.example.com; got %q", item))
-			continue
-		}
-		out[name] = regionConfigModel{Endpoint: types.StringValue(endpoint), Token: types.StringNull()}
+	cfgs, err := paved.ParseRegions(env)
+	if err != nil {
+		diags.AddAttributeError(path.Root("regions"), "Invalid "+paved.RegionsEnv, err.Error())
+		return nil
+	}
+	out := make(map[string]regionConfigModel, len(cfgs))
+	for name, cfg := range cfgs {
+		out[name] = regionConfigModel{Endpoint: types.StringValue(cfg.Endpoint), Token: types.StringNull()}
 	}
 	return out
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/pavedroad/terraform-provider-paved/internal/donationload"
 	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
-	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
 // donationRegions are the three cells of examples/donations.
@@ -99,20 +98,8 @@ func TestDonationsSurviveLosingARegion(t *testing.T) {
 	terraform.DestroyContext(t, ctx, opts)
 	destroyed = true
 	for _, c := range cells {
-		apps, err := c.Client.Apps.List(ctx, paved.ListAppsOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sets, err := c.Client.ReplicaSets.List(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := c.Client.Health(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(apps) != 0 || len(sets) != 0 || h.Counts.Instances != 0 {
-			t.Fatalf("after destroy, cell %s still has %d apps, %d replica sets, %d instances", c.Region, len(apps), len(sets), h.Counts.Instances)
+		if err := cellIsEmpty(ctx, c); err != nil {
+			t.Fatalf("after destroy: %v", err)
 		}
 	}
 }

@@ -58,30 +58,13 @@ func tofu(t *testing.T, dir string, env []string, args ...string) string {
 }
 
 // helloRepo makes a git repository holding examples/hello, for modules
-// whose pipeline watches one.
+// whose pipeline watches one, with the script examples/pipeline uses.
 func helloRepo(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(repoRoot(), "examples", "hello")
-	for _, name := range []string{"main.go", "go.mod", "Procfile"} {
-		b, err := os.ReadFile(filepath.Join(src, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, args := range [][]string{
-		{"init", "-q", "-b", "main"},
-		{"add", "."},
-		{"-c", "user.name=paved tests", "-c", "user.email=tests@paved.invalid", "commit", "-q", "-m", "hello"},
-	} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+	dir := filepath.Join(t.TempDir(), "repo")
+	script := filepath.Join(repoRoot(), "examples", "pipeline", "make-repo.sh")
+	if out, err := exec.Command(script, dir, filepath.Join(repoRoot(), "examples", "hello")).CombinedOutput(); err != nil {
+		t.Fatalf("make-repo.sh: %v\n%s", err, out)
 	}
 	return dir
 }

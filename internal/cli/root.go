@@ -76,6 +76,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root.AddCommand(
 		NewCmdServer(f, nil),
 		NewCmdStatus(f, nil),
+		NewCmdRegions(f, nil),
 		NewCmdApps(f, nil),
 		NewCmdApp(f),
 		NewCmdSpace(f),

@@ -80,8 +80,16 @@ func TestGlobalHostFailsOverBetweenCells(t *testing.T) {
 		t.Fatalf("hopped request at a cell without instances: %d, want 502 (never forwarded twice)", res.StatusCode)
 	}
 
+	regions := "--regions=eu=http://" + eu.api + ",us=http://" + us.api
+	if out := eu.mustPaved("regions", regions); !contains(out, "eu ") || !contains(out, "us ") || contains(out, "down") {
+		t.Fatalf("paved regions with both cells up:\n%s", out)
+	}
+
 	// The whole us cell dies: eu has nowhere to send the request.
 	us.kill9()
+	if out := eu.mustPaved("regions", regions); !contains(out, "down") {
+		t.Fatalf("paved regions after us died shows no region down:\n%s", out)
+	}
 	eventually(t, 10*time.Second, "eu answers 502 once no region can serve", func() error {
 		res, body, err := eu.get(client, "web.global.test", "/")
 		if err != nil {

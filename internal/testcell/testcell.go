@@ -220,3 +220,20 @@ func (c *Cell) Restart(t testing.TB) {
 		t.Fatal(err)
 	}
 }
+
+// Attach returns a Cell for a cell that is already running (started by an
+// earlier test run that kept it), which the caller does not own: Stop and
+// Kill9 do nothing to it.
+func Attach(endpoint, routerAddr, token string) (*Cell, error) {
+	c := &Cell{Endpoint: endpoint, RouterAddr: routerAddr, Token: token}
+	var err error
+	if c.Client, err = paved.NewClient(paved.Config{Endpoint: endpoint, Token: token, PollInterval: 100 * time.Millisecond}); err != nil {
+		return nil, err
+	}
+	h, err := c.Client.Health(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("the kept cell at %s does not answer: %w", endpoint, err)
+	}
+	c.Region = h.Region
+	return c, nil
+}
