@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gruntwork-io/terratest/modules/files"
 	"github.com/gruntwork-io/terratest/modules/terraform"
 	test_structure "github.com/gruntwork-io/terratest/modules/test-structure"
 
@@ -91,7 +92,7 @@ func runExample(t *testing.T, name string, vars map[string]any, check func(*exam
 	}
 
 	test_structure.RunTestStage(t, "apply", func() {
-		dir := test_structure.CopyTerraformFolderToDest(t, filepath.Join(repoRoot(), "examples"), name, r.dir)
+		dir := copyExample(t, name, r.dir)
 		opts := &terraform.Options{
 			TerraformDir:    dir,
 			TerraformBinary: tofuBin,
@@ -112,6 +113,22 @@ func runExample(t *testing.T, name string, vars map[string]any, check func(*exam
 		terraform.DestroyContext(t, ctx, r.opts)
 		r.assertNothingRuns()
 	})
+}
+
+// copyExample copies examples/ and modules/ side by side into dest (so an
+// example's relative sources, ../hello and ../../modules/…, resolve) without
+// state, .terraform or hidden files, and returns the example's directory.
+func copyExample(t *testing.T, name, dest string) string {
+	t.Helper()
+	keep := func(path string) bool {
+		return !files.PathContainsHiddenFileOrFolder(path) && !files.PathContainsTerraformState(path)
+	}
+	for _, dir := range []string{"examples", "modules"} {
+		if err := files.CopyFolderContentsWithFilter(filepath.Join(repoRoot(), dir), filepath.Join(dest, dir), keep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dest, "examples", name)
 }
 
 func (r *exampleRun) env() map[string]string {

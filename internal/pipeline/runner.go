@@ -74,7 +74,13 @@ func (e *Engine) runBuild(ctx context.Context, p store.Pipeline, rec store.JobBu
 				err = eerr
 			}
 		}
-		b.closeEnvironments(ctx, err == nil)
+		// A build cut short by its pipeline's deletion (the cell still
+		// runs) leaves no environment behind: nobody owns it any more.
+		b.e.mu.Lock()
+		cellCtx := b.e.ctx
+		b.e.mu.Unlock()
+		deleted := ctx.Err() != nil && cellCtx.Err() == nil
+		b.closeEnvironments(ctx, err == nil || deleted)
 	}
 	end := time.Now().UTC()
 	b.rec.FinishedAt = &end
@@ -474,7 +480,8 @@ func (b *build) environment(ctx context.Context, s paved.Step) error {
 }
 
 // closeEnvironments destroys the build's preview environments when the job
-// succeeded, and keeps them (until their TTL) for debugging when it failed.
+// succeeded (or its pipeline is gone), and keeps them (until their TTL) for
+// debugging when it failed.
 func (b *build) closeEnvironments(ctx context.Context, succeeded bool) {
 	b.mu.Lock()
 	envs := append([]string(nil), b.envs...)
@@ -488,7 +495,7 @@ func (b *build) closeEnvironments(ctx context.Context, succeeded bool) {
 			b.logLine("environment %s: could not destroy it: %v", name, err)
 			continue
 		}
-		b.logLine("environment %s destroyed after the successful run", name)
+		b.logLine("environment %s destroyed", name)
 	}
 }
 
