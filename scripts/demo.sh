@@ -78,7 +78,7 @@ apply() {
     (cd "$DEMO/work/examples/$name" && tar xf -)
   # Each apply after the provider was rebuilt needs a fresh lock.
   rm -f "$DEMO/work/examples/$name/.terraform.lock.hcl"
-  (cd "$DEMO/work/examples/$name" && "$TOFU" init -input=false >/dev/null && "$TOFU" apply -input=false -auto-approve "$@" | tail -3)
+  (cd "$DEMO/work/examples/$name" && "$TOFU" init -input=false >/dev/null && "$TOFU" apply -input=false -auto-approve -no-color "$@" | grep -E "^(Apply complete|No changes)")
 }
 
 up() {
