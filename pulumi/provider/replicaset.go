@@ -1,0 +1,312 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// ReplicaSet is paved:index:ReplicaSet: the same app in several regions
+// (cells of the provider's regions) behind one global host, over
+// paved.Regions.ReplicaSets.
+type ReplicaSet struct{}
+
+// ReplicaSetApp is the app of a replica set: a name and App's settings.
+type ReplicaSetApp struct {
+	Name string `pulumi:"name"`
+	AppSettings
+}
+
+// Annotate documents the app of a replica set.
+func (a *ReplicaSetApp) Annotate(an infer.Annotator) {
+	an.SetToken("index", "ReplicaSetApp")
+	an.Describe(&a.Name, "Name of the app in every region: a DNS label.")
+}
+
+// ReplicaSetArgs are a replica set's inputs.
+type ReplicaSetArgs struct {
+	Name              string        `pulumi:"name" provider:"replaceOnChanges"`
+	Regions           []string      `pulumi:"regions"`
+	MinHealthyRegions *int          `pulumi:"minHealthyRegions,optional"`
+	Space             string        `pulumi:"space" provider:"replaceOnChanges"`
+	GlobalHost        string        `pulumi:"globalHost"`
+	Rollout           *string       `pulumi:"rollout,optional"`
+	App               ReplicaSetApp `pulumi:"app"`
+}
+
+// Annotate documents the inputs.
+func (a *ReplicaSetArgs) Annotate(an infer.Annotator) {
+	an.Describe(&a.Name, "Name: a DNS label. Changing it replaces the replica set.")
+	an.Describe(&a.Regions, "Regions of the provider's `regions` to run in. Order matters: with the `canary_region` rollout "+
+		"the first reachable one rolls out alone first. A region dropped from the list is cleaned up after the others converged.")
+	an.Describe(&a.MinHealthyRegions, "How many regions must converge for an update to succeed (default 1: availability first). "+
+		"The others are reported degraded and converge on the next update.")
+	an.SetDefault(&a.MinHealthyRegions, 1)
+	an.Describe(&a.Space, "Space of the app in every region, created where missing and never deleted. Changing it replaces the replica set.")
+	an.Describe(&a.GlobalHost, "Host every region's router serves for the set (responses carry `X-Paved-Region`). A global host belongs to one replica set.")
+	an.Describe(&a.Rollout, "`canary_region` (default): the first reachable region alone, then the others in parallel; `parallel`: every region at once.")
+	an.SetDefault(&a.Rollout, paved.RolloutCanaryRegion)
+	an.Describe(&a.App, "The app, with App's settings. A change rolls out in place in every region.")
+}
+
+// RegionStatus is one region of a replica set after the last update or refresh.
+type RegionStatus struct {
+	Status           string  `pulumi:"status"`
+	Reason           *string `pulumi:"reason,optional"`
+	Release          int     `pulumi:"release"`
+	RunningInstances int     `pulumi:"runningInstances"`
+	Cloud            *string `pulumi:"cloud,optional"`
+}
+
+// Annotate documents a region's status.
+func (s *RegionStatus) Annotate(a infer.Annotator) {
+	a.SetToken("index", "RegionStatus")
+	a.Describe(&s.Status, "`ready`, `degraded`, `missing` or `skipped` (the canary region failed).")
+	a.Describe(&s.Reason, "Why the region is not ready.")
+	a.Describe(&s.Release, "The release the region's instances run.")
+	a.Describe(&s.RunningInstances, "Instances passing their health check.")
+	a.Describe(&s.Cloud, "Cloud label of the region's cell.")
+}
+
+// ReplicaSetState is a replica set's outputs.
+type ReplicaSetState struct {
+	ReplicaSetArgs
+	SourceHash    *string                 `pulumi:"sourceHash,optional"`
+	RegionsStatus map[string]RegionStatus `pulumi:"regionsStatus"`
+}
+
+// Annotate documents the outputs.
+func (s *ReplicaSetState) Annotate(a infer.Annotator) {
+	a.Describe(&s.SourceHash, "sha256 of the packed `app.source`.")
+	a.Describe(&s.RegionsStatus, "Each region's state after the last update or refresh.")
+}
+
+// Annotate documents the resource.
+func (r *ReplicaSet) Annotate(a infer.Annotator) {
+	a.SetToken("index", "ReplicaSet")
+	a.Describe(&r, "The same app in several regions (cells of the provider's `regions`) behind one global host. "+
+		"Every region's router serves `globalHost` with its own healthy instances and fails over to the other regions' routers "+
+		"when it has none. Availability first: an update succeeds once `minHealthyRegions` regions converged; the others are "+
+		"reported in `regionsStatus` and converge on the next update, which the next preview shows.")
+}
+
+var (
+	_ infer.CustomCheck[ReplicaSetArgs]                   = (*ReplicaSet)(nil)
+	_ infer.CustomDiff[ReplicaSetArgs, ReplicaSetState]   = (*ReplicaSet)(nil)
+	_ infer.CustomUpdate[ReplicaSetArgs, ReplicaSetState] = (*ReplicaSet)(nil)
+	_ infer.CustomRead[ReplicaSetArgs, ReplicaSetState]   = (*ReplicaSet)(nil)
+	_ infer.CustomDelete[ReplicaSetState]                 = (*ReplicaSet)(nil)
+)
+
+// Check applies paved's rules for a replica set and its app.
+func (*ReplicaSet) Check(ctx context.Context, req infer.CheckRequest) (infer.CheckResponse[ReplicaSetArgs], error) {
+	args, failures, err := infer.DefaultCheck[ReplicaSetArgs](ctx, req.NewInputs)
+	if err != nil || len(failures) > 0 {
+		return infer.CheckResponse[ReplicaSetArgs]{Inputs: args, Failures: failures}, err
+	}
+	var c checker
+	var known []string
+	if r := regionsOf(ctx); r != nil {
+		known = regionNames(r)
+	}
+	for _, fe := range args.placement().Validate(known) {
+		c.add(pulumiPath(fe.Field), fe.Message)
+	}
+	c.settings("app.", args.App.Name, args.App.AppSettings, nil)
+	return infer.CheckResponse[ReplicaSetArgs]{Inputs: args, Failures: c.failures(req.NewInputs)}, nil
+}
+
+// placement is the spec without the app's settings and source.
+func (a ReplicaSetArgs) placement() paved.ReplicaSetSpec {
+	return paved.ReplicaSetSpec{Name: a.Name, Regions: a.Regions, MinHealthyRegions: deref(a.MinHealthyRegions),
+		Space: a.Space, GlobalHost: a.GlobalHost, Rollout: deref(a.Rollout), App: paved.AppSpec{Name: a.App.Name}}
+}
+
+// Diff compares the program with the state: the source by content, and a
+// region that has not converged is a pending update.
+func (*ReplicaSet) Diff(_ context.Context, req infer.DiffRequest[ReplicaSetArgs, ReplicaSetState]) (infer.DiffResponse, error) {
+	in, st := req.Inputs, req.State
+	diff := map[string]p.PropertyDiff{}
+	replace := false
+	for name, same := range map[string]bool{"name": in.Name == st.Name, "space": in.Space == st.Space} {
+		if !same {
+			diff[name] = p.PropertyDiff{Kind: p.UpdateReplace, InputDiff: true}
+			replace = true
+		}
+	}
+	if !slices.Equal(in.Regions, st.Regions) {
+		diff["regions"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	}
+	if deref(in.MinHealthyRegions) != deref(st.MinHealthyRegions) {
+		diff["minHealthyRegions"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	}
+	if in.GlobalHost != st.GlobalHost {
+		diff["globalHost"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	}
+	if deref(in.Rollout) != deref(st.Rollout) {
+		diff["rollout"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	}
+	changed, err := sourceChanged(in.App.Source, st.App.Source, st.SourceHash)
+	if err != nil {
+		return infer.DiffResponse{}, err
+	}
+	if changed {
+		diff["app.source"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	}
+	if in.App.Name != st.App.Name {
+		diff["app.name"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	}
+	for _, name := range changedSettings(in.App.AppSettings, st.App.AppSettings) {
+		diff["app."+name] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	}
+	for _, r := range st.RegionsStatus {
+		if r.Status != paved.RegionReady {
+			diff["regionsStatus"] = p.PropertyDiff{Kind: p.Update}
+			break
+		}
+	}
+	return infer.DiffResponse{DeleteBeforeReplace: replace, HasChanges: len(diff) > 0, DetailedDiff: diff}, nil
+}
+
+// Create fans the replica set out and waits for the rollouts.
+func (*ReplicaSet) Create(ctx context.Context, req infer.CreateRequest[ReplicaSetArgs]) (infer.CreateResponse[ReplicaSetState], error) {
+	st, err := applyReplicaSet(ctx, req.Inputs, nil, req.DryRun)
+	return infer.CreateResponse[ReplicaSetState]{ID: req.Inputs.Name, Output: st}, err
+}
+
+// Update rolls the change out in place in every region.
+func (*ReplicaSet) Update(ctx context.Context, req infer.UpdateRequest[ReplicaSetArgs, ReplicaSetState]) (infer.UpdateResponse[ReplicaSetState], error) {
+	st, err := applyReplicaSet(ctx, req.Inputs, &req.State, req.DryRun)
+	return infer.UpdateResponse[ReplicaSetState]{Output: st}, err
+}
+
+// applyReplicaSet fans in out with the library. Too few regions converged
+// fails the update with the per-region summary; the outputs then keep the
+// prior settings with the new regions status, so the change stays pending.
+func applyReplicaSet(ctx context.Context, in ReplicaSetArgs, prior *ReplicaSetState, dryRun bool) (ReplicaSetState, error) {
+	data, digest, err := packSource(in.App.Source)
+	if err != nil {
+		return ReplicaSetState{}, err
+	}
+	saved := ReplicaSetState{ReplicaSetArgs: in}
+	if digest != "" {
+		saved.SourceHash = &digest
+	}
+	if dryRun {
+		if prior != nil {
+			saved.RegionsStatus = prior.RegionsStatus
+		}
+		return saved, nil
+	}
+	spec := in.placement()
+	spec.Source = data
+	if spec.App, err = in.App.spec(in.App.Name, digest); err != nil {
+		return ReplicaSetState{}, err
+	}
+	regions := regionsOf(ctx)
+	status, err := regions.ReplicaSets.Apply(ctx, spec, nil)
+	if status == nil {
+		return ReplicaSetState{}, fmt.Errorf("apply replica set %s: %w", in.Name, err)
+	}
+	if err != nil {
+		if prior != nil {
+			saved = *prior
+		}
+		saved.RegionsStatus = regionsStatus(status)
+		return saved, infer.ResourceInitFailedError{Reasons: []string{err.Error()}}
+	}
+	saved.RegionsStatus = regionsStatus(status)
+	if prior != nil {
+		if removed := removed(in.Regions, prior.Regions); len(removed) > 0 {
+			configured, _ := splitConfigured(removed, regions)
+			if len(configured) > 0 {
+				if err := regions.ReplicaSets.Delete(ctx, in.Name, configured); err != nil {
+					return saved, infer.ResourceInitFailedError{Reasons: []string{fmt.Sprintf(
+						"%s left replica set %s but could not be cleaned up: %v", strings.Join(configured, ", "), in.Name, err)}}
+				}
+			}
+		}
+	}
+	return saved, nil
+}
+
+// Read refreshes the regions' status; a set no region has any more leaves
+// the stack.
+func (*ReplicaSet) Read(ctx context.Context, req infer.ReadRequest[ReplicaSetArgs, ReplicaSetState]) (infer.ReadResponse[ReplicaSetArgs, ReplicaSetState], error) {
+	regions := regionsOf(ctx)
+	configured, gone := splitConfigured(req.State.Regions, regions)
+	status, err := regions.ReplicaSets.Read(ctx, req.ID, configured)
+	if err != nil {
+		return infer.ReadResponse[ReplicaSetArgs, ReplicaSetState]{}, fmt.Errorf("read replica set %s: %w", req.ID, err)
+	}
+	missing := len(gone) == 0
+	for _, r := range status.Regions {
+		missing = missing && r.Status == paved.RegionMissing
+	}
+	if missing {
+		return infer.ReadResponse[ReplicaSetArgs, ReplicaSetState]{}, nil
+	}
+	for _, name := range gone {
+		status.Regions = append(status.Regions, paved.RegionStatus{Region: name, Status: paved.RegionDegraded,
+			Reason: "not in the provider's regions any more"})
+	}
+	st := req.State
+	st.RegionsStatus = regionsStatus(status)
+	return infer.ReadResponse[ReplicaSetArgs, ReplicaSetState]{ID: req.ID, Inputs: req.Inputs, State: st}, nil
+}
+
+// Delete removes the app and the record from every region of the set; the
+// space stays. An unreachable region fails the destroy, naming it.
+func (*ReplicaSet) Delete(ctx context.Context, req infer.DeleteRequest[ReplicaSetState]) (infer.DeleteResponse, error) {
+	regions := regionsOf(ctx)
+	configured, _ := splitConfigured(req.State.Regions, regions)
+	if err := regions.ReplicaSets.Delete(ctx, req.ID, configured); err != nil {
+		return infer.DeleteResponse{}, fmt.Errorf("delete replica set %s: %w", req.ID, err)
+	}
+	return infer.DeleteResponse{}, nil
+}
+
+func regionsStatus(st *paved.ReplicaSetStatus) map[string]RegionStatus {
+	out := make(map[string]RegionStatus, len(st.Regions))
+	for _, r := range st.Regions {
+		rs := RegionStatus{Status: r.Status, Release: r.Release, RunningInstances: r.RunningInstances}
+		if r.Reason != "" {
+			rs.Reason = ptr(r.Reason)
+		}
+		if r.Cloud != "" {
+			rs.Cloud = ptr(r.Cloud)
+		}
+		out[r.Region] = rs
+	}
+	return out
+}
+
+// splitConfigured splits region names into those the provider configures
+// and those it no longer does.
+func splitConfigured(names []string, regions *paved.Regions) (configured, gone []string) {
+	configured = []string{}
+	for _, name := range names {
+		if regions.Has(name) {
+			configured = append(configured, name)
+		} else {
+			gone = append(gone, name)
+		}
+	}
+	return configured, gone
+}
+
+func removed(now, before []string) []string {
+	var out []string
+	for _, name := range before {
+		if !slices.Contains(now, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
