@@ -13,8 +13,8 @@ import (
 // before any cell is called. Adapters that take user input (the Pulumi
 // plugin's Check, the CLI) run them so that a bad input is refused at
 // plan time, with the field and one sentence, the same way everywhere.
-// The Terraform provider's validators (provider/validators) apply the same
-// rules; paved's tests hold the two to the same verdicts.
+// The Terraform provider's validators (provider/validators) are adapters
+// over these functions, so the rules have one home.
 
 // Bounds of an app's spec (the cell enforces the same).
 const (

@@ -1,69 +1,48 @@
 package paved_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-framework/attr"
-	"github.com/hashicorp/terraform-plugin-framework/path"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
-	"github.com/hashicorp/terraform-plugin-framework/types"
-
 	"github.com/pavedroad/terraform-provider-paved/paved"
-	"github.com/pavedroad/terraform-provider-paved/provider/validators"
 )
 
-func tfString(v validator.String, s string) error {
-	resp := &validator.StringResponse{}
-	v.ValidateString(context.Background(), validator.StringRequest{Path: path.Root("x"), ConfigValue: types.StringValue(s)}, resp)
-	if resp.Diagnostics.HasError() {
-		return errString(resp.Diagnostics.Errors()[0].Detail())
-	}
-	return nil
-}
-
-type errString string
-
-func (e errString) Error() string { return string(e) }
-
-// The Pulumi plugin checks inputs with paved's checks, Terraform with
-// provider/validators: both must give every input the same verdict and
-// the same sentence, or the two front ends would disagree about a config.
-func TestChecksAgreeWithTerraformValidators(t *testing.T) {
+// The checks are the one home of these rules: the Terraform validators
+// (provider/validators) and the Pulumi plugin call them.
+func TestChecks(t *testing.T) {
 	long := strings.Repeat("a", 64)
-	inputs := []string{"", "web", "a", "web-1", "Web", "-web", "web-", "we_b", long, long[:63],
-		"web.example.test", "web.example.test/api", "a/b/c", "/api", "Web.test", "we_b.test", "a..b", "localhost",
-		"0s", "15s", "1m30s", "500ms", "15", "soon", "-1s", "1s", "2m", "-5s", "x",
-		"1", "10", "25%", "100%", "12.5%", "0", "-1", "150%", "0%", "abc", "1.5", "2x"}
 	cases := []struct {
-		name  string
-		paved func(string) error
-		tf    func(string) error
+		name   string
+		check  func(string) error
+		ok     []string
+		refuse map[string]string // input → part of the sentence
 	}{
-		{"name", paved.CheckName, validators.CheckName},
-		{"route", paved.CheckRoute, validators.CheckRoute},
-		{"host", paved.CheckHost, validators.CheckHost},
-		{"duration", func(s string) error { return paved.CheckDuration(s, false) }, func(s string) error { return tfString(validators.Duration(false), s) }},
-		{"positive duration", func(s string) error { return paved.CheckDuration(s, true) }, func(s string) error { return tfString(validators.Duration(true), s) }},
-		{"max_in_flight", paved.CheckMaxInFlight, func(s string) error { return tfString(validators.MaxInFlight(), s) }},
+		{"name", paved.CheckName, []string{"web", "a", "web-1", long[:63]},
+			map[string]string{"": "not a valid name", "Web": "lowercase", "-web": "starting and ending", "we_b": "not a valid name", long: "1 to 63"}},
+		{"host", paved.CheckHost, []string{"web.example.test", "localhost"},
+			map[string]string{"Web.test": "not a valid host name", "a..b": "DNS labels", "": "not a valid host name"}},
+		{"route", paved.CheckRoute, []string{"web.example.test", "web.example.test/api", "a/b/c"},
+			map[string]string{"/api": "needs a host", "we_b.test/x": "not a valid host name"}},
+		{"duration", func(s string) error { return paved.CheckDuration(s, false) }, []string{"0s", "15s", "1m30s", "500ms"},
+			map[string]string{"15": "not a duration", "soon": "not a duration", "-1s": "zero or more"}},
+		{"positive duration", func(s string) error { return paved.CheckDuration(s, true) }, []string{"1s", "2m"},
+			map[string]string{"0s": "more than zero", "-5s": "more than zero"}},
+		{"max_in_flight", paved.CheckMaxInFlight, []string{"1", "10", "25%", "100%", "12.5%"},
+			map[string]string{"0": "at least 1", "-1": "at least 1", "150%": "between 1% and 100%", "0%": "percentage", "1.5": "count", "2x": "count"}},
+		{"env name", paved.CheckEnvName, []string{"GREETING", "_x", "a1", "PAVED"},
+			map[string]string{"1a": "not a valid environment variable name", "A-B": "letters, digits and _", "PORT": "set by the cell", "PAVED_REGION": "set by the cell", "": "not a valid"}},
 	}
 	for _, tc := range cases {
-		for _, in := range inputs {
-			p, tf := tc.paved(in), tc.tf(in)
-			if (p == nil) != (tf == nil) || p != nil && p.Error() != tf.Error() {
-				t.Errorf("%s(%q): paved says %v, Terraform says %v", tc.name, in, p, tf)
+		for _, in := range tc.ok {
+			if err := tc.check(in); err != nil {
+				t.Errorf("%s(%q) refused: %v", tc.name, in, err)
 			}
 		}
-	}
-	// Environment variable names: the Terraform validator checks map keys.
-	for _, k := range []string{"GREETING", "_x", "a1", "1a", "A-B", "PORT", "PAVED_REGION", "PAVED", "port", ""} {
-		resp := &validator.MapResponse{}
-		m := types.MapValueMust(types.StringType, map[string]attr.Value{k: types.StringValue("v")})
-		validators.EnvNames().ValidateMap(context.Background(), validator.MapRequest{Path: path.Root("env"), ConfigValue: m}, resp)
-		p := paved.CheckEnvName(k)
-		if (p == nil) != !resp.Diagnostics.HasError() || p != nil && p.Error() != resp.Diagnostics.Errors()[0].Detail() {
-			t.Errorf("env name %q: paved says %v, Terraform says %v", k, p, resp.Diagnostics)
+		for in, want := range tc.refuse {
+			err := tc.check(in)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s(%q) = %v, want an error saying %q", tc.name, in, err, want)
+			}
 		}
 	}
 }
