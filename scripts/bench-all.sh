@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # bench-all.sh — every benchmark in one run, into BENCHMARKS.md: the router
-# (scripts/bench.sh writes the file), then rollouts, donations across three
-# regions with one killed, OpenTofu plans at scale
-# and pipeline latency, each appended as its own section.
+# (scripts/bench.sh writes the file), then rollouts, failover of a killed
+# cell, donations across three regions with one killed, OpenTofu plans at
+# scale, pipeline latency and the cell's footprint, each appended as its own
+# section.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bench.sh
-for part in rollout donations planscale pipeline; do
+for part in rollout failover donations planscale pipeline footprint; do
   script=./scripts/bench-$part.sh
   [ -x "$script" ] || continue
   out=$(mktemp)

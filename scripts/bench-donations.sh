@@ -18,36 +18,9 @@
 # Environment: BENCH_KEEP=1 keeps the work dir (cell logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 OUT=${1:-/tmp/bench-donations.md}
 [ $# -gt 0 ] && shift
-ARGS=("$@")
-PROG_GRACE=40 # the program stops three cells on SIGTERM
-
 # shellcheck source=scripts/lib/bench.sh
-. "$ROOT/scripts/lib/bench.sh"
-
+. scripts/lib/bench.sh
 [ -d examples/donations/app ] || die "run from a paved checkout (examples/donations/app is missing)"
-command -v go >/dev/null || die "go is not installed"
-if [ ! -x bin/paved ]; then
-  say "bin/paved is missing: make build"
-  make build
-fi
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/paved-bench-donations.XXXXXX")
-say "building bench/donations"
-go build -o "$WORK/donations" ./bench/donations
-
-REPRO=$(show_cmd ./scripts/bench-donations.sh "$OUT" "${ARGS[@]}")
-say "running: $REPRO"
-rc=0
-PAVED_BIN=$ROOT/bin/paved "$WORK/donations" --work "$WORK/cells" --repro "$REPRO" "${ARGS[@]}" \
-  >"$WORK/report.md" &
-PROG_PID=$!
-wait "$PROG_PID" || rc=$?
-PROG_PID=
-[ "$rc" = 0 ] || die "bench/donations failed (exit $rc); cell logs in $WORK/cells"
-
-mkdir -p "$(dirname "$OUT")"
-cp "$WORK/report.md" "$OUT.tmp" && mv "$OUT.tmp" "$OUT"
-OK=1
-say "wrote $OUT: $(grep -o 'Verdict: [A-Z]*' "$OUT" || echo 'no verdict')"
+run_go_bench donations "$OUT" "$@"

@@ -16,18 +16,12 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/bench/internal/benchkit"
 	"github.com/pavedroad/terraform-provider-paved/internal/donationload"
-	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
@@ -55,7 +49,6 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("bench/donations: ")
-	go stopOnSignal()
 	if o.work == "" {
 		dir, err := os.MkdirTemp("", "paved-bench-donations")
 		if err != nil {
@@ -85,56 +78,14 @@ type runResult struct {
 	recovery  time.Duration // from the restart of the killed cell to every region's totals being complete
 }
 
-// running are the cells of the current run, stopped on exit or on a signal
-// so that no cell outlives the benchmark.
-var running struct {
-	sync.Mutex
-	cells []*testcell.Cell
-}
-
-func stopCells() {
-	running.Lock()
-	defer running.Unlock()
-	for _, c := range running.cells {
-		c.Stop()
-	}
-	running.cells = nil
-}
-
-func stopOnSignal() {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
-	<-ch
-	log.Print("interrupted: stopping the cells")
-	stopCells()
-	os.Exit(130)
-}
-
 func oneRun(o options, n int) (runResult, error) {
 	ctx := context.Background()
-	var cells []*testcell.Cell
-	defer stopCells()
-	cfgs := map[string]paved.Config{}
-	for _, name := range regionNames {
-		c, err := testcell.Launch(testcell.Options{Region: name, Cloud: strings.SplitN(name, "-", 2)[0],
-			Dir: filepath.Join(o.work, fmt.Sprintf("run%d-%s", n, name))})
-		if err != nil {
-			return runResult{}, err
-		}
-		cells = append(cells, c)
-		running.Lock()
-		running.cells = append(running.cells, c)
-		running.Unlock()
-		cfgs[name] = paved.Config{Endpoint: c.Endpoint, Token: c.Token, PollInterval: 100 * time.Millisecond}
-	}
-	regions, err := paved.NewRegions(cfgs)
+	cs, err := benchkit.LaunchCells(o.work, fmt.Sprintf("run%d", n), regionNames...)
 	if err != nil {
 		return runResult{}, err
 	}
-	var routers []string
-	for _, c := range cells {
-		routers = append(routers, "http://"+c.RouterAddr)
-	}
+	defer cs.Stop()
+	cells, regions, routers := cs.List, cs.Regions, cs.Routers()
 	data, _, err := paved.Archive(o.source)
 	if err != nil {
 		return runResult{}, fmt.Errorf("pack %s: %w", o.source, err)
@@ -228,11 +179,11 @@ func report(o options, rs []runResult) string {
 			l.FailureWindow.Round(time.Millisecond), l.Percentile(50).Round(100*time.Microsecond),
 			l.Percentile(99).Round(100*time.Microsecond), len(l.Lost), benchkit.OkOr(r.verifyErr == nil, errText(r.verifyErr)))
 	}
-	slices.Sort(rates)
-	med := rates[len(rates)/2]
+	rate := benchkit.SpreadOf(rates)
+	med := rate.Median
 	sb.WriteString("\n")
 	sb.WriteString(benchkit.Table([]benchkit.Row{
-		{"acknowledged donations/s (median; min–max)", fmt.Sprintf("%.0f (%.0f–%.0f)", med, rates[0], rates[len(rates)-1]), "≥ 3,000", benchkit.PassFail(med >= 3000)},
+		{"acknowledged donations/s (median; min–max)", rate.Format("%.0f"), "≥ 3,000", benchkit.PassFail(med >= 3000)},
 		{"acknowledged donations lost", fmt.Sprint(lost), "0", benchkit.PassFail(lost == 0 && bad == 0)},
 		{"longest failure window before a retry succeeded", worstWindow.Round(time.Millisecond).String(), "≤ 1s", benchkit.PassFail(worstWindow <= time.Second)},
 	}))

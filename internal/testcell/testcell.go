@@ -237,3 +237,11 @@ func Attach(endpoint, routerAddr, token string) (*Cell, error) {
 	c.Region = h.Region
 	return c, nil
 }
+
+// PID is the cell process's id (0 when it is not running or not ours).
+func (c *Cell) PID() int {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}

@@ -94,3 +94,30 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# run_go_bench PROGRAM OUT ARGS…: build ./bench/PROGRAM, a Go program that
+# starts its own cells (internal/testcell) under $WORK/cells and prints a
+# Markdown section, run it with ARGS, and write the section to OUT. Used by
+# the benchmarks whose program owns the cells' lifecycle (it kills and
+# restarts cells, so the script cannot hold their PIDs).
+run_go_bench() {
+  local prog=$1 out=$2 rc=0
+  shift 2
+  [ -x bin/paved ] || { say "bin/paved is missing: make build"; make build; }
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/paved-bench-$prog.XXXXXX")
+  say "building bench/$prog"
+  go build -o "$WORK/$prog" "./bench/$prog"
+  local repro
+  repro=$(show_cmd "./scripts/bench-$prog.sh" "$out" "$@")
+  say "running: $repro"
+  PROG_GRACE=${PROG_GRACE:-40} # the program stops its cells on SIGTERM
+  PAVED_BIN=$PWD/bin/paved "$WORK/$prog" --work "$WORK/cells" --repro "$repro" "$@" >"$WORK/report.md" &
+  PROG_PID=$!
+  wait "$PROG_PID" || rc=$?
+  PROG_PID=
+  [ "$rc" = 0 ] || die "bench/$prog failed (exit $rc); cell logs in $WORK/cells"
+  mkdir -p "$(dirname "$out")"
+  cp "$WORK/report.md" "$out.tmp" && mv "$out.tmp" "$out"
+  OK=1
+  say "wrote $out: $(grep -o 'Verdict: [A-Z]*' "$out" || echo 'no verdict')"
+}
