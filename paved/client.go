@@ -3,6 +3,8 @@ package paved
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +32,14 @@ type Config struct {
 	RetryMax   time.Duration // cap on one backoff; default 5s
 	// PollInterval is how often Wait-style calls poll; default 250ms.
 	PollInterval time.Duration
+	// CACert is a PEM bundle trusted for an https endpoint in addition to
+	// the system's roots (a cell with a private CA or a self-signed
+	// certificate). Default $PAVED_CA_CERT, a path. Ignored with HTTPClient.
+	CACert []byte
+	// Insecure skips verifying the cell's certificate. For a first try
+	// against a self-signed cell only: anyone on the path can read the
+	// token. Default true when $PAVED_INSECURE is "1" or "true".
+	Insecure bool
 }
 
 // Client talks to one cell. It is safe for concurrent use.
@@ -85,7 +95,11 @@ func NewClient(cfg Config) (*Client, error) {
 		pollInterval: cfg.PollInterval,
 	}
 	if c.http == nil {
-		c.http = &http.Client{Timeout: 30 * time.Second}
+		tr, err := tlsTransport(cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.http = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
 	if c.userAgent == "" {
 		c.userAgent = "paved-go"
@@ -118,6 +132,43 @@ func NewClient(cfg Config) (*Client, error) {
 	c.Snapshots = snapshots{c}
 	c.ReplicaSets = replicaSetRecords{c}
 	return c, nil
+}
+
+// tlsTransport is the default transport, trusting cfg.CACert (or the file
+// $PAVED_CA_CERT names) besides the system roots, or nothing at all when
+// cfg.Insecure. It returns nil (http.DefaultTransport) when neither is set.
+func tlsTransport(cfg Config) (http.RoundTripper, error) {
+	pem := cfg.CACert
+	if len(pem) == 0 {
+		if path := os.Getenv("PAVED_CA_CERT"); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("PAVED_CA_CERT: %w", err)
+			}
+			pem = b
+		}
+	}
+	insecure := cfg.Insecure
+	if v := os.Getenv("PAVED_INSECURE"); v == "1" || strings.EqualFold(v, "true") {
+		insecure = true
+	}
+	if len(pem) == 0 && !insecure {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure}
+	if len(pem) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("the CA certificate is not PEM: expected one or more -----BEGIN CERTIFICATE----- blocks")
+		}
+		tc.RootCAs = pool
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return tr, nil
 }
 
 // Endpoint is the cell API address this client talks to.

@@ -34,6 +34,8 @@ func New(version string) func() provider.Provider {
 }
 
 type providerModel struct {
+	CACert   types.String `tfsdk:"ca_cert"`
+	Insecure types.Bool   `tfsdk:"insecure"`
 	Endpoint types.String `tfsdk:"endpoint"`
 	Token    types.String `tfsdk:"token"`
 	Regions  types.Map    `tfsdk:"regions"`
@@ -60,6 +62,16 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 				Sensitive:           true,
 				MarkdownDescription: "API token. Defaults to `$PAVED_TOKEN`.",
 			},
+			"ca_cert": schema.StringAttribute{
+				Optional: true,
+				MarkdownDescription: "PEM certificate(s) to trust for `https` cells besides the system roots (a private CA or a self-signed cell). " +
+					"Defaults to the file named by `$PAVED_CA_CERT`.",
+			},
+			"insecure": schema.BoolAttribute{
+				Optional: true,
+				MarkdownDescription: "Skip verifying the cells' TLS certificates (a first try against a self-signed cell only: anyone on the path " +
+					"can read the token). Defaults to `$PAVED_INSECURE`.",
+			},
 			"regions": schema.MapNestedAttribute{
 				Optional: true,
 				MarkdownDescription: "Cells by region name, for multi-region resources (`paved_replica_set`, `paved_regions`). Defaults to `$PAVED_REGIONS` (`NAME=ENDPOINT,…`, tokens from `$PAVED_TOKEN`). " +
@@ -83,7 +95,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	cfg := paved.Config{Endpoint: m.Endpoint.ValueString(), Token: m.Token.ValueString(), UserAgent: p.userAgent()}
+	cfg := p.clientConfig(m, m.Endpoint.ValueString(), m.Token.ValueString())
 	if cfg.Endpoint == "" {
 		cfg.Endpoint = os.Getenv("PAVED_ENDPOINT")
 	}
@@ -118,7 +130,7 @@ func (p *Provider) regionConfigs(ctx context.Context, m providerModel, diags *di
 	}
 	out := make(map[string]paved.Config, len(regions))
 	for name, r := range regions {
-		out[name] = paved.Config{Endpoint: r.Endpoint.ValueString(), Token: r.Token.ValueString(), UserAgent: p.userAgent()}
+		out[name] = p.clientConfig(m, r.Endpoint.ValueString(), r.Token.ValueString())
 	}
 	return out
 }
@@ -137,6 +149,13 @@ func regionsFromEnv(env string, diags *diag.Diagnostics) map[string]regionConfig
 		out[name] = regionConfigModel{Endpoint: types.StringValue(cfg.Endpoint), Token: types.StringNull()}
 	}
 	return out
+}
+
+// clientConfig is the config of one cell's client: its endpoint and token,
+// and the provider's TLS settings, which apply to every cell.
+func (p *Provider) clientConfig(m providerModel, endpoint, token string) paved.Config {
+	return paved.Config{Endpoint: endpoint, Token: token, UserAgent: p.userAgent(),
+		CACert: []byte(m.CACert.ValueString()), Insecure: m.Insecure.ValueBool()}
 }
 
 func (p *Provider) userAgent() string { return "terraform-provider-paved/" + p.version }

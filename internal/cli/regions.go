@@ -70,8 +70,9 @@ func runRegions(ctx context.Context, opts *RegionsOptions) error {
 		return err
 	}
 	for name, cfg := range cfgs {
-		cfg.Token, cfg.UserAgent, cfg.MaxRetries = opts.f.Token, "paved-cli/"+opts.f.Version, -1
-		cfgs[name] = cfg
+		if cfgs[name], err = opts.f.config(cfg.Endpoint); err != nil {
+			return err
+		}
 	}
 	regions, err := paved.NewRegions(cfgs)
 	if err != nil {

@@ -24,6 +24,8 @@ type Factory struct {
 
 	Endpoint string
 	Token    string
+	CACert   string // path of a PEM bundle to trust
+	Insecure bool
 	Output   string // table or json
 
 	client *paved.Client
@@ -34,12 +36,29 @@ func (f *Factory) Client() (*paved.Client, error) {
 	if f.client != nil {
 		return f.client, nil
 	}
-	c, err := paved.NewClient(paved.Config{Endpoint: f.Endpoint, Token: f.Token, UserAgent: "paved-cli/" + f.Version})
+	cfg, err := f.config(f.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	c, err := paved.NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}
 	f.client = c
 	return c, nil
+}
+
+// config is the client config for one cell from the global flags.
+func (f *Factory) config(endpoint string) (paved.Config, error) {
+	cfg := paved.Config{Endpoint: endpoint, Token: f.Token, UserAgent: "paved-cli/" + f.Version, Insecure: f.Insecure}
+	if f.CACert != "" {
+		pem, err := os.ReadFile(f.CACert)
+		if err != nil {
+			return cfg, fmt.Errorf("--ca-cert: %w", err)
+		}
+		cfg.CACert = pem
+	}
+	return cfg, nil
 }
 
 // JSON reports whether --output json was asked for.
@@ -71,6 +90,8 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.Endpoint, "endpoint", "", "cell API URL (default $PAVED_ENDPOINT or "+paved.DefaultEndpoint+")")
 	pf.StringVar(&f.Token, "token", "", "API token (default $PAVED_TOKEN)")
+	pf.StringVar(&f.CACert, "ca-cert", "", "PEM file of a CA to trust for an https cell (default $PAVED_CA_CERT)")
+	pf.BoolVar(&f.Insecure, "insecure", false, "skip verifying the cell's TLS certificate (default $PAVED_INSECURE)")
 	pf.StringVarP(&f.Output, "output", "o", "table", "output format of read commands: table or json")
 
 	root.AddCommand(
