@@ -29,7 +29,7 @@ const GoImportPath = "github.com/pavedroad/terraform-provider-paved/pulumi/sdk/g
 func New() (p.Provider, error) {
 	prov, err := infer.NewProviderBuilder().
 		WithDisplayName("paved").
-		WithDescription("Apps, spaces, preview environments and multi-region replica sets on paved cells: build, run, route and roll out with canaries and automatic rollback.").
+		WithDescription("Apps, spaces, pipelines, preview environments and multi-region replica sets on paved cells: build, run, route, deliver and roll out with canaries and automatic rollback.").
 		WithKeywords("paved", "paas", "category/infrastructure").
 		WithPublisher("pavedroad").
 		WithNamespace("pavedroad").
@@ -42,6 +42,7 @@ func New() (p.Provider, error) {
 			infer.Resource(&App{}),
 			infer.Resource(&ReplicaSet{}),
 			infer.Resource(&Environment{}),
+			infer.Resource(&Pipeline{}),
 		).
 		Build()
 	if err != nil {
@@ -54,6 +55,11 @@ func New() (p.Provider, error) {
 			return resp, err
 		}
 		return diffSecretInputs(req, resp), nil
+	}
+	read := prov.Read
+	prov.Read = func(ctx context.Context, req p.ReadRequest) (p.ReadResponse, error) {
+		resp, err := read(ctx, req)
+		return secretOutputs(req.Urn, resp), err
 	}
 	return prov, nil
 }

@@ -52,7 +52,7 @@ func TestSDKIsGenerated(t *testing.T) {
 		return nil
 	})
 	// The SDK names the resources and properties the plugin serves.
-	for _, want := range []string{`"paved:index:App"`, `"paved:index:Space"`, `"paved:index:ReplicaSet"`} {
+	for _, want := range []string{`"paved:index:App"`, `"paved:index:Space"`, `"paved:index:ReplicaSet"`, `"paved:index:Environment"`, `"paved:index:Pipeline"`} {
 		if !bytes.Contains(spec, []byte(want)) {
 			t.Errorf("the schema lacks %s", want)
 		}

@@ -25,6 +25,8 @@ func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi
 		r = &App{}
 	case "paved:index:Environment":
 		r = &Environment{}
+	case "paved:index:Pipeline":
+		r = &Pipeline{}
 	case "paved:index:ReplicaSet":
 		r = &ReplicaSet{}
 	case "paved:index:Space":

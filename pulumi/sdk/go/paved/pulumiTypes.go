@@ -805,6 +805,1437 @@ func (o HealthCheckPtrOutput) Type() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+type PipelineBackupAssert struct {
+	// The app (of the pipeline's space) whose release the backup must be newer than.
+	App string `pulumi:"app"`
+	// A directory on the cell's host that must hold a file modified after the app's running release was cut.
+	Path string `pulumi:"path"`
+}
+
+// PipelineBackupAssertInput is an input type that accepts PipelineBackupAssertArgs and PipelineBackupAssertOutput values.
+// You can construct a concrete instance of `PipelineBackupAssertInput` via:
+//
+//	PipelineBackupAssertArgs{...}
+type PipelineBackupAssertInput interface {
+	pulumi.Input
+
+	ToPipelineBackupAssertOutput() PipelineBackupAssertOutput
+	ToPipelineBackupAssertOutputWithContext(context.Context) PipelineBackupAssertOutput
+}
+
+type PipelineBackupAssertArgs struct {
+	// The app (of the pipeline's space) whose release the backup must be newer than.
+	App pulumi.StringInput `pulumi:"app"`
+	// A directory on the cell's host that must hold a file modified after the app's running release was cut.
+	Path pulumi.StringInput `pulumi:"path"`
+}
+
+func (PipelineBackupAssertArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*PipelineBackupAssert)(nil)).Elem()
+}
+
+func (i PipelineBackupAssertArgs) ToPipelineBackupAssertOutput() PipelineBackupAssertOutput {
+	return i.ToPipelineBackupAssertOutputWithContext(context.Background())
+}
+
+func (i PipelineBackupAssertArgs) ToPipelineBackupAssertOutputWithContext(ctx context.Context) PipelineBackupAssertOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineBackupAssertOutput)
+}
+
+func (i PipelineBackupAssertArgs) ToPipelineBackupAssertPtrOutput() PipelineBackupAssertPtrOutput {
+	return i.ToPipelineBackupAssertPtrOutputWithContext(context.Background())
+}
+
+func (i PipelineBackupAssertArgs) ToPipelineBackupAssertPtrOutputWithContext(ctx context.Context) PipelineBackupAssertPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineBackupAssertOutput).ToPipelineBackupAssertPtrOutputWithContext(ctx)
+}
+
+// PipelineBackupAssertPtrInput is an input type that accepts PipelineBackupAssertArgs, PipelineBackupAssertPtr and PipelineBackupAssertPtrOutput values.
+// You can construct a concrete instance of `PipelineBackupAssertPtrInput` via:
+//
+//	        PipelineBackupAssertArgs{...}
+//
+//	or:
+//
+//	        nil
+type PipelineBackupAssertPtrInput interface {
+	pulumi.Input
+
+	ToPipelineBackupAssertPtrOutput() PipelineBackupAssertPtrOutput
+	ToPipelineBackupAssertPtrOutputWithContext(context.Context) PipelineBackupAssertPtrOutput
+}
+
+type pipelineBackupAssertPtrType PipelineBackupAssertArgs
+
+func PipelineBackupAssertPtr(v *PipelineBackupAssertArgs) PipelineBackupAssertPtrInput {
+	return (*pipelineBackupAssertPtrType)(v)
+}
+
+func (*pipelineBackupAssertPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**PipelineBackupAssert)(nil)).Elem()
+}
+
+func (i *pipelineBackupAssertPtrType) ToPipelineBackupAssertPtrOutput() PipelineBackupAssertPtrOutput {
+	return i.ToPipelineBackupAssertPtrOutputWithContext(context.Background())
+}
+
+func (i *pipelineBackupAssertPtrType) ToPipelineBackupAssertPtrOutputWithContext(ctx context.Context) PipelineBackupAssertPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineBackupAssertPtrOutput)
+}
+
+type PipelineBackupAssertOutput struct{ *pulumi.OutputState }
+
+func (PipelineBackupAssertOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*PipelineBackupAssert)(nil)).Elem()
+}
+
+func (o PipelineBackupAssertOutput) ToPipelineBackupAssertOutput() PipelineBackupAssertOutput {
+	return o
+}
+
+func (o PipelineBackupAssertOutput) ToPipelineBackupAssertOutputWithContext(ctx context.Context) PipelineBackupAssertOutput {
+	return o
+}
+
+func (o PipelineBackupAssertOutput) ToPipelineBackupAssertPtrOutput() PipelineBackupAssertPtrOutput {
+	return o.ToPipelineBackupAssertPtrOutputWithContext(context.Background())
+}
+
+func (o PipelineBackupAssertOutput) ToPipelineBackupAssertPtrOutputWithContext(ctx context.Context) PipelineBackupAssertPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v PipelineBackupAssert) *PipelineBackupAssert {
+		return &v
+	}).(PipelineBackupAssertPtrOutput)
+}
+
+// The app (of the pipeline's space) whose release the backup must be newer than.
+func (o PipelineBackupAssertOutput) App() pulumi.StringOutput {
+	return o.ApplyT(func(v PipelineBackupAssert) string { return v.App }).(pulumi.StringOutput)
+}
+
+// A directory on the cell's host that must hold a file modified after the app's running release was cut.
+func (o PipelineBackupAssertOutput) Path() pulumi.StringOutput {
+	return o.ApplyT(func(v PipelineBackupAssert) string { return v.Path }).(pulumi.StringOutput)
+}
+
+type PipelineBackupAssertPtrOutput struct{ *pulumi.OutputState }
+
+func (PipelineBackupAssertPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**PipelineBackupAssert)(nil)).Elem()
+}
+
+func (o PipelineBackupAssertPtrOutput) ToPipelineBackupAssertPtrOutput() PipelineBackupAssertPtrOutput {
+	return o
+}
+
+func (o PipelineBackupAssertPtrOutput) ToPipelineBackupAssertPtrOutputWithContext(ctx context.Context) PipelineBackupAssertPtrOutput {
+	return o
+}
+
+func (o PipelineBackupAssertPtrOutput) Elem() PipelineBackupAssertOutput {
+	return o.ApplyT(func(v *PipelineBackupAssert) PipelineBackupAssert {
+		if v != nil {
+			return *v
+		}
+		var ret PipelineBackupAssert
+		return ret
+	}).(PipelineBackupAssertOutput)
+}
+
+// The app (of the pipeline's space) whose release the backup must be newer than.
+func (o PipelineBackupAssertPtrOutput) App() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineBackupAssert) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.App
+	}).(pulumi.StringPtrOutput)
+}
+
+// A directory on the cell's host that must hold a file modified after the app's running release was cut.
+func (o PipelineBackupAssertPtrOutput) Path() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineBackupAssert) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Path
+	}).(pulumi.StringPtrOutput)
+}
+
+type PipelineHttpAssert struct {
+	// Text the body must contain.
+	Contains *string `pulumi:"contains"`
+	// Host header (an app's route, with `router:`).
+	Host *string `pulumi:"host"`
+	// The answer must come within this.
+	MaxLatency *string `pulumi:"maxLatency"`
+	// Expected status (default 200).
+	Status *int `pulumi:"status"`
+	// The URL; `router:/path` goes through the cell's router, `env:APP/path` to an app of the build's environment.
+	Url string `pulumi:"url"`
+}
+
+// PipelineHttpAssertInput is an input type that accepts PipelineHttpAssertArgs and PipelineHttpAssertOutput values.
+// You can construct a concrete instance of `PipelineHttpAssertInput` via:
+//
+//	PipelineHttpAssertArgs{...}
+type PipelineHttpAssertInput interface {
+	pulumi.Input
+
+	ToPipelineHttpAssertOutput() PipelineHttpAssertOutput
+	ToPipelineHttpAssertOutputWithContext(context.Context) PipelineHttpAssertOutput
+}
+
+type PipelineHttpAssertArgs struct {
+	// Text the body must contain.
+	Contains pulumi.StringPtrInput `pulumi:"contains"`
+	// Host header (an app's route, with `router:`).
+	Host pulumi.StringPtrInput `pulumi:"host"`
+	// The answer must come within this.
+	MaxLatency pulumi.StringPtrInput `pulumi:"maxLatency"`
+	// Expected status (default 200).
+	Status pulumi.IntPtrInput `pulumi:"status"`
+	// The URL; `router:/path` goes through the cell's router, `env:APP/path` to an app of the build's environment.
+	Url pulumi.StringInput `pulumi:"url"`
+}
+
+func (PipelineHttpAssertArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*PipelineHttpAssert)(nil)).Elem()
+}
+
+func (i PipelineHttpAssertArgs) ToPipelineHttpAssertOutput() PipelineHttpAssertOutput {
+	return i.ToPipelineHttpAssertOutputWithContext(context.Background())
+}
+
+func (i PipelineHttpAssertArgs) ToPipelineHttpAssertOutputWithContext(ctx context.Context) PipelineHttpAssertOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineHttpAssertOutput)
+}
+
+func (i PipelineHttpAssertArgs) ToPipelineHttpAssertPtrOutput() PipelineHttpAssertPtrOutput {
+	return i.ToPipelineHttpAssertPtrOutputWithContext(context.Background())
+}
+
+func (i PipelineHttpAssertArgs) ToPipelineHttpAssertPtrOutputWithContext(ctx context.Context) PipelineHttpAssertPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineHttpAssertOutput).ToPipelineHttpAssertPtrOutputWithContext(ctx)
+}
+
+// PipelineHttpAssertPtrInput is an input type that accepts PipelineHttpAssertArgs, PipelineHttpAssertPtr and PipelineHttpAssertPtrOutput values.
+// You can construct a concrete instance of `PipelineHttpAssertPtrInput` via:
+//
+//	        PipelineHttpAssertArgs{...}
+//
+//	or:
+//
+//	        nil
+type PipelineHttpAssertPtrInput interface {
+	pulumi.Input
+
+	ToPipelineHttpAssertPtrOutput() PipelineHttpAssertPtrOutput
+	ToPipelineHttpAssertPtrOutputWithContext(context.Context) PipelineHttpAssertPtrOutput
+}
+
+type pipelineHttpAssertPtrType PipelineHttpAssertArgs
+
+func PipelineHttpAssertPtr(v *PipelineHttpAssertArgs) PipelineHttpAssertPtrInput {
+	return (*pipelineHttpAssertPtrType)(v)
+}
+
+func (*pipelineHttpAssertPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**PipelineHttpAssert)(nil)).Elem()
+}
+
+func (i *pipelineHttpAssertPtrType) ToPipelineHttpAssertPtrOutput() PipelineHttpAssertPtrOutput {
+	return i.ToPipelineHttpAssertPtrOutputWithContext(context.Background())
+}
+
+func (i *pipelineHttpAssertPtrType) ToPipelineHttpAssertPtrOutputWithContext(ctx context.Context) PipelineHttpAssertPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineHttpAssertPtrOutput)
+}
+
+type PipelineHttpAssertOutput struct{ *pulumi.OutputState }
+
+func (PipelineHttpAssertOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*PipelineHttpAssert)(nil)).Elem()
+}
+
+func (o PipelineHttpAssertOutput) ToPipelineHttpAssertOutput() PipelineHttpAssertOutput {
+	return o
+}
+
+func (o PipelineHttpAssertOutput) ToPipelineHttpAssertOutputWithContext(ctx context.Context) PipelineHttpAssertOutput {
+	return o
+}
+
+func (o PipelineHttpAssertOutput) ToPipelineHttpAssertPtrOutput() PipelineHttpAssertPtrOutput {
+	return o.ToPipelineHttpAssertPtrOutputWithContext(context.Background())
+}
+
+func (o PipelineHttpAssertOutput) ToPipelineHttpAssertPtrOutputWithContext(ctx context.Context) PipelineHttpAssertPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v PipelineHttpAssert) *PipelineHttpAssert {
+		return &v
+	}).(PipelineHttpAssertPtrOutput)
+}
+
+// Text the body must contain.
+func (o PipelineHttpAssertOutput) Contains() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineHttpAssert) *string { return v.Contains }).(pulumi.StringPtrOutput)
+}
+
+// Host header (an app's route, with `router:`).
+func (o PipelineHttpAssertOutput) Host() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineHttpAssert) *string { return v.Host }).(pulumi.StringPtrOutput)
+}
+
+// The answer must come within this.
+func (o PipelineHttpAssertOutput) MaxLatency() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineHttpAssert) *string { return v.MaxLatency }).(pulumi.StringPtrOutput)
+}
+
+// Expected status (default 200).
+func (o PipelineHttpAssertOutput) Status() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v PipelineHttpAssert) *int { return v.Status }).(pulumi.IntPtrOutput)
+}
+
+// The URL; `router:/path` goes through the cell's router, `env:APP/path` to an app of the build's environment.
+func (o PipelineHttpAssertOutput) Url() pulumi.StringOutput {
+	return o.ApplyT(func(v PipelineHttpAssert) string { return v.Url }).(pulumi.StringOutput)
+}
+
+type PipelineHttpAssertPtrOutput struct{ *pulumi.OutputState }
+
+func (PipelineHttpAssertPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**PipelineHttpAssert)(nil)).Elem()
+}
+
+func (o PipelineHttpAssertPtrOutput) ToPipelineHttpAssertPtrOutput() PipelineHttpAssertPtrOutput {
+	return o
+}
+
+func (o PipelineHttpAssertPtrOutput) ToPipelineHttpAssertPtrOutputWithContext(ctx context.Context) PipelineHttpAssertPtrOutput {
+	return o
+}
+
+func (o PipelineHttpAssertPtrOutput) Elem() PipelineHttpAssertOutput {
+	return o.ApplyT(func(v *PipelineHttpAssert) PipelineHttpAssert {
+		if v != nil {
+			return *v
+		}
+		var ret PipelineHttpAssert
+		return ret
+	}).(PipelineHttpAssertOutput)
+}
+
+// Text the body must contain.
+func (o PipelineHttpAssertPtrOutput) Contains() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineHttpAssert) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Contains
+	}).(pulumi.StringPtrOutput)
+}
+
+// Host header (an app's route, with `router:`).
+func (o PipelineHttpAssertPtrOutput) Host() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineHttpAssert) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Host
+	}).(pulumi.StringPtrOutput)
+}
+
+// The answer must come within this.
+func (o PipelineHttpAssertPtrOutput) MaxLatency() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineHttpAssert) *string {
+		if v == nil {
+			return nil
+		}
+		return v.MaxLatency
+	}).(pulumi.StringPtrOutput)
+}
+
+// Expected status (default 200).
+func (o PipelineHttpAssertPtrOutput) Status() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v *PipelineHttpAssert) *int {
+		if v == nil {
+			return nil
+		}
+		return v.Status
+	}).(pulumi.IntPtrOutput)
+}
+
+// The URL; `router:/path` goes through the cell's router, `env:APP/path` to an app of the build's environment.
+func (o PipelineHttpAssertPtrOutput) Url() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineHttpAssert) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Url
+	}).(pulumi.StringPtrOutput)
+}
+
+type PipelineJob struct {
+	// A step run whatever the outcome.
+	Ensure *PipelineStep `pulumi:"ensure"`
+	// Builds at once (default unlimited; serial = 1).
+	MaxInFlight *int `pulumi:"maxInFlight"`
+	// Job name (what `passed` names).
+	Name string `pulumi:"name"`
+	// A step run when the job fails.
+	OnFailure *PipelineStep `pulumi:"onFailure"`
+	// A step run when the job succeeds.
+	OnSuccess *PipelineStep `pulumi:"onSuccess"`
+	// One build at a time.
+	Serial *bool `pulumi:"serial"`
+	// The job's steps, in order (the job's plan).
+	Steps []PipelineStep `pulumi:"steps"`
+}
+
+// PipelineJobInput is an input type that accepts PipelineJobArgs and PipelineJobOutput values.
+// You can construct a concrete instance of `PipelineJobInput` via:
+//
+//	PipelineJobArgs{...}
+type PipelineJobInput interface {
+	pulumi.Input
+
+	ToPipelineJobOutput() PipelineJobOutput
+	ToPipelineJobOutputWithContext(context.Context) PipelineJobOutput
+}
+
+type PipelineJobArgs struct {
+	// A step run whatever the outcome.
+	Ensure PipelineStepPtrInput `pulumi:"ensure"`
+	// Builds at once (default unlimited; serial = 1).
+	MaxInFlight pulumi.IntPtrInput `pulumi:"maxInFlight"`
+	// Job name (what `passed` names).
+	Name pulumi.StringInput `pulumi:"name"`
+	// A step run when the job fails.
+	OnFailure PipelineStepPtrInput `pulumi:"onFailure"`
+	// A step run when the job succeeds.
+	OnSuccess PipelineStepPtrInput `pulumi:"onSuccess"`
+	// One build at a time.
+	Serial pulumi.BoolPtrInput `pulumi:"serial"`
+	// The job's steps, in order (the job's plan).
+	Steps PipelineStepArrayInput `pulumi:"steps"`
+}
+
+func (PipelineJobArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*PipelineJob)(nil)).Elem()
+}
+
+func (i PipelineJobArgs) ToPipelineJobOutput() PipelineJobOutput {
+	return i.ToPipelineJobOutputWithContext(context.Background())
+}
+
+func (i PipelineJobArgs) ToPipelineJobOutputWithContext(ctx context.Context) PipelineJobOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineJobOutput)
+}
+
+// PipelineJobArrayInput is an input type that accepts PipelineJobArray and PipelineJobArrayOutput values.
+// You can construct a concrete instance of `PipelineJobArrayInput` via:
+//
+//	PipelineJobArray{ PipelineJobArgs{...} }
+type PipelineJobArrayInput interface {
+	pulumi.Input
+
+	ToPipelineJobArrayOutput() PipelineJobArrayOutput
+	ToPipelineJobArrayOutputWithContext(context.Context) PipelineJobArrayOutput
+}
+
+type PipelineJobArray []PipelineJobInput
+
+func (PipelineJobArray) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]PipelineJob)(nil)).Elem()
+}
+
+func (i PipelineJobArray) ToPipelineJobArrayOutput() PipelineJobArrayOutput {
+	return i.ToPipelineJobArrayOutputWithContext(context.Background())
+}
+
+func (i PipelineJobArray) ToPipelineJobArrayOutputWithContext(ctx context.Context) PipelineJobArrayOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineJobArrayOutput)
+}
+
+type PipelineJobOutput struct{ *pulumi.OutputState }
+
+func (PipelineJobOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*PipelineJob)(nil)).Elem()
+}
+
+func (o PipelineJobOutput) ToPipelineJobOutput() PipelineJobOutput {
+	return o
+}
+
+func (o PipelineJobOutput) ToPipelineJobOutputWithContext(ctx context.Context) PipelineJobOutput {
+	return o
+}
+
+// A step run whatever the outcome.
+func (o PipelineJobOutput) Ensure() PipelineStepPtrOutput {
+	return o.ApplyT(func(v PipelineJob) *PipelineStep { return v.Ensure }).(PipelineStepPtrOutput)
+}
+
+// Builds at once (default unlimited; serial = 1).
+func (o PipelineJobOutput) MaxInFlight() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v PipelineJob) *int { return v.MaxInFlight }).(pulumi.IntPtrOutput)
+}
+
+// Job name (what `passed` names).
+func (o PipelineJobOutput) Name() pulumi.StringOutput {
+	return o.ApplyT(func(v PipelineJob) string { return v.Name }).(pulumi.StringOutput)
+}
+
+// A step run when the job fails.
+func (o PipelineJobOutput) OnFailure() PipelineStepPtrOutput {
+	return o.ApplyT(func(v PipelineJob) *PipelineStep { return v.OnFailure }).(PipelineStepPtrOutput)
+}
+
+// A step run when the job succeeds.
+func (o PipelineJobOutput) OnSuccess() PipelineStepPtrOutput {
+	return o.ApplyT(func(v PipelineJob) *PipelineStep { return v.OnSuccess }).(PipelineStepPtrOutput)
+}
+
+// One build at a time.
+func (o PipelineJobOutput) Serial() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v PipelineJob) *bool { return v.Serial }).(pulumi.BoolPtrOutput)
+}
+
+// The job's steps, in order (the job's plan).
+func (o PipelineJobOutput) Steps() PipelineStepArrayOutput {
+	return o.ApplyT(func(v PipelineJob) []PipelineStep { return v.Steps }).(PipelineStepArrayOutput)
+}
+
+type PipelineJobArrayOutput struct{ *pulumi.OutputState }
+
+func (PipelineJobArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]PipelineJob)(nil)).Elem()
+}
+
+func (o PipelineJobArrayOutput) ToPipelineJobArrayOutput() PipelineJobArrayOutput {
+	return o
+}
+
+func (o PipelineJobArrayOutput) ToPipelineJobArrayOutputWithContext(ctx context.Context) PipelineJobArrayOutput {
+	return o
+}
+
+func (o PipelineJobArrayOutput) Index(i pulumi.IntInput) PipelineJobOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) PipelineJob {
+		return vs[0].([]PipelineJob)[vs[1].(int)]
+	}).(PipelineJobOutput)
+}
+
+type PipelineSource struct {
+	// app_release: the app of the pipeline's space whose healthy releases are versions.
+	App *string `pulumi:"app"`
+	// git: the branch (default `main`).
+	Branch *string `pulumi:"branch"`
+	// How often the source is polled (default 1m); a POST to its webhook checks it at once.
+	CheckEvery *string `pulumi:"checkEvery"`
+	// app_release: the jobs that get this source gate the app: a release becomes its last good release only when every such job passed it.
+	Gate *bool `pulumi:"gate"`
+	// semver: the first version (default 0.0.0).
+	Initial *string `pulumi:"initial"`
+	// time: a new version every interval.
+	Interval *string `pulumi:"interval"`
+	// Source name (also the directory a `get` of it fills).
+	Name string `pulumi:"name"`
+	// git: only commits touching these paths count.
+	Paths []string `pulumi:"paths"`
+	// `git`, `semver`, `time` or `app_release`.
+	Type string `pulumi:"type"`
+	// git: anything `git fetch` takes, local paths included.
+	Uri *string `pulumi:"uri"`
+}
+
+// PipelineSourceInput is an input type that accepts PipelineSourceArgs and PipelineSourceOutput values.
+// You can construct a concrete instance of `PipelineSourceInput` via:
+//
+//	PipelineSourceArgs{...}
+type PipelineSourceInput interface {
+	pulumi.Input
+
+	ToPipelineSourceOutput() PipelineSourceOutput
+	ToPipelineSourceOutputWithContext(context.Context) PipelineSourceOutput
+}
+
+type PipelineSourceArgs struct {
+	// app_release: the app of the pipeline's space whose healthy releases are versions.
+	App pulumi.StringPtrInput `pulumi:"app"`
+	// git: the branch (default `main`).
+	Branch pulumi.StringPtrInput `pulumi:"branch"`
+	// How often the source is polled (default 1m); a POST to its webhook checks it at once.
+	CheckEvery pulumi.StringPtrInput `pulumi:"checkEvery"`
+	// app_release: the jobs that get this source gate the app: a release becomes its last good release only when every such job passed it.
+	Gate pulumi.BoolPtrInput `pulumi:"gate"`
+	// semver: the first version (default 0.0.0).
+	Initial pulumi.StringPtrInput `pulumi:"initial"`
+	// time: a new version every interval.
+	Interval pulumi.StringPtrInput `pulumi:"interval"`
+	// Source name (also the directory a `get` of it fills).
+	Name pulumi.StringInput `pulumi:"name"`
+	// git: only commits touching these paths count.
+	Paths pulumi.StringArrayInput `pulumi:"paths"`
+	// `git`, `semver`, `time` or `app_release`.
+	Type pulumi.StringInput `pulumi:"type"`
+	// git: anything `git fetch` takes, local paths included.
+	Uri pulumi.StringPtrInput `pulumi:"uri"`
+}
+
+func (PipelineSourceArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*PipelineSource)(nil)).Elem()
+}
+
+func (i PipelineSourceArgs) ToPipelineSourceOutput() PipelineSourceOutput {
+	return i.ToPipelineSourceOutputWithContext(context.Background())
+}
+
+func (i PipelineSourceArgs) ToPipelineSourceOutputWithContext(ctx context.Context) PipelineSourceOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineSourceOutput)
+}
+
+// PipelineSourceArrayInput is an input type that accepts PipelineSourceArray and PipelineSourceArrayOutput values.
+// You can construct a concrete instance of `PipelineSourceArrayInput` via:
+//
+//	PipelineSourceArray{ PipelineSourceArgs{...} }
+type PipelineSourceArrayInput interface {
+	pulumi.Input
+
+	ToPipelineSourceArrayOutput() PipelineSourceArrayOutput
+	ToPipelineSourceArrayOutputWithContext(context.Context) PipelineSourceArrayOutput
+}
+
+type PipelineSourceArray []PipelineSourceInput
+
+func (PipelineSourceArray) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]PipelineSource)(nil)).Elem()
+}
+
+func (i PipelineSourceArray) ToPipelineSourceArrayOutput() PipelineSourceArrayOutput {
+	return i.ToPipelineSourceArrayOutputWithContext(context.Background())
+}
+
+func (i PipelineSourceArray) ToPipelineSourceArrayOutputWithContext(ctx context.Context) PipelineSourceArrayOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineSourceArrayOutput)
+}
+
+type PipelineSourceOutput struct{ *pulumi.OutputState }
+
+func (PipelineSourceOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*PipelineSource)(nil)).Elem()
+}
+
+func (o PipelineSourceOutput) ToPipelineSourceOutput() PipelineSourceOutput {
+	return o
+}
+
+func (o PipelineSourceOutput) ToPipelineSourceOutputWithContext(ctx context.Context) PipelineSourceOutput {
+	return o
+}
+
+// app_release: the app of the pipeline's space whose healthy releases are versions.
+func (o PipelineSourceOutput) App() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineSource) *string { return v.App }).(pulumi.StringPtrOutput)
+}
+
+// git: the branch (default `main`).
+func (o PipelineSourceOutput) Branch() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineSource) *string { return v.Branch }).(pulumi.StringPtrOutput)
+}
+
+// How often the source is polled (default 1m); a POST to its webhook checks it at once.
+func (o PipelineSourceOutput) CheckEvery() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineSource) *string { return v.CheckEvery }).(pulumi.StringPtrOutput)
+}
+
+// app_release: the jobs that get this source gate the app: a release becomes its last good release only when every such job passed it.
+func (o PipelineSourceOutput) Gate() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v PipelineSource) *bool { return v.Gate }).(pulumi.BoolPtrOutput)
+}
+
+// semver: the first version (default 0.0.0).
+func (o PipelineSourceOutput) Initial() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineSource) *string { return v.Initial }).(pulumi.StringPtrOutput)
+}
+
+// time: a new version every interval.
+func (o PipelineSourceOutput) Interval() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineSource) *string { return v.Interval }).(pulumi.StringPtrOutput)
+}
+
+// Source name (also the directory a `get` of it fills).
+func (o PipelineSourceOutput) Name() pulumi.StringOutput {
+	return o.ApplyT(func(v PipelineSource) string { return v.Name }).(pulumi.StringOutput)
+}
+
+// git: only commits touching these paths count.
+func (o PipelineSourceOutput) Paths() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v PipelineSource) []string { return v.Paths }).(pulumi.StringArrayOutput)
+}
+
+// `git`, `semver`, `time` or `app_release`.
+func (o PipelineSourceOutput) Type() pulumi.StringOutput {
+	return o.ApplyT(func(v PipelineSource) string { return v.Type }).(pulumi.StringOutput)
+}
+
+// git: anything `git fetch` takes, local paths included.
+func (o PipelineSourceOutput) Uri() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineSource) *string { return v.Uri }).(pulumi.StringPtrOutput)
+}
+
+type PipelineSourceArrayOutput struct{ *pulumi.OutputState }
+
+func (PipelineSourceArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]PipelineSource)(nil)).Elem()
+}
+
+func (o PipelineSourceArrayOutput) ToPipelineSourceArrayOutput() PipelineSourceArrayOutput {
+	return o
+}
+
+func (o PipelineSourceArrayOutput) ToPipelineSourceArrayOutputWithContext(ctx context.Context) PipelineSourceArrayOutput {
+	return o
+}
+
+func (o PipelineSourceArrayOutput) Index(i pulumi.IntInput) PipelineSourceOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) PipelineSource {
+		return vs[0].([]PipelineSource)[vs[1].(int)]
+	}).(PipelineSourceOutput)
+}
+
+type PipelineStep struct {
+	// environment: the app of the clone that runs `source`.
+	App *string `pulumi:"app"`
+	// assert: its name; exactly one of `http`, `command` or `backup` says what must hold.
+	Assert *string `pulumi:"assert"`
+	// task: tries before failing (default 1).
+	Attempts *int `pulumi:"attempts"`
+	// assert: a backup newer than an app's running release must exist.
+	Backup *PipelineBackupAssert `pulumi:"backup"`
+	// put: `major`, `minor` or `patch`.
+	Bump *string `pulumi:"bump"`
+	// assert: a command that must pass.
+	Command *string `pulumi:"command"`
+	// deploy: an app of the pipeline's space; the step pushes `from` to it and waits for the rollout.
+	Deploy *string `pulumi:"deploy"`
+	// task: working directory (a get or an output).
+	Dir *string `pulumi:"dir"`
+	// A step run whatever this one's outcome.
+	Ensure *PipelineStep `pulumi:"ensure"`
+	// task: environment.
+	Env map[string]string `pulumi:"env"`
+	// environment: name prefix of a preview environment made for the build (destroyed when the job succeeds, kept until its ttl when it fails); asserts reach its apps with `http.url = "env:APP/path"`.
+	Environment *string `pulumi:"environment"`
+	// deploy: the directory (a get or a task output) to push.
+	From *string `pulumi:"from"`
+	// environment: the space it clones.
+	FromSpace *string `pulumi:"fromSpace"`
+	// get: a source whose version is fetched into a directory of the same name.
+	Get *string `pulumi:"get"`
+	// assert: a URL that must answer.
+	Http *PipelineHttpAssert `pulumi:"http"`
+	// Steps run at once.
+	InParallel []PipelineStep `pulumi:"inParallel"`
+	// task: directories it reads (default: all).
+	Inputs []string `pulumi:"inputs"`
+	// A step run when this one fails.
+	OnFailure *PipelineStep `pulumi:"onFailure"`
+	// A step run when this one succeeds.
+	OnSuccess *PipelineStep `pulumi:"onSuccess"`
+	// task: directories it makes for later steps.
+	Outputs []string `pulumi:"outputs"`
+	// get: only versions that passed all these jobs.
+	Passed []string `pulumi:"passed"`
+	// put: a semver source to bump.
+	Put *string `pulumi:"put"`
+	// task: the shell command.
+	Run *string `pulumi:"run"`
+	// environment: the directory (a get or a task output) the app runs.
+	Source *string `pulumi:"source"`
+	// task: its name.
+	Task *string `pulumi:"task"`
+	// task: time limit.
+	Timeout *string `pulumi:"timeout"`
+	// get: a new version starts a build.
+	Trigger *bool `pulumi:"trigger"`
+	// A step whose failure does not fail the job.
+	Try *PipelineStep `pulumi:"try"`
+	// environment: how long it lives (1s to 720h).
+	Ttl *string `pulumi:"ttl"`
+	// get: `latest` (default), `every` or a pinned version.
+	Version *string `pulumi:"version"`
+}
+
+// PipelineStepInput is an input type that accepts PipelineStepArgs and PipelineStepOutput values.
+// You can construct a concrete instance of `PipelineStepInput` via:
+//
+//	PipelineStepArgs{...}
+type PipelineStepInput interface {
+	pulumi.Input
+
+	ToPipelineStepOutput() PipelineStepOutput
+	ToPipelineStepOutputWithContext(context.Context) PipelineStepOutput
+}
+
+type PipelineStepArgs struct {
+	// environment: the app of the clone that runs `source`.
+	App pulumi.StringPtrInput `pulumi:"app"`
+	// assert: its name; exactly one of `http`, `command` or `backup` says what must hold.
+	Assert pulumi.StringPtrInput `pulumi:"assert"`
+	// task: tries before failing (default 1).
+	Attempts pulumi.IntPtrInput `pulumi:"attempts"`
+	// assert: a backup newer than an app's running release must exist.
+	Backup PipelineBackupAssertPtrInput `pulumi:"backup"`
+	// put: `major`, `minor` or `patch`.
+	Bump pulumi.StringPtrInput `pulumi:"bump"`
+	// assert: a command that must pass.
+	Command pulumi.StringPtrInput `pulumi:"command"`
+	// deploy: an app of the pipeline's space; the step pushes `from` to it and waits for the rollout.
+	Deploy pulumi.StringPtrInput `pulumi:"deploy"`
+	// task: working directory (a get or an output).
+	Dir pulumi.StringPtrInput `pulumi:"dir"`
+	// A step run whatever this one's outcome.
+	Ensure PipelineStepPtrInput `pulumi:"ensure"`
+	// task: environment.
+	Env pulumi.StringMapInput `pulumi:"env"`
+	// environment: name prefix of a preview environment made for the build (destroyed when the job succeeds, kept until its ttl when it fails); asserts reach its apps with `http.url = "env:APP/path"`.
+	Environment pulumi.StringPtrInput `pulumi:"environment"`
+	// deploy: the directory (a get or a task output) to push.
+	From pulumi.StringPtrInput `pulumi:"from"`
+	// environment: the space it clones.
+	FromSpace pulumi.StringPtrInput `pulumi:"fromSpace"`
+	// get: a source whose version is fetched into a directory of the same name.
+	Get pulumi.StringPtrInput `pulumi:"get"`
+	// assert: a URL that must answer.
+	Http PipelineHttpAssertPtrInput `pulumi:"http"`
+	// Steps run at once.
+	InParallel PipelineStepArrayInput `pulumi:"inParallel"`
+	// task: directories it reads (default: all).
+	Inputs pulumi.StringArrayInput `pulumi:"inputs"`
+	// A step run when this one fails.
+	OnFailure PipelineStepPtrInput `pulumi:"onFailure"`
+	// A step run when this one succeeds.
+	OnSuccess PipelineStepPtrInput `pulumi:"onSuccess"`
+	// task: directories it makes for later steps.
+	Outputs pulumi.StringArrayInput `pulumi:"outputs"`
+	// get: only versions that passed all these jobs.
+	Passed pulumi.StringArrayInput `pulumi:"passed"`
+	// put: a semver source to bump.
+	Put pulumi.StringPtrInput `pulumi:"put"`
+	// task: the shell command.
+	Run pulumi.StringPtrInput `pulumi:"run"`
+	// environment: the directory (a get or a task output) the app runs.
+	Source pulumi.StringPtrInput `pulumi:"source"`
+	// task: its name.
+	Task pulumi.StringPtrInput `pulumi:"task"`
+	// task: time limit.
+	Timeout pulumi.StringPtrInput `pulumi:"timeout"`
+	// get: a new version starts a build.
+	Trigger pulumi.BoolPtrInput `pulumi:"trigger"`
+	// A step whose failure does not fail the job.
+	Try PipelineStepPtrInput `pulumi:"try"`
+	// environment: how long it lives (1s to 720h).
+	Ttl pulumi.StringPtrInput `pulumi:"ttl"`
+	// get: `latest` (default), `every` or a pinned version.
+	Version pulumi.StringPtrInput `pulumi:"version"`
+}
+
+func (PipelineStepArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*PipelineStep)(nil)).Elem()
+}
+
+func (i PipelineStepArgs) ToPipelineStepOutput() PipelineStepOutput {
+	return i.ToPipelineStepOutputWithContext(context.Background())
+}
+
+func (i PipelineStepArgs) ToPipelineStepOutputWithContext(ctx context.Context) PipelineStepOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineStepOutput)
+}
+
+func (i PipelineStepArgs) ToPipelineStepPtrOutput() PipelineStepPtrOutput {
+	return i.ToPipelineStepPtrOutputWithContext(context.Background())
+}
+
+func (i PipelineStepArgs) ToPipelineStepPtrOutputWithContext(ctx context.Context) PipelineStepPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineStepOutput).ToPipelineStepPtrOutputWithContext(ctx)
+}
+
+// PipelineStepPtrInput is an input type that accepts PipelineStepArgs, PipelineStepPtr and PipelineStepPtrOutput values.
+// You can construct a concrete instance of `PipelineStepPtrInput` via:
+//
+//	        PipelineStepArgs{...}
+//
+//	or:
+//
+//	        nil
+type PipelineStepPtrInput interface {
+	pulumi.Input
+
+	ToPipelineStepPtrOutput() PipelineStepPtrOutput
+	ToPipelineStepPtrOutputWithContext(context.Context) PipelineStepPtrOutput
+}
+
+type pipelineStepPtrType PipelineStepArgs
+
+func PipelineStepPtr(v *PipelineStepArgs) PipelineStepPtrInput {
+	return (*pipelineStepPtrType)(v)
+}
+
+func (*pipelineStepPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**PipelineStep)(nil)).Elem()
+}
+
+func (i *pipelineStepPtrType) ToPipelineStepPtrOutput() PipelineStepPtrOutput {
+	return i.ToPipelineStepPtrOutputWithContext(context.Background())
+}
+
+func (i *pipelineStepPtrType) ToPipelineStepPtrOutputWithContext(ctx context.Context) PipelineStepPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineStepPtrOutput)
+}
+
+// PipelineStepArrayInput is an input type that accepts PipelineStepArray and PipelineStepArrayOutput values.
+// You can construct a concrete instance of `PipelineStepArrayInput` via:
+//
+//	PipelineStepArray{ PipelineStepArgs{...} }
+type PipelineStepArrayInput interface {
+	pulumi.Input
+
+	ToPipelineStepArrayOutput() PipelineStepArrayOutput
+	ToPipelineStepArrayOutputWithContext(context.Context) PipelineStepArrayOutput
+}
+
+type PipelineStepArray []PipelineStepInput
+
+func (PipelineStepArray) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]PipelineStep)(nil)).Elem()
+}
+
+func (i PipelineStepArray) ToPipelineStepArrayOutput() PipelineStepArrayOutput {
+	return i.ToPipelineStepArrayOutputWithContext(context.Background())
+}
+
+func (i PipelineStepArray) ToPipelineStepArrayOutputWithContext(ctx context.Context) PipelineStepArrayOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PipelineStepArrayOutput)
+}
+
+type PipelineStepOutput struct{ *pulumi.OutputState }
+
+func (PipelineStepOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*PipelineStep)(nil)).Elem()
+}
+
+func (o PipelineStepOutput) ToPipelineStepOutput() PipelineStepOutput {
+	return o
+}
+
+func (o PipelineStepOutput) ToPipelineStepOutputWithContext(ctx context.Context) PipelineStepOutput {
+	return o
+}
+
+func (o PipelineStepOutput) ToPipelineStepPtrOutput() PipelineStepPtrOutput {
+	return o.ToPipelineStepPtrOutputWithContext(context.Background())
+}
+
+func (o PipelineStepOutput) ToPipelineStepPtrOutputWithContext(ctx context.Context) PipelineStepPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v PipelineStep) *PipelineStep {
+		return &v
+	}).(PipelineStepPtrOutput)
+}
+
+// environment: the app of the clone that runs `source`.
+func (o PipelineStepOutput) App() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.App }).(pulumi.StringPtrOutput)
+}
+
+// assert: its name; exactly one of `http`, `command` or `backup` says what must hold.
+func (o PipelineStepOutput) Assert() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Assert }).(pulumi.StringPtrOutput)
+}
+
+// task: tries before failing (default 1).
+func (o PipelineStepOutput) Attempts() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *int { return v.Attempts }).(pulumi.IntPtrOutput)
+}
+
+// assert: a backup newer than an app's running release must exist.
+func (o PipelineStepOutput) Backup() PipelineBackupAssertPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *PipelineBackupAssert { return v.Backup }).(PipelineBackupAssertPtrOutput)
+}
+
+// put: `major`, `minor` or `patch`.
+func (o PipelineStepOutput) Bump() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Bump }).(pulumi.StringPtrOutput)
+}
+
+// assert: a command that must pass.
+func (o PipelineStepOutput) Command() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Command }).(pulumi.StringPtrOutput)
+}
+
+// deploy: an app of the pipeline's space; the step pushes `from` to it and waits for the rollout.
+func (o PipelineStepOutput) Deploy() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Deploy }).(pulumi.StringPtrOutput)
+}
+
+// task: working directory (a get or an output).
+func (o PipelineStepOutput) Dir() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Dir }).(pulumi.StringPtrOutput)
+}
+
+// A step run whatever this one's outcome.
+func (o PipelineStepOutput) Ensure() PipelineStepPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *PipelineStep { return v.Ensure }).(PipelineStepPtrOutput)
+}
+
+// task: environment.
+func (o PipelineStepOutput) Env() pulumi.StringMapOutput {
+	return o.ApplyT(func(v PipelineStep) map[string]string { return v.Env }).(pulumi.StringMapOutput)
+}
+
+// environment: name prefix of a preview environment made for the build (destroyed when the job succeeds, kept until its ttl when it fails); asserts reach its apps with `http.url = "env:APP/path"`.
+func (o PipelineStepOutput) Environment() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Environment }).(pulumi.StringPtrOutput)
+}
+
+// deploy: the directory (a get or a task output) to push.
+func (o PipelineStepOutput) From() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.From }).(pulumi.StringPtrOutput)
+}
+
+// environment: the space it clones.
+func (o PipelineStepOutput) FromSpace() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.FromSpace }).(pulumi.StringPtrOutput)
+}
+
+// get: a source whose version is fetched into a directory of the same name.
+func (o PipelineStepOutput) Get() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Get }).(pulumi.StringPtrOutput)
+}
+
+// assert: a URL that must answer.
+func (o PipelineStepOutput) Http() PipelineHttpAssertPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *PipelineHttpAssert { return v.Http }).(PipelineHttpAssertPtrOutput)
+}
+
+// Steps run at once.
+func (o PipelineStepOutput) InParallel() PipelineStepArrayOutput {
+	return o.ApplyT(func(v PipelineStep) []PipelineStep { return v.InParallel }).(PipelineStepArrayOutput)
+}
+
+// task: directories it reads (default: all).
+func (o PipelineStepOutput) Inputs() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v PipelineStep) []string { return v.Inputs }).(pulumi.StringArrayOutput)
+}
+
+// A step run when this one fails.
+func (o PipelineStepOutput) OnFailure() PipelineStepPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *PipelineStep { return v.OnFailure }).(PipelineStepPtrOutput)
+}
+
+// A step run when this one succeeds.
+func (o PipelineStepOutput) OnSuccess() PipelineStepPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *PipelineStep { return v.OnSuccess }).(PipelineStepPtrOutput)
+}
+
+// task: directories it makes for later steps.
+func (o PipelineStepOutput) Outputs() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v PipelineStep) []string { return v.Outputs }).(pulumi.StringArrayOutput)
+}
+
+// get: only versions that passed all these jobs.
+func (o PipelineStepOutput) Passed() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v PipelineStep) []string { return v.Passed }).(pulumi.StringArrayOutput)
+}
+
+// put: a semver source to bump.
+func (o PipelineStepOutput) Put() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Put }).(pulumi.StringPtrOutput)
+}
+
+// task: the shell command.
+func (o PipelineStepOutput) Run() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Run }).(pulumi.StringPtrOutput)
+}
+
+// environment: the directory (a get or a task output) the app runs.
+func (o PipelineStepOutput) Source() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Source }).(pulumi.StringPtrOutput)
+}
+
+// task: its name.
+func (o PipelineStepOutput) Task() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Task }).(pulumi.StringPtrOutput)
+}
+
+// task: time limit.
+func (o PipelineStepOutput) Timeout() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Timeout }).(pulumi.StringPtrOutput)
+}
+
+// get: a new version starts a build.
+func (o PipelineStepOutput) Trigger() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *bool { return v.Trigger }).(pulumi.BoolPtrOutput)
+}
+
+// A step whose failure does not fail the job.
+func (o PipelineStepOutput) Try() PipelineStepPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *PipelineStep { return v.Try }).(PipelineStepPtrOutput)
+}
+
+// environment: how long it lives (1s to 720h).
+func (o PipelineStepOutput) Ttl() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Ttl }).(pulumi.StringPtrOutput)
+}
+
+// get: `latest` (default), `every` or a pinned version.
+func (o PipelineStepOutput) Version() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v PipelineStep) *string { return v.Version }).(pulumi.StringPtrOutput)
+}
+
+type PipelineStepPtrOutput struct{ *pulumi.OutputState }
+
+func (PipelineStepPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**PipelineStep)(nil)).Elem()
+}
+
+func (o PipelineStepPtrOutput) ToPipelineStepPtrOutput() PipelineStepPtrOutput {
+	return o
+}
+
+func (o PipelineStepPtrOutput) ToPipelineStepPtrOutputWithContext(ctx context.Context) PipelineStepPtrOutput {
+	return o
+}
+
+func (o PipelineStepPtrOutput) Elem() PipelineStepOutput {
+	return o.ApplyT(func(v *PipelineStep) PipelineStep {
+		if v != nil {
+			return *v
+		}
+		var ret PipelineStep
+		return ret
+	}).(PipelineStepOutput)
+}
+
+// environment: the app of the clone that runs `source`.
+func (o PipelineStepPtrOutput) App() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.App
+	}).(pulumi.StringPtrOutput)
+}
+
+// assert: its name; exactly one of `http`, `command` or `backup` says what must hold.
+func (o PipelineStepPtrOutput) Assert() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Assert
+	}).(pulumi.StringPtrOutput)
+}
+
+// task: tries before failing (default 1).
+func (o PipelineStepPtrOutput) Attempts() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *int {
+		if v == nil {
+			return nil
+		}
+		return v.Attempts
+	}).(pulumi.IntPtrOutput)
+}
+
+// assert: a backup newer than an app's running release must exist.
+func (o PipelineStepPtrOutput) Backup() PipelineBackupAssertPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *PipelineBackupAssert {
+		if v == nil {
+			return nil
+		}
+		return v.Backup
+	}).(PipelineBackupAssertPtrOutput)
+}
+
+// put: `major`, `minor` or `patch`.
+func (o PipelineStepPtrOutput) Bump() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Bump
+	}).(pulumi.StringPtrOutput)
+}
+
+// assert: a command that must pass.
+func (o PipelineStepPtrOutput) Command() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Command
+	}).(pulumi.StringPtrOutput)
+}
+
+// deploy: an app of the pipeline's space; the step pushes `from` to it and waits for the rollout.
+func (o PipelineStepPtrOutput) Deploy() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Deploy
+	}).(pulumi.StringPtrOutput)
+}
+
+// task: working directory (a get or an output).
+func (o PipelineStepPtrOutput) Dir() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Dir
+	}).(pulumi.StringPtrOutput)
+}
+
+// A step run whatever this one's outcome.
+func (o PipelineStepPtrOutput) Ensure() PipelineStepPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *PipelineStep {
+		if v == nil {
+			return nil
+		}
+		return v.Ensure
+	}).(PipelineStepPtrOutput)
+}
+
+// task: environment.
+func (o PipelineStepPtrOutput) Env() pulumi.StringMapOutput {
+	return o.ApplyT(func(v *PipelineStep) map[string]string {
+		if v == nil {
+			return nil
+		}
+		return v.Env
+	}).(pulumi.StringMapOutput)
+}
+
+// environment: name prefix of a preview environment made for the build (destroyed when the job succeeds, kept until its ttl when it fails); asserts reach its apps with `http.url = "env:APP/path"`.
+func (o PipelineStepPtrOutput) Environment() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Environment
+	}).(pulumi.StringPtrOutput)
+}
+
+// deploy: the directory (a get or a task output) to push.
+func (o PipelineStepPtrOutput) From() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.From
+	}).(pulumi.StringPtrOutput)
+}
+
+// environment: the space it clones.
+func (o PipelineStepPtrOutput) FromSpace() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.FromSpace
+	}).(pulumi.StringPtrOutput)
+}
+
+// get: a source whose version is fetched into a directory of the same name.
+func (o PipelineStepPtrOutput) Get() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Get
+	}).(pulumi.StringPtrOutput)
+}
+
+// assert: a URL that must answer.
+func (o PipelineStepPtrOutput) Http() PipelineHttpAssertPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *PipelineHttpAssert {
+		if v == nil {
+			return nil
+		}
+		return v.Http
+	}).(PipelineHttpAssertPtrOutput)
+}
+
+// Steps run at once.
+func (o PipelineStepPtrOutput) InParallel() PipelineStepArrayOutput {
+	return o.ApplyT(func(v *PipelineStep) []PipelineStep {
+		if v == nil {
+			return nil
+		}
+		return v.InParallel
+	}).(PipelineStepArrayOutput)
+}
+
+// task: directories it reads (default: all).
+func (o PipelineStepPtrOutput) Inputs() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *PipelineStep) []string {
+		if v == nil {
+			return nil
+		}
+		return v.Inputs
+	}).(pulumi.StringArrayOutput)
+}
+
+// A step run when this one fails.
+func (o PipelineStepPtrOutput) OnFailure() PipelineStepPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *PipelineStep {
+		if v == nil {
+			return nil
+		}
+		return v.OnFailure
+	}).(PipelineStepPtrOutput)
+}
+
+// A step run when this one succeeds.
+func (o PipelineStepPtrOutput) OnSuccess() PipelineStepPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *PipelineStep {
+		if v == nil {
+			return nil
+		}
+		return v.OnSuccess
+	}).(PipelineStepPtrOutput)
+}
+
+// task: directories it makes for later steps.
+func (o PipelineStepPtrOutput) Outputs() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *PipelineStep) []string {
+		if v == nil {
+			return nil
+		}
+		return v.Outputs
+	}).(pulumi.StringArrayOutput)
+}
+
+// get: only versions that passed all these jobs.
+func (o PipelineStepPtrOutput) Passed() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *PipelineStep) []string {
+		if v == nil {
+			return nil
+		}
+		return v.Passed
+	}).(pulumi.StringArrayOutput)
+}
+
+// put: a semver source to bump.
+func (o PipelineStepPtrOutput) Put() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Put
+	}).(pulumi.StringPtrOutput)
+}
+
+// task: the shell command.
+func (o PipelineStepPtrOutput) Run() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Run
+	}).(pulumi.StringPtrOutput)
+}
+
+// environment: the directory (a get or a task output) the app runs.
+func (o PipelineStepPtrOutput) Source() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Source
+	}).(pulumi.StringPtrOutput)
+}
+
+// task: its name.
+func (o PipelineStepPtrOutput) Task() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Task
+	}).(pulumi.StringPtrOutput)
+}
+
+// task: time limit.
+func (o PipelineStepPtrOutput) Timeout() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Timeout
+	}).(pulumi.StringPtrOutput)
+}
+
+// get: a new version starts a build.
+func (o PipelineStepPtrOutput) Trigger() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.Trigger
+	}).(pulumi.BoolPtrOutput)
+}
+
+// A step whose failure does not fail the job.
+func (o PipelineStepPtrOutput) Try() PipelineStepPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *PipelineStep {
+		if v == nil {
+			return nil
+		}
+		return v.Try
+	}).(PipelineStepPtrOutput)
+}
+
+// environment: how long it lives (1s to 720h).
+func (o PipelineStepPtrOutput) Ttl() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Ttl
+	}).(pulumi.StringPtrOutput)
+}
+
+// get: `latest` (default), `every` or a pinned version.
+func (o PipelineStepPtrOutput) Version() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *PipelineStep) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Version
+	}).(pulumi.StringPtrOutput)
+}
+
+type PipelineStepArrayOutput struct{ *pulumi.OutputState }
+
+func (PipelineStepArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]PipelineStep)(nil)).Elem()
+}
+
+func (o PipelineStepArrayOutput) ToPipelineStepArrayOutput() PipelineStepArrayOutput {
+	return o
+}
+
+func (o PipelineStepArrayOutput) ToPipelineStepArrayOutputWithContext(ctx context.Context) PipelineStepArrayOutput {
+	return o
+}
+
+func (o PipelineStepArrayOutput) Index(i pulumi.IntInput) PipelineStepOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) PipelineStep {
+		return vs[0].([]PipelineStep)[vs[1].(int)]
+	}).(PipelineStepOutput)
+}
+
 type Region struct {
 	// URL of the region's cell API.
 	Endpoint string `pulumi:"endpoint"`
@@ -1149,6 +2580,17 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*DeploymentPtrInput)(nil)).Elem(), DeploymentArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*HealthCheckInput)(nil)).Elem(), HealthCheckArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*HealthCheckPtrInput)(nil)).Elem(), HealthCheckArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*PipelineBackupAssertInput)(nil)).Elem(), PipelineBackupAssertArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*PipelineBackupAssertPtrInput)(nil)).Elem(), PipelineBackupAssertArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*PipelineHttpAssertInput)(nil)).Elem(), PipelineHttpAssertArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*PipelineHttpAssertPtrInput)(nil)).Elem(), PipelineHttpAssertArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*PipelineJobInput)(nil)).Elem(), PipelineJobArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*PipelineJobArrayInput)(nil)).Elem(), PipelineJobArray{})
+	pulumi.RegisterInputType(reflect.TypeOf((*PipelineSourceInput)(nil)).Elem(), PipelineSourceArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*PipelineSourceArrayInput)(nil)).Elem(), PipelineSourceArray{})
+	pulumi.RegisterInputType(reflect.TypeOf((*PipelineStepInput)(nil)).Elem(), PipelineStepArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*PipelineStepPtrInput)(nil)).Elem(), PipelineStepArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*PipelineStepArrayInput)(nil)).Elem(), PipelineStepArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*RegionInput)(nil)).Elem(), RegionArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*RegionMapInput)(nil)).Elem(), RegionMap{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ReplicaSetAppInput)(nil)).Elem(), ReplicaSetAppArgs{})
@@ -1160,6 +2602,17 @@ func init() {
 	pulumi.RegisterOutputType(DeploymentPtrOutput{})
 	pulumi.RegisterOutputType(HealthCheckOutput{})
 	pulumi.RegisterOutputType(HealthCheckPtrOutput{})
+	pulumi.RegisterOutputType(PipelineBackupAssertOutput{})
+	pulumi.RegisterOutputType(PipelineBackupAssertPtrOutput{})
+	pulumi.RegisterOutputType(PipelineHttpAssertOutput{})
+	pulumi.RegisterOutputType(PipelineHttpAssertPtrOutput{})
+	pulumi.RegisterOutputType(PipelineJobOutput{})
+	pulumi.RegisterOutputType(PipelineJobArrayOutput{})
+	pulumi.RegisterOutputType(PipelineSourceOutput{})
+	pulumi.RegisterOutputType(PipelineSourceArrayOutput{})
+	pulumi.RegisterOutputType(PipelineStepOutput{})
+	pulumi.RegisterOutputType(PipelineStepPtrOutput{})
+	pulumi.RegisterOutputType(PipelineStepArrayOutput{})
 	pulumi.RegisterOutputType(RegionOutput{})
 	pulumi.RegisterOutputType(RegionMapOutput{})
 	pulumi.RegisterOutputType(RegionStatusOutput{})
