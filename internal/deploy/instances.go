@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/pavedroad/terraform-provider-paved/internal/health"
 	"github.com/pavedroad/terraform-provider-paved/internal/router"
 	"github.com/pavedroad/terraform-provider-paved/internal/runtime"
+	"github.com/pavedroad/terraform-provider-paved/internal/secrets"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
@@ -75,6 +77,7 @@ func (d *Deployer) startInstance(c *controller, release int, cfg paved.ReleaseCo
 		Command:  cfg.Command,
 		Env:      d.instanceEnv(c, cfg),
 		MemoryMB: cfg.MemoryMB,
+		Redact:   secrets.NewRedactor(slices.Collect(maps.Values(cfg.SecretEnv))...),
 	})
 	if err != nil {
 		return "", err

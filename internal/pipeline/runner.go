@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pavedroad/terraform-provider-paved/internal/secrets"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -314,7 +315,9 @@ func (b *build) runTask(ctx context.Context, s paved.Step) error {
 	cmd.Dir = filepath.Join(b.dir, s.Dir)
 	// PAVED_CELL marks every process of the task, so the cell's sweep at
 	// start finds what a killed cell left behind (grandchildren included).
-	cmd.Env = append(os.Environ(), "PAVED_PIPELINE="+b.p.Spec.Name, "PAVED_JOB="+b.rec.Job, fmt.Sprintf("PAVED_BUILD=%d", b.rec.Number),
+	// The cell's environment without its credentials: a task runs the
+	// repository's code.
+	cmd.Env = append(secrets.CellEnv(), "PAVED_PIPELINE="+b.p.Spec.Name, "PAVED_JOB="+b.rec.Job, fmt.Sprintf("PAVED_BUILD=%d", b.rec.Number),
 		"PAVED_CELL="+b.e.opts.Store.CellID())
 	for k, v := range s.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -198,7 +198,7 @@ func cellPath() string {
 
 // emitLine records one output line in the log file and passes it on.
 func (in *instance) emitLine(lf *logFile, stream, text string) {
-	line := LogLine{Time: time.Now(), Instance: in.spec.ID, App: in.spec.App, Stream: stream, Text: text}
+	line := LogLine{Time: time.Now(), Instance: in.spec.ID, App: in.spec.App, Stream: stream, Text: in.spec.Redact.String(text)}
 	if lf != nil {
 		lf.write(line)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math"
 	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/secrets"
 )
 
 // InstanceSpec describes one instance of an app release.
@@ -19,6 +21,10 @@ type InstanceSpec struct {
 	// win) and a PATH inherited from the cell (which Env may override).
 	Env      map[string]string
 	MemoryMB int // 0 = no limit
+	// Redact, when set, replaces secret values in the instance's output
+	// before it reaches the log file or OnLog: an app that prints its
+	// secret_env never writes the values down.
+	Redact *secrets.Redactor
 }
 
 // State is where an instance is in its lifecycle.

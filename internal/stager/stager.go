@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/archive"
+	"github.com/pavedroad/terraform-provider-paved/internal/secrets"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -212,9 +213,11 @@ func (s *Stager) runCommand(ctx context.Context, dir string, req Request, log io
 	return nil
 }
 
-// buildEnv is the cell's environment (toolchains, caches, PATH) plus the app's.
+// buildEnv is the cell's environment (toolchains, caches, PATH) without its
+// credentials (PAVED_TOKEN, cloud keys: a build runs the app's code), plus
+// the app's.
 func buildEnv(app map[string]string) []string {
-	env := os.Environ()
+	env := secrets.CellEnv()
 	for k, v := range app {
 		env = append(env, k+"="+v)
 	}
