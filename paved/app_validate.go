@@ -168,7 +168,8 @@ func (s AppSpec) Validate() []FieldError {
 			fail(field, "a route path must start with /, not %q", r.Path)
 			continue
 		}
-		key := Route{Host: r.Host, Path: strings.TrimSuffix(r.Path, "/")}
+		// Trailing slashes do not count, as in the router ("/api//" is "/api").
+		key := Route{Host: r.Host, Path: strings.TrimRight(r.Path, "/")}
 		if first, dup := seen[key]; dup {
 			fail(field, "route %s is listed twice (also routes[%d])", r, first)
 		}

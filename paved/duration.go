@@ -3,6 +3,7 @@ package paved
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -32,7 +33,13 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		if err2 := json.Unmarshal(b, &secs); err2 != nil {
 			return fmt.Errorf("a duration must be a string such as \"5s\" or a number of seconds")
 		}
-		*d = Duration(secs * float64(time.Second))
+		// Out of range, the conversion to int64 would wrap (amd64) or
+		// saturate (arm64) instead of failing.
+		ns := secs * float64(time.Second)
+		if ns >= math.MaxInt64 || ns < math.MinInt64 {
+			return fmt.Errorf("%s seconds is out of range for a duration (about 292 years at most)", b)
+		}
+		*d = Duration(ns)
 		return nil
 	}
 	v, err := time.ParseDuration(s)

@@ -2,7 +2,6 @@ package paved
 
 import (
 	"fmt"
-	"maps"
 	"regexp"
 	"strings"
 	"time"
@@ -119,29 +118,55 @@ func (v *pipelineValidator) job(f string, j JobSpec) {
 	if j.Serial && j.MaxInFlight > 1 {
 		v.fail(f+".max_in_flight", "a serial job runs one build at a time; drop max_in_flight or serial")
 	}
-	dirs := map[string]bool{}
+	dirs := &dirSet{has: map[string]bool{}}
 	for i, s := range j.Plan {
 		v.step(fmt.Sprintf("%s.plan[%d]", f, i), j.Name, s, dirs)
 	}
 	v.hooks(f, j.Name, j.OnSuccess, j.OnFailure, j.Ensure, dirs)
 }
 
+// dirSet is the set of directories the steps so far make. Hooks add to it
+// and then take their additions back (undo), rather than each working on a
+// copy: copying made validation quadratic, so that one request body of
+// many outputs and many hooks kept a cell's CPU busy for seconds.
+type dirSet struct {
+	has   map[string]bool
+	added []string // in the order added, for undo
+}
+
+func (d *dirSet) add(name string) {
+	if !d.has[name] {
+		d.has[name] = true
+		d.added = append(d.added, name)
+	}
+}
+
+// undo removes what was added since mark (a len(d.added) taken before).
+func (d *dirSet) undo(mark int) {
+	for _, name := range d.added[mark:] {
+		delete(d.has, name)
+	}
+	d.added = d.added[:mark]
+}
+
 // hooks checks hooks in a fixed order, each seeing the directories of the
 // steps before it but not those of the other hooks (only one of on_success
 // and on_failure runs).
-func (v *pipelineValidator) hooks(f, job string, onSuccess, onFailure, ensure *Step, dirs map[string]bool) {
+func (v *pipelineValidator) hooks(f, job string, onSuccess, onFailure, ensure *Step, dirs *dirSet) {
 	for _, h := range []struct {
 		name string
 		step *Step
 	}{{"on_success", onSuccess}, {"on_failure", onFailure}, {"ensure", ensure}} {
 		if h.step != nil {
-			v.step(f+"."+h.name, job, *h.step, maps.Clone(dirs))
+			mark := len(dirs.added)
+			v.step(f+"."+h.name, job, *h.step, dirs)
+			dirs.undo(mark)
 		}
 	}
 }
 
 // step checks one step; dirs collects the directories earlier steps make.
-func (v *pipelineValidator) step(f, job string, s Step, dirs map[string]bool) {
+func (v *pipelineValidator) step(f, job string, s Step, dirs *dirSet) {
 	kinds := 0
 	for _, set := range []bool{s.Get != "", s.Task != "", s.Deploy != "", s.Assert != "", s.Put != "", s.Environment != "", len(s.InParallel) > 0, s.Try != nil} {
 		if set {
@@ -170,7 +195,7 @@ func (v *pipelineValidator) step(f, job string, s Step, dirs map[string]bool) {
 				v.fail(f+".version", "version is latest, every or a pinned version; %q is not a semantic version", s.Version)
 			}
 		}
-		dirs[s.Get] = true
+		dirs.add(s.Get)
 	case "task":
 		if strings.TrimSpace(s.Run) == "" {
 			v.fail(f+".run", "task %q needs a command to run", s.Task)
@@ -182,12 +207,12 @@ func (v *pipelineValidator) step(f, job string, s Step, dirs map[string]bool) {
 			v.fail(f+".timeout", "timeout must not be negative")
 		}
 		for i, in := range s.Inputs {
-			if !dirs[in] {
+			if !dirs.has[in] {
 				v.fail(fmt.Sprintf("%s.inputs[%d]", f, i), "input %q is not made by an earlier get or task output", in)
 			}
 		}
 		for _, o := range s.Outputs {
-			dirs[o] = true
+			dirs.add(o)
 		}
 	case "deploy":
 		if v.appExists != nil && !v.appExists(s.Deploy) {
@@ -195,7 +220,7 @@ func (v *pipelineValidator) step(f, job string, s Step, dirs map[string]bool) {
 		}
 		if s.From == "" {
 			v.fail(f+".from", "deploy needs from: the directory (a get or a task output) to push")
-		} else if !dirs[s.From] {
+		} else if !dirs.has[s.From] {
 			v.fail(f+".from", "from %q is not made by an earlier get or task output", s.From)
 		}
 	case "assert":
@@ -236,7 +261,7 @@ func (v *pipelineValidator) step(f, job string, s Step, dirs map[string]bool) {
 		if (s.App == "") != (s.Source == "") {
 			v.fail(f+".app", "app and source go together: the app of the cloned space that runs the directory source")
 		}
-		if s.Source != "" && !dirs[s.Source] {
+		if s.Source != "" && !dirs.has[s.Source] {
 			v.fail(f+".source", "source %q is not made by an earlier get or task output", s.Source)
 		}
 	case "in_parallel":

@@ -86,7 +86,9 @@ func decode(r *http.Request, v any) error {
 		}
 		return jsonError(err)
 	}
-	if dec.More() {
+	// Only JSON whitespace may follow the value. (dec.More would miss a
+	// stray "]" or "}", which it takes for the end of an enclosing value.)
+	if rest := data[dec.InputOffset():]; len(bytes.TrimLeft(rest, " \t\r\n")) > 0 {
 		return badRequest("", "the body must hold exactly one JSON object")
 	}
 	return nil

@@ -147,12 +147,13 @@ func validHost(field, host string) error {
 	return nil
 }
 
-// normalPath treats "" and "/" as the same route.
+// normalPath is the path prefix a route matches as the router sees it
+// (router.normalizePrefix): trailing slashes do not count, so "", "/" and
+// "//" are one route, as are "/api", "/api/" and "/api//". Two routes with
+// the same host and normalPath are the same route to the router, which
+// would give it to only one of the apps claiming it.
 func normalPath(p string) string {
-	if p == "/" {
-		return ""
-	}
-	return strings.TrimSuffix(p, "/")
+	return strings.TrimRight(p, "/")
 }
 
 func validateEnv(field string, env map[string]string) error {

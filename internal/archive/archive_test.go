@@ -815,29 +815,3 @@ func TestExtractIOErrorsAreNotInvalid(t *testing.T) {
 		t.Errorf("missing archive: error = %v, want fs.ErrNotExist", err)
 	}
 }
-
-// ---- fuzzing ----
-
-func FuzzExtract(f *testing.F) {
-	src := f.TempDir()
-	writeTree(f, src, baseTree)
-	tgz, _, err := PackBytes(src)
-	must(f, err)
-	f.Add(tgz)
-	f.Add(makeZip(f,
-		zipEntry{name: "d/", mode: fs.ModeDir | 0o755},
-		zipEntry{name: "d/f", body: "hi", mode: 0o755},
-		zipEntry{name: "l", body: "d/f", mode: fs.ModeSymlink | 0o777},
-	))
-	f.Add(makeTar(f, false,
-		tarEntry{name: "a", body: "x"},
-		tarEntry{name: "b", typ: tar.TypeLink, link: "a"},
-		tarEntry{name: "s", typ: tar.TypeSymlink, link: "../x"},
-	))
-
-	f.Fuzz(func(t *testing.T, data []byte) {
-		box, dst, _ := sandbox(t)
-		_ = Extract(bytes.NewReader(data), dst, Limits{MaxBytes: 1 << 20, MaxFiles: 64})
-		assertConfined(t, box, dst)
-	})
-}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
+	goyaml "sigs.k8s.io/yaml/goyaml.v2"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -54,10 +56,14 @@ Unknown keys and bad references are refused with the path to the bad part.`,
 	return cmd
 }
 
-// ParsePipeline reads a pipeline from YAML or JSON strictly: unknown keys are errors.
+// ParsePipeline reads a pipeline from YAML or JSON strictly: unknown keys,
+// duplicate keys and anything after the first document are errors.
 func ParsePipeline(data []byte) (paved.PipelineSpec, error) {
 	var spec paved.PipelineSpec
-	js, err := yaml.YAMLToJSON(data)
+	if err := oneYAMLDocument(data); err != nil {
+		return spec, err
+	}
+	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		return spec, fmt.Errorf("not valid YAML: %w", err)
 	}
@@ -67,6 +73,26 @@ func ParsePipeline(data []byte) (paved.PipelineSpec, error) {
 		return spec, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return spec, nil
+}
+
+// oneYAMLDocument refuses a file of several YAML documents (after "---" or
+// "..."), which YAMLToJSON would silently cut to the first, and, like
+// YAMLToJSONStrict, duplicate keys, of which it would keep the last: a
+// pipeline whose second "jobs:" drops the first one's jobs.
+func oneYAMLDocument(data []byte) error {
+	dec := goyaml.NewDecoder(bytes.NewReader(data))
+	dec.SetStrict(true)
+	var doc any
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		return fmt.Errorf("not valid YAML: %w", err)
+	}
+	switch err := dec.Decode(&doc); {
+	case err == nil:
+		return fmt.Errorf("the file holds more than one YAML document; a pipeline file is one pipeline")
+	case err != io.EOF:
+		return fmt.Errorf("not valid YAML after the first document: %w", err)
+	}
+	return nil
 }
 
 func runPipelineSet(ctx context.Context, opts *PipelineSetOptions) error {
