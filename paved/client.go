@@ -67,6 +67,8 @@ type Client struct {
 	// ReplicaSets is this cell's record of the replica sets it serves
 	// (written by the multi-region fan-out, see Regions).
 	ReplicaSets ReplicaSetRecords
+	// Tokens are the cell's API tokens and their roles (admin only).
+	Tokens Tokens
 }
 
 // NewClient returns a client for the cell at cfg.Endpoint.
@@ -131,6 +133,7 @@ func NewClient(cfg Config) (*Client, error) {
 	c.Environments = environments{c}
 	c.Snapshots = snapshots{c}
 	c.ReplicaSets = replicaSetRecords{c}
+	c.Tokens = tokens{c}
 	return c, nil
 }
 

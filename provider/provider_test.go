@@ -73,7 +73,7 @@ func TestProviderSchemaIsValid(t *testing.T) {
 	if diags := resp.Schema.ValidateImplementation(ctx); diags.HasError() {
 		t.Fatal(diags)
 	}
-	if n := len(p.Resources(ctx)); n != 5 {
+	if n := len(p.Resources(ctx)); n != 6 {
 		t.Fatalf("%d resources", n)
 	}
 	if n := len(p.DataSources(ctx)); n != 7 {

@@ -107,6 +107,9 @@ func (s *Server) checkApp(r *http.Request, space string, spec paved.AppSpec) err
 			}
 			for _, o := range other.Spec.Routes {
 				if o.Host == route.Host && normalPath(o.Path) == normalPath(route.Path) {
+					if p := principal(r); p.Role.Scoped() && other.Space != p.Space { // other spaces stay unnamed
+						return conflict(fmt.Sprintf("routes[%d]", i), "route %s is already served by an app of another space", route)
+					}
 					return conflict(fmt.Sprintf("routes[%d]", i), "route %s is already served by app %s/%s", route, other.Space, other.Spec.Name)
 				}
 			}

@@ -41,6 +41,9 @@ func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkSpace(r, d.Space, "deployment "+strconv.FormatInt(id, 10)); err != nil {
+		return err
+	}
 	out := d.Deployment
 	out.InstanceSet = s.Deployer.Instances(d.Space, d.App)
 	if out.Events, err = s.Store.ListObjectEvents(r.Context(), store.DeploymentObject(id)); err != nil {

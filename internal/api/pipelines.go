@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/pavedroad/terraform-provider-paved/internal/authz"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -96,6 +97,9 @@ func (s *Server) setPipeline(w http.ResponseWriter, r *http.Request) error {
 	if errs := spec.Validate(appExists); len(errs) > 0 {
 		return invalid(errs[0].Field, "%s", errs[0].Message)
 	}
+	if err := s.checkEnvironmentSpaces(r, sp.Name, spec); err != nil {
+		return err
+	}
 	want, err := ifMatch(r)
 	if err != nil {
 		return err
@@ -133,7 +137,7 @@ func (s *Server) checkSource(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.pipeline(r)
 	if err != nil {
 		if webhook {
-			return denied
+			return s.webhookFailed(r, denied)
 		}
 		return err
 	}
@@ -141,15 +145,24 @@ func (s *Server) checkSource(w http.ResponseWriter, r *http.Request) error {
 	tok, ok := p.Webhooks[src]
 	switch {
 	case webhook && (!ok || subtle.ConstantTimeCompare([]byte(r.Header.Get(WebhookHeader)), []byte(tok)) != 1):
-		return denied
+		return s.webhookFailed(r, denied)
 	case !ok:
 		return notFound("pipeline %s has no source %q", p.Spec.Name, src)
+	case webhook:
+		s.authFails.succeeded(clientIP(r))
 	}
 	if err := s.Pipelines.Check(r.Context(), p.ID, src); err != nil {
 		return newError(http.StatusBadGateway, paved.CodeUnavailable, "", "checking source %s failed: %v", src, err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// webhookFailed counts a wrong webhook token against the caller's address,
+// as a wrong bearer token is (see authorize).
+func (s *Server) webhookFailed(r *http.Request, denied error) error {
+	s.authFails.failed(clientIP(r), s.now())
+	return denied
 }
 
 func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) error {
@@ -191,7 +204,10 @@ func (s *Server) jobBuild(r *http.Request) (store.JobBuild, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return b, notFound("build %d does not exist", id)
 	}
-	return b, err
+	if err != nil {
+		return b, err
+	}
+	return b, s.checkSpace(r, b.Space, "pipeline build "+strconv.FormatInt(id, 10))
 }
 
 func (s *Server) getJobBuild(w http.ResponseWriter, r *http.Request) error {
@@ -283,4 +299,39 @@ func percentile(sorted []float64, q float64) float64 {
 	}
 	i := int(q*float64(len(sorted)-1) + 0.5)
 	return sorted[min(i, len(sorted)-1)]
+}
+
+// checkEnvironmentSpaces keeps a space-scoped token inside its space: the
+// pipeline's environment steps clone spaces (which the cell does with its
+// own rights), so a scoped token may only clone the pipeline's own space.
+func (s *Server) checkEnvironmentSpaces(r *http.Request, space string, spec paved.PipelineSpec) error {
+	var walk func(st *paved.Step) error
+	walk = func(st *paved.Step) error {
+		if st == nil {
+			return nil
+		}
+		if p := principal(r); st.Environment != "" && st.FromSpace != space && p.Role != authz.Admin {
+			return s.deny(r, p, &authz.Denied{Message: fmt.Sprintf(
+				"%s may not clone space %q in environment step %q: a pipeline it sets may only clone its own space", p, st.FromSpace, st.Environment)})
+		}
+		for i := range st.InParallel {
+			if err := walk(&st.InParallel[i]); err != nil {
+				return err
+			}
+		}
+		return walk(st.Try)
+	}
+	for _, j := range spec.Jobs {
+		for i := range j.Plan {
+			if err := walk(&j.Plan[i]); err != nil {
+				return err
+			}
+		}
+		for _, st := range []*paved.Step{j.OnSuccess, j.OnFailure, j.Ensure} {
+			if err := walk(st); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -1,16 +1,22 @@
-// Package api is the cell's HTTP/JSON API under /v1: bearer-token auth,
-// strict JSON decoding, errors as {"error":{"code","message","field"}},
-// ETags on reads, If-Match on writes and idempotency keys on creates.
+// Package api is the cell's HTTP/JSON API under /v1: bearer-token auth
+// with roles (internal/authz), per-token rate limits, strict JSON decoding,
+// errors as {"error":{"code","message","field"}}, ETags on reads, If-Match
+// on writes and idempotency keys on creates.
 package api
 
 import (
+	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/pavedroad/terraform-provider-paved/internal/authz"
 	"github.com/pavedroad/terraform-provider-paved/internal/environment"
 	"github.com/pavedroad/terraform-provider-paved/internal/logbuf"
 	"github.com/pavedroad/terraform-provider-paved/internal/stager"
@@ -32,7 +38,7 @@ type Options struct {
 	Stager         *stager.Stager
 	Logs           *logbuf.Buffer
 	Logger         *slog.Logger
-	Token          string // the admin bearer token
+	Token          string // the admin bearer token (role admin); tokens of other roles are in the store
 	Region, Cloud  string
 	Version        string
 	RouterAddr     string
@@ -42,14 +48,21 @@ type Options struct {
 	Environments   *environment.Manager
 	NewToken       func() string // makes webhook tokens
 	GlobalRoutes   GlobalRoutes  // told when replica-set records change
+	// RateLimit is the requests a second each token (the admin token too)
+	// may send, with a burst of twice that; 0 means no limit. (paved
+	// server's --rate-limit defaults to 200.)
+	RateLimit float64
 }
 
 // Server serves the API.
 type Server struct {
 	Options
-	log     *slog.Logger
-	started time.Time
-	mux     *http.ServeMux
+	log       *slog.Logger
+	started   time.Time
+	mux       *http.ServeMux
+	limits    *rateLimiter // nil: no limit
+	authFails *authBackoff
+	now       func() time.Time
 }
 
 // maxJSONBody caps every JSON request body.
@@ -63,7 +76,8 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{Options: opts, log: opts.Logger, started: time.Now(), mux: http.NewServeMux()}
+	s := &Server{Options: opts, log: opts.Logger, started: time.Now(), mux: http.NewServeMux(),
+		limits: newRateLimiter(opts.RateLimit), authFails: newAuthBackoff(), now: time.Now}
 	s.routes()
 	return s
 }
@@ -128,12 +142,18 @@ func (s *Server) routes() {
 	h("DELETE /v1/replica-sets/{name}", s.deleteReplicaSet)
 
 	h("GET /v1/events", s.listEvents)
+
+	h("GET /v1/tokens", s.listTokens)
+	h("POST /v1/tokens", s.createToken)
+	h("GET /v1/tokens/{id}", s.getToken)
+	h("DELETE /v1/tokens/{id}", s.revokeToken)
 	h("/", func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no API endpoint %s %s; see /v1/health", r.Method, r.URL.Path)
 	})
 }
 
-// ServeHTTP authenticates, caps bodies and recovers from panics.
+// ServeHTTP authenticates, authorizes, rate-limits, caps bodies and
+// recovers from panics.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -141,13 +161,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, newError(http.StatusInternalServerError, paved.CodeInternal, "", "internal error"))
 		}
 	}()
-	// Health is public; a webhook carries its own token instead of a bearer token.
-	if r.URL.Path != "/v1/health" && !webhookCall(r) {
-		if err := s.authenticate(r); err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="paved"`)
+	// Health is public; a webhook carries its own token instead of a bearer
+	// token (checked by its handler, under the same backoff).
+	switch {
+	case r.URL.Path == "/v1/health":
+	case webhookCall(r):
+		if wait, blocked := s.authFails.blocked(clientIP(r), s.now()); blocked {
+			s.writeError(w, r, tooManyRequests(w, wait, "too many failed authentication attempts from %s", clientIP(r)))
+			return
+		}
+	default:
+		p, err := s.authorize(w, r)
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 	}
 	if r.Method != http.MethodPut || !strings.HasPrefix(r.URL.Path, "/v1/sources/") {
 		r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
@@ -155,20 +184,143 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-func (s *Server) authenticate(r *http.Request) error {
+// authorize finds who the request acts as and checks, in this order: the
+// client address is not backing off after failed authentications (429),
+// the token is valid and not revoked (401), the token is within its rate
+// limit (429), and its role allows the request (403, recorded as an
+// auth.deny event).
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (authz.Principal, error) {
+	now := s.now()
+	ip := clientIP(r)
+	if wait, blocked := s.authFails.blocked(ip, now); blocked {
+		return authz.Principal{}, tooManyRequests(w, wait, "too many failed authentication attempts from %s", ip)
+	}
+	p, err := s.authenticate(r)
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="paved"`)
+			if r.Header.Get("Authorization") != "" { // a wrong guess, not a forgotten token
+				s.authFails.failed(ip, now)
+				s.appendEvent(r, paved.Event{Actor: "anonymous", Action: "auth.fail", Object: "client/" + ip,
+					Detail: requestLine(r) + ": " + ae.body.Message})
+			}
+		}
+		return p, err
+	}
+	s.authFails.succeeded(ip)
+	if ok, wait := s.limits.allow(p.ID, now); !ok {
+		return p, tooManyRequests(w, wait, "%s sends more than its %g requests a second", p, s.RateLimit)
+	}
+	if err := authz.Decide(p, r.Method, r.URL.EscapedPath()); err != nil {
+		return p, s.deny(r, p, err)
+	}
+	return p, nil
+}
+
+// authenticate finds the principal of the request's bearer token: the
+// cell's admin token (compared in constant time) or a stored token, looked
+// up by the sha256 of the secret on every request, so a revoke takes effect
+// at once.
+func (s *Server) authenticate(r *http.Request) (authz.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return newError(http.StatusUnauthorized, paved.CodeUnauthorized, "", "this request needs a token: send Authorization: Bearer <token> (PAVED_TOKEN)")
+		return authz.Principal{}, newError(http.StatusUnauthorized, paved.CodeUnauthorized, "", "this request needs a token: send Authorization: Bearer <token> (PAVED_TOKEN)")
 	}
+	invalid := newError(http.StatusUnauthorized, paved.CodeUnauthorized, "", "the token is not valid for this cell")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.Token)) != 1 {
-		return newError(http.StatusUnauthorized, paved.CodeUnauthorized, "", "the token is not valid for this cell")
+	if !ok || tok == "" {
+		return authz.Principal{}, invalid
+	}
+	if s.Token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.Token)) == 1 {
+		return adminPrincipal, nil
+	}
+	if len(tok) > paved.MaxTokenSecret {
+		return authz.Principal{}, invalid
+	}
+	t, err := s.Store.TokenByHash(r.Context(), hashSecret(tok))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return authz.Principal{}, invalid
+	case err != nil:
+		return authz.Principal{}, err
+	case t.Revoked():
+		return authz.Principal{}, newError(http.StatusUnauthorized, paved.CodeUnauthorized, "", "the token %s was revoked", t.ID)
+	}
+	return authz.Principal{ID: t.ID, Name: t.Name, Role: authz.Role(t.Role), Space: t.Space}, nil
+}
+
+// hashSecret is what the store keeps of a token's secret.
+func hashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// adminPrincipal is the cell's own admin token.
+var adminPrincipal = authz.Principal{ID: "admin", Name: "admin", Role: authz.Admin}
+
+type principalKey struct{}
+
+// principal is who the request acts as (the zero Principal for public
+// requests and webhooks).
+func principal(r *http.Request) authz.Principal {
+	p, _ := r.Context().Value(principalKey{}).(authz.Principal)
+	return p
+}
+
+// actor names who made a change, for the audit trail: "admin" for the
+// cell's admin token, else the token's name and id.
+func actor(r *http.Request) string { return actorName(principal(r)) }
+
+func actorName(p authz.Principal) string {
+	switch {
+	case p == adminPrincipal:
+		return "admin"
+	case p.ID == "":
+		return "anonymous"
+	}
+	return p.Name + " (" + p.ID + ")"
+}
+
+// deny records a refusal in the audit trail (auth.deny: who, method, path,
+// why) and answers it with 403 forbidden.
+func (s *Server) deny(r *http.Request, p authz.Principal, err error) error {
+	var d *authz.Denied
+	if !errors.As(err, &d) {
+		return err
+	}
+	s.appendEvent(r, paved.Event{Actor: actorName(p), Action: "auth.deny", Object: "token/" + p.ID,
+		Detail: requestLine(r) + ": " + d.Message})
+	return newError(http.StatusForbidden, paved.CodeForbidden, "", "%s", d.Message)
+}
+
+// checkSpace lets the request read an object of space (an object its path
+// names by ID), or denies it as deny does.
+func (s *Server) checkSpace(r *http.Request, space, what string) error {
+	p := principal(r)
+	if err := authz.CheckSpace(p, space, what); err != nil {
+		return s.deny(r, p, err)
 	}
 	return nil
 }
 
-// actor names who made a change, for the audit trail.
-func actor(*http.Request) string { return "admin" }
+// requestLine is "METHOD /path" for the audit trail, the path cut at 256
+// bytes so a client cannot write large events.
+func requestLine(r *http.Request) string {
+	path := r.URL.Path
+	if len(path) > 256 {
+		path = path[:256] + "…"
+	}
+	return r.Method + " " + path
+}
+
+// appendEvent records an event the request's answer does not depend on; a
+// failure is logged.
+func (s *Server) appendEvent(r *http.Request, e paved.Event) {
+	if err := s.Store.AppendEvent(r.Context(), e); err != nil {
+		s.log.Error("append event", "action", e.Action, "err", err)
+	}
+}
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	h := paved.CellHealth{

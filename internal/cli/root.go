@@ -112,6 +112,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		NewCmdEnv(f),
 		NewCmdRestore(f),
 		NewCmdSnapshots(f),
+		NewCmdToken(f),
 	)
 	return root
 }

@@ -140,6 +140,15 @@ type Store interface {
 	ListReplicaSets(ctx context.Context) ([]paved.ReplicaSetRecord, error)
 	DeleteReplicaSet(ctx context.Context, actor, name string) error
 
+	// Tokens: the secret is never stored, only hash (hex sha256 of it).
+	// CreateToken fills the ID and returns ErrExists when hash is taken;
+	// TokenByHash returns revoked tokens too (the caller refuses them).
+	CreateToken(ctx context.Context, actor string, t paved.Token, hash string) (paved.Token, error)
+	GetToken(ctx context.Context, id string) (paved.Token, error)
+	TokenByHash(ctx context.Context, hash string) (paved.Token, error)
+	ListTokens(ctx context.Context) ([]paved.Token, error)
+	RevokeToken(ctx context.Context, actor, id string) (paved.Token, error)
+
 	AppendEvent(ctx context.Context, e paved.Event) error
 	ListObjectEvents(ctx context.Context, object string) ([]paved.Event, error)
 	ListEvents(ctx context.Context, after int64, limit int) ([]paved.Event, error)

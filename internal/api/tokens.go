@@ -1,0 +1,104 @@
+package api
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"net/http"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/store"
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+// newSecret makes a token secret: 32 random bytes.
+func newSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return "pvt_" + hex.EncodeToString(b)
+}
+
+// createToken makes a token. Its secret (the client's, or one generated
+// here) is in this answer only: the store keeps its sha256. There is no
+// Idempotency-Key replay, which would have to keep the answer and so the
+// secret; a retry with a client-chosen secret answers 409 instead of
+// making a second token.
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
+	if r.Header.Get("Idempotency-Key") != "" {
+		return badRequest("Idempotency-Key", "token creation is not replayable, since its answer holds the secret: send your own secret instead, and a retry answers 409")
+	}
+	var spec paved.TokenSpec
+	if err := decode(r, &spec); err != nil {
+		return err
+	}
+	if field, err := spec.Validate(); err != nil {
+		return invalid(field, "%s", err.Error())
+	}
+	if spec.Role.Scoped() {
+		if _, err := s.Store.GetSpace(r.Context(), spec.Space); errors.Is(err, store.ErrNotFound) {
+			return invalid("space", "space %q does not exist", spec.Space)
+		} else if err != nil {
+			return err
+		}
+	}
+	secret := spec.Secret
+	if secret == "" {
+		secret = newSecret()
+	}
+	taken := conflict("secret", "this secret belongs to another token (a revoked one included, since a revoked secret must never work again): choose a new secret")
+	if s.Token != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.Token)) == 1 {
+		return taken
+	}
+	t, err := s.Store.CreateToken(r.Context(), actor(r), paved.Token{Name: spec.Name, Role: spec.Role, Space: spec.Space}, hashSecret(secret))
+	if errors.Is(err, store.ErrExists) {
+		return taken
+	}
+	if err != nil {
+		return err
+	}
+	t.Secret = secret
+	w.Header().Set("Location", "/v1/tokens/"+t.ID)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, t)
+	return nil
+}
+
+// listTokens lists every token's metadata (never a secret or a hash).
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
+	ts, err := s.Store.ListTokens(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+	return nil
+}
+
+func (s *Server) token(r *http.Request) (paved.Token, error) {
+	id := r.PathValue("id")
+	t, err := s.Store.GetToken(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return t, notFound("token %q does not exist", id)
+	}
+	return t, err
+}
+
+func (s *Server) getToken(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.token(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+// revokeToken revokes a token at once: the next request with it is refused.
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := s.Store.RevokeToken(r.Context(), actor(r), id); errors.Is(err, store.ErrNotFound) {
+		return notFound("token %q does not exist", id)
+	} else if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,78 @@
+package store_test
+
+import (
+	"database/sql"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/store"
+	"github.com/pavedroad/terraform-provider-paved/paved"
+)
+
+func TestTokens(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	const hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	tok, err := s.CreateToken(ctx, "admin", paved.Token{Name: "ci", Role: paved.RoleSpaceDeveloper, Space: "shop"}, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^tok_[0-9a-f]{16}$`).MatchString(tok.ID) || tok.Name != "ci" || tok.Role != paved.RoleSpaceDeveloper ||
+		tok.Space != "shop" || tok.CreatedBy != "admin" || tok.CreatedAt.IsZero() || tok.Revoked() {
+		t.Fatalf("created %+v", tok)
+	}
+	_, err = s.CreateToken(ctx, "admin", paved.Token{Name: "dup", Role: paved.RoleAdmin}, hash)
+	wantErr(t, "same hash", err, store.ErrExists)
+
+	got, err := s.TokenByHash(ctx, hash)
+	if err != nil || got.ID != tok.ID {
+		t.Fatalf("TokenByHash: %+v %v", got, err)
+	}
+	_, err = s.TokenByHash(ctx, strings.Repeat("0", 64))
+	wantErr(t, "unknown hash", err, store.ErrNotFound)
+	_, err = s.GetToken(ctx, "tok_nope")
+	wantErr(t, "unknown id", err, store.ErrNotFound)
+
+	other, err := s.CreateToken(ctx, "admin", paved.Token{Name: "root", Role: paved.RoleAdmin}, strings.Repeat("1", 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListTokens(ctx)
+	if err != nil || len(list) != 2 || list[0].ID != tok.ID || list[1].ID != other.ID {
+		t.Fatalf("ListTokens: %+v %v", list, err)
+	}
+
+	before := lastEventID(t, s)
+	rev, err := s.RevokeToken(ctx, "admin", tok.ID)
+	if err != nil || !rev.Revoked() {
+		t.Fatalf("RevokeToken: %+v %v", rev, err)
+	}
+	if got, _ := s.TokenByHash(ctx, hash); !got.Revoked() {
+		t.Errorf("TokenByHash after revoke: %+v", got)
+	}
+	if _, err := s.RevokeToken(ctx, "admin", tok.ID); err != nil {
+		t.Errorf("revoking twice: %v", err)
+	}
+	_, err = s.RevokeToken(ctx, "admin", "tok_nope")
+	wantErr(t, "revoke unknown", err, store.ErrNotFound)
+	if got := actions(t, s, before); !slices.Equal(got, []string{"token.revoke token/" + tok.ID}) {
+		t.Errorf("events of two revokes: %v", got)
+	}
+	if got := actions(t, s, 0); !slices.Equal(got[:2], []string{"token.create token/" + tok.ID, "token.create token/" + other.ID}) {
+		t.Errorf("events: %v", got)
+	}
+
+	// Only the hash is in the database.
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "paved.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var stored string
+	if err := raw.QueryRow("SELECT hash FROM tokens WHERE id = ?", tok.ID).Scan(&stored); err != nil || stored != hash {
+		t.Errorf("stored hash %q %v", stored, err)
+	}
+}
