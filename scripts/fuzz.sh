@@ -48,8 +48,19 @@ for t in "${targets[@]}"; do
     rm -f "$log"
     continue
   fi
-  cat "$log" >&2
   input=$(sed -nE 's/.*Failing input written to (testdata\/fuzz\/[^ ]*).*/\1/p' "$log" | tail -1)
+  # Go 1.26's fuzz coordinator can report a bare "context deadline
+  # exceeded" when -fuzztime ends while a worker is mid-input (a shutdown
+  # race, golang/go#75804, fixed in Go 1.27): no input failed, none was
+  # written. Tolerate exactly that, after replaying the corpus to be sure.
+  if [ -z "$input" ] && grep -q 'context deadline exceeded' "$log" &&
+    ! grep -qE 'panic:|_test.go:[0-9]+:' "$log" &&
+    "$GO" test -count=1 -run "^$name\$" "./$pkg" >/dev/null 2>&1; then
+    echo "    (the fuzz coordinator's deadline race, golang/go#75804: no failing input; the corpus replays clean)" >&2
+    rm -f "$log"
+    continue
+  fi
+  cat "$log" >&2
   rm -f "$log"
   echo >&2
   if [ -n "$input" ]; then
