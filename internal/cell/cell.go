@@ -40,9 +40,22 @@ type Config struct {
 	TokenFile      string
 	Version        string
 	MaxSourceBytes int64
+	RateLimit      float64 // API requests a second per token (burst 2×); 0 = no limit
 	BuildTimeout   time.Duration
 	StopGrace      time.Duration
 	Logger         *slog.Logger
+	// RouterServer picks the router listener's server: "fast" (the
+	// router's own HTTP/1.1 server, router.Server; the default) or "std"
+	// (net/http's http.Server with the router as handler).
+	RouterServer string
+}
+
+// netServer is what the cell needs of a listener's server;
+// both *http.Server and *router.Server have it.
+type netServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
 }
 
 // Cell is a running cell.
@@ -56,7 +69,7 @@ type Cell struct {
 	peers     *peering.Watcher
 	pipelines *pipeline.Engine
 	apiSrv    *http.Server
-	routerSrv *http.Server
+	routerSrv netServer
 	apiLn     net.Listener
 	routerLn  net.Listener
 	cancel    context.CancelFunc
@@ -73,6 +86,13 @@ func Start(cfg Config) (*Cell, error) {
 	}
 	if cfg.RouterAddr == "" {
 		cfg.RouterAddr = "127.0.0.1:7480"
+	}
+	switch cfg.RouterServer {
+	case "":
+		cfg.RouterServer = "fast"
+	case "fast", "std":
+	default:
+		return nil, fmt.Errorf("router server %q: want fast or std", cfg.RouterServer)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -192,13 +212,17 @@ func (c *Cell) start() error {
 	apiHandler := api.New(api.Options{
 		Store: c.store, Deployer: d, Stager: st, Logs: logs, Logger: c.log, Token: c.token,
 		Region: c.cfg.Region, Cloud: c.cfg.Cloud, Version: c.cfg.Version,
-		RouterAddr: c.routerLn.Addr().String(), MaxSourceBytes: c.cfg.MaxSourceBytes,
+		RouterAddr: c.routerLn.Addr().String(), MaxSourceBytes: c.cfg.MaxSourceBytes, RateLimit: c.cfg.RateLimit,
 		MemoryLimits: c.runtime.MemoryLimits,
 		Pipelines:    c.pipelines, NewToken: pipeline.NewToken, Environments: envs,
 		GlobalRoutes: c.peers,
 	})
 	c.apiSrv = &http.Server{Handler: apiHandler, ReadHeaderTimeout: 10 * time.Second}
-	c.routerSrv = &http.Server{Handler: c.router, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}
+	if c.cfg.RouterServer == "std" {
+		c.routerSrv = &http.Server{Handler: c.router, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}
+	} else {
+		c.routerSrv = &router.Server{Router: c.router, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}
+	}
 	go c.serve(c.apiSrv, c.apiLn, "api")
 	go c.serve(c.routerSrv, c.routerLn, "router")
 	if err := c.pipelines.Start(ctx); err != nil {
@@ -208,7 +232,7 @@ func (c *Cell) start() error {
 	return nil
 }
 
-func (c *Cell) serve(srv *http.Server, ln net.Listener, name string) {
+func (c *Cell) serve(srv netServer, ln net.Listener, name string) {
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		c.log.Error("listener failed", "listener", name, "err", err)
 	}

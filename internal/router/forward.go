@@ -22,6 +22,12 @@ import (
 // request straight onto a pooled connection, reads the response with
 // http.ReadResponse on the connection's bufio.Reader and copies it to the
 // client, all on the handler's goroutine.
+//
+// It serves two front ends through outReq: ServeHTTP (an *http.Request
+// from any http.Server) and the router's own server (serve.go), whose
+// requests stay raw bytes in the connection's buffer. The retry, resend and
+// accounting rules are the same for both; only writing the request and the
+// response head differ.
 
 // leanOK reports whether the lean forwarder handles req. Everything else
 // goes through the route's httputil.ReverseProxy.
@@ -61,11 +67,22 @@ func bodyKindOf(req *http.Request, maxReplay int64) bodyKind {
 }
 
 // outReq is the state of one client request across attempts. It lives on the
-// handler's stack.
+// handler's stack (ServeHTTP) or in the client connection (fast server).
 type outReq struct {
-	req  *http.Request
+	req *http.Request // ServeHTTP's request; nil on the fast server
+	fc  *h1Conn       // the fast server's connection, holding the raw request; nil under ServeHTTP
+
+	method        string
+	ctx           context.Context // canceled when the client goes away
+	idempotent    bool            // may be resent after a broken connection (isIdempotent)
+	hopped        bool            // came from a peer cell (paved.HopHeader present)
+	hop           []string        // paved.HopHeader value to send: forwarding to a peer
+	contentLength int64
+	body          io.Reader
+
 	kind bodyKind
 	data []byte // bodyMem
+	buf  []byte // reusable storage for data, if any
 
 	touched       bool // bodyStream: a byte of the body was read
 	clientBodyErr bool // the last write failed reading the client's body
@@ -78,15 +95,32 @@ type outReq struct {
 	stop func() bool // unregisters the context watch of the current exchange
 }
 
-// prepare classifies and, when small enough, buffers the request body.
-func (o *outReq) prepare(req *http.Request, maxReplay int64) error {
+// fromRequest fills o from a ServeHTTP request.
+func (o *outReq) fromRequest(req *http.Request, hopped bool, maxReplay int64) {
 	o.req = req
+	o.method = req.Method
+	if o.method == "" {
+		o.method = http.MethodGet
+	}
+	o.ctx = req.Context()
+	o.idempotent = isIdempotent(req)
+	o.hopped = hopped
+	o.contentLength = req.ContentLength
+	o.body = req.Body
 	o.kind = bodyKindOf(req, maxReplay)
+}
+
+// prepare buffers a body small enough to be replayed (kind bodyMem).
+func (o *outReq) prepare() error {
 	if o.kind != bodyMem {
 		return nil
 	}
-	o.data = make([]byte, req.ContentLength)
-	if _, err := io.ReadFull(req.Body, o.data); err != nil {
+	if n := int(o.contentLength); cap(o.buf) >= n {
+		o.data = o.buf[:n]
+	} else {
+		o.data = make([]byte, n)
+	}
+	if _, err := io.ReadFull(o.body, o.data); err != nil {
 		return &bodyError{err: err}
 	}
 	return nil
@@ -95,14 +129,15 @@ func (o *outReq) prepare(req *http.Request, maxReplay int64) error {
 // replayable reports whether the body can be sent again.
 func (o *outReq) replayable() bool { return o.kind != bodyStream || !o.touched }
 
-// forward serves req through the lean forwarder: pick an instance, exchange
-// the request on a pooled connection, retry on another instance where the
-// rules allow, relay the response.
-func (r *Router) forward(w http.ResponseWriter, req *http.Request, rt *route) {
-	var out outReq
-	if err := out.prepare(req, r.opts.MaxReplayBody); err != nil {
-		r.proxyError(w, req, rt, err)
-		return
+// forward serves a request through the lean forwarder: pick an instance,
+// exchange the request on a pooled connection, retry on another instance
+// where the rules allow, relay the response. A non-nil error means the
+// response was cut short after its head was sent: the caller must abort it
+// (close the connection) so the client does not take it for complete.
+func (r *Router) forward(w http.ResponseWriter, out *outReq, rt *route) error {
+	if err := out.prepare(); err != nil {
+		r.proxyError(w, out.ctx, rt, err)
+		return nil
 	}
 	var (
 		tried    triedSet
@@ -114,10 +149,10 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, rt *route) {
 		i := -1
 		if !peers {
 			i = rt.pick(&tried)
-			if i < 0 && rt.mayForward(req) {
+			if i < 0 && rt.mayForward(out.hopped) {
 				// Marked before leaving, so the peer serves it locally.
 				peers = true
-				req.Header[paved.HopHeader] = rt.hopHeader
+				out.hop = rt.hopHeader
 			}
 		}
 		if peers {
@@ -132,18 +167,18 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, rt *route) {
 		st := tg.state
 		st.requests.Add(1)
 		st.outstanding.Add(1)
-		pc, head, err := r.exchange(w, &out, tg)
+		pc, head, err := r.exchange(w, out, tg)
 		if err == nil {
-			r.relay(w, &out, tg, pc, head)
-			return
+			return r.relay(w, out, tg, pc, head)
 		}
 		st.outstanding.Add(-1)
 		lastErr = err
-		if !r.recordFailure(req, rt, tg, err) || !out.replayable() {
+		if !r.recordFailure(out.ctx, out.idempotent, rt, tg, err) || !out.replayable() {
 			break
 		}
 	}
-	r.proxyError(w, req, rt, &upstreamError{app: rt.app, tried: attempts, total: len(rt.targets), err: lastErr})
+	r.proxyError(w, out.ctx, rt, &upstreamError{app: rt.app, tried: attempts, total: len(rt.targets), err: lastErr})
+	return nil
 }
 
 // exchange sends the request to one instance and reads the response
@@ -157,8 +192,7 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, rt *route) {
 //
 // On success the caller owns pc and must call out.stop.
 func (r *Router) exchange(w http.ResponseWriter, out *outReq, tg *target) (*pconn, respHead, error) {
-	req := out.req
-	ctx := req.Context()
+	ctx := out.ctx
 	p := tg.pool
 	mustDial := false
 	for {
@@ -183,7 +217,9 @@ func (r *Router) exchange(w http.ResponseWriter, out *outReq, tg *target) (*pcon
 			}
 			mustDial = true // pc is fresh
 		}
-		if ctx.Done() != nil {
+		if out.fc != nil {
+			out.stop = out.fc.watchExchange(pc)
+		} else if ctx.Done() != nil {
 			out.stop = context.AfterFunc(ctx, pc.abortFn)
 		} else {
 			out.stop = neverStopped
@@ -208,7 +244,7 @@ func neverStopped() bool { return true }
 
 // resendable reports whether the request may be resent after its
 // connection broke before a response, as http.Transport decides it.
-func (o *outReq) resendable() bool { return o.replayable() && isIdempotent(o.req) }
+func (o *outReq) resendable() bool { return o.replayable() && o.idempotent }
 
 // deadConn reports whether err on a reused connection means the instance had
 // closed it, so that the request may be resent on a fresh connection.
@@ -216,7 +252,7 @@ func (o *outReq) deadConn(pc *pconn, err error) bool {
 	if o.clientBodyErr || pc.nread != o.rstart || !o.replayable() || isTimeout(err) {
 		return false
 	}
-	return pc.nwritten == o.wstart || isIdempotent(o.req)
+	return pc.nwritten == o.wstart || o.idempotent
 }
 
 func isTimeout(err error) bool {
@@ -236,7 +272,7 @@ func (r *Router) roundTrip(w http.ResponseWriter, pc *pconn, out *outReq, addr s
 		// The instance may have answered early and closed the connection
 		// (e.g. 413 without reading a large body): use that answer.
 		pc.conn.SetReadDeadline(time.Now().Add(time.Second))
-		head, err := r.readResponse(w, pc, out.req)
+		head, err := r.readResponse(w, pc, out)
 		if err != nil {
 			return respHead{}, werr
 		}
@@ -247,22 +283,34 @@ func (r *Router) roundTrip(w http.ResponseWriter, pc *pconn, out *outReq, addr s
 		out.noReuse = true
 		return head, nil
 	}
-	return r.readResponse(w, pc, out.req)
+	return r.readResponse(w, pc, out)
 }
 
 // readResponse reads the response head: by readHeadFast for a plain one,
 // otherwise by http.ReadResponse, relaying 1xx responses (except 101) to the
 // client as httputil.ReverseProxy does. A fast-path head is already in the
-// client's header map.
-func (r *Router) readResponse(w http.ResponseWriter, pc *pconn, req *http.Request) (respHead, error) {
+// client's header map; for the fast server it stays in the connection's
+// buffer, scanned (head.raw), until relay writes it.
+func (r *Router) readResponse(w http.ResponseWriter, pc *pconn, out *outReq) (respHead, error) {
 	timeout := r.opts.ResponseHeaderTimeout
 	if timeout > 0 {
 		pc.conn.SetReadDeadline(time.Now().Add(timeout))
 	}
 	for {
 		pc.readLimit = maxResponseHeaderBytes
-		head, ok := readHeadFast(pc, w.Header(), req.Method)
+		var head respHead
+		var ok bool
+		if out.fc != nil {
+			head, ok = scanHead(pc, out.method, &out.fc.rh)
+			head.raw = ok
+		} else {
+			head, ok = readHeadFast(pc, w.Header(), out.method)
+		}
 		if !ok {
+			req := out.req
+			if req == nil {
+				req = methodRequest(out.method)
+			}
 			res, err := http.ReadResponse(pc.br, req)
 			if err != nil {
 				return respHead{}, headerReadError(err, timeout, pc)
@@ -309,6 +357,10 @@ func headerReadError(err error, timeout time.Duration, pc *pconn) error {
 // in Connection) removed, X-Forwarded-* replaced, Host kept, no
 // User-Agent added, Te: trailers kept, framing by Content-Length or chunked.
 func (r *Router) writeRequest(pc *pconn, out *outReq, addr string) error {
+	if out.fc != nil {
+		out.fc.writeRequest(pc.bw, out, addr, r.opts.TrustForwarded)
+		return writeBody(pc, out, &r.bufs)
+	}
 	req := out.req
 	bw := pc.bw
 	h := req.Header
@@ -343,16 +395,25 @@ func (r *Router) writeRequest(pc *pconn, out *outReq, addr string) error {
 	if te := h["Te"]; len(te) > 0 && hasToken(te, "trailers") {
 		bw.WriteString("Te: trailers\r\n")
 	}
+	if out.hop != nil {
+		writeHeaderLine(bw, paved.HopHeader, out.hop[0])
+	}
 	r.writeForwarded(bw, req)
+	return writeBody(pc, out, &r.bufs)
+}
 
+// writeBody ends the request head with its framing (Content-Length or
+// chunked), writes the body and flushes: shared by both front ends.
+func writeBody(pc *pconn, out *outReq, bufs *bufferPool) error {
+	bw := pc.bw
 	switch {
 	case out.kind == bodyNone:
-		if m := req.Method; m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch {
+		if m := out.method; m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch {
 			bw.WriteString("Content-Length: 0\r\n")
 		}
-	case req.ContentLength > 0:
+	case out.contentLength > 0:
 		bw.WriteString("Content-Length: ")
-		bw.Write(strconv.AppendInt(pc.scratch[:0], req.ContentLength, 10))
+		bw.Write(strconv.AppendInt(pc.scratch[:0], out.contentLength, 10))
 		bw.WriteString("\r\n")
 	default:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
@@ -367,7 +428,7 @@ func (r *Router) writeRequest(pc *pconn, out *outReq, addr string) error {
 		if err := bw.Flush(); err != nil {
 			return err
 		}
-		if err := r.writeStreamBody(pc, out); err != nil {
+		if err := writeStreamBody(pc, out, bufs); err != nil {
 			return err
 		}
 	}
@@ -377,13 +438,13 @@ func (r *Router) writeRequest(pc *pconn, out *outReq, addr string) error {
 // writeStreamBody copies the client's body to the instance: exactly
 // Content-Length bytes, or chunked with a flush per chunk so that a streamed
 // upload is not held back.
-func (r *Router) writeStreamBody(pc *pconn, out *outReq) error {
-	req, bw := out.req, pc.bw
-	buf := r.bufs.Get()
-	defer r.bufs.Put(buf)
+func writeStreamBody(pc *pconn, out *outReq, bufs *bufferPool) error {
+	bw := pc.bw
+	buf := bufs.Get()
+	defer bufs.Put(buf)
 	out.touched = true
-	src := req.Body
-	if n := req.ContentLength; n > 0 {
+	src := out.body
+	if n := out.contentLength; n > 0 {
 		var sent int64
 		for sent < n {
 			chunk := buf
@@ -596,8 +657,9 @@ func removeZone(host string) string {
 // relay sends the response to the client and settles the connection: back
 // to the pool when the body was read to its end and the response allows
 // keep-alive, closed otherwise. The instance stays outstanding until the
-// body has been written.
-func (r *Router) relay(w http.ResponseWriter, out *outReq, tg *target, pc *pconn, head respHead) {
+// body has been written. An error means the body copy failed after the
+// head was sent (see forward).
+func (r *Router) relay(w http.ResponseWriter, out *outReq, tg *target, pc *pconn, head respHead) error {
 	st := tg.state
 	defer st.outstanding.Add(-1)
 	st.recovered()
@@ -605,12 +667,72 @@ func (r *Router) relay(w http.ResponseWriter, out *outReq, tg *target, pc *pconn
 		st.responses5xx.Add(1)
 	}
 
-	h := w.Header()
+	var h http.Header
+	stream := false
 	res := head.res
 	announced := 0
+	if head.raw {
+		stream = out.fc.writeRawHead(pc, tg)
+	} else {
+		h = w.Header()
+		stream = r.relayHead(w, h, res, tg, head.status)
+		if res != nil {
+			announced = len(res.Trailer)
+		}
+	}
+
+	// Streams get their headers at once and every write flushed, like
+	// ReverseProxy's maxLatencyWriter with a negative latency.
+	var rc *http.ResponseController
+	if r.opts.FlushInterval < 0 || head.contentLength == -1 || stream {
+		rc = http.NewResponseController(w)
+		rc.Flush()
+	}
+	var err error
+	if res != nil {
+		err = r.copyBody(w, res.Body, rc)
+	} else {
+		err = r.copyFixed(w, pc, head.bodyLen, rc)
+	}
+	canceled := !out.stop()
+	if err == nil && !canceled && !out.noReuse && !head.close {
+		pc.suspect = out.method == http.MethodHead ||
+			head.status == http.StatusNoContent || head.status == http.StatusNotModified
+		pc.pool.put(pc)
+	} else {
+		pc.close()
+	}
+	if err != nil {
+		r.log.LogAttrs(out.ctx, slog.LevelDebug, "router: response body copy failed",
+			slog.String("instance", tg.id), slog.Any("error", err))
+		return err
+	}
+	if res == nil || len(res.Trailer) == 0 {
+		return nil
+	}
+
+	// Force chunking, so that the trailers can be sent.
+	http.NewResponseController(w).Flush()
+	if len(res.Trailer) == announced {
+		for k, vv := range res.Trailer {
+			h[k] = append(h[k], vv...)
+		}
+		return nil
+	}
+	for k, vv := range res.Trailer {
+		k = http.TrailerPrefix + k
+		h[k] = append(h[k], vv...)
+	}
+	return nil
+}
+
+// relayHead sets the response head in h (the client's header map) and
+// writes it with w.WriteHeader; the fast-path head is already in h. It
+// reports whether the response is an event stream.
+func (r *Router) relayHead(w http.ResponseWriter, h http.Header, res *http.Response, tg *target, status int) bool {
 	if res != nil {
 		copyResponseHeader(h, res.Header)
-		if announced = len(res.Trailer); announced > 0 {
+		if announced := len(res.Trailer); announced > 0 {
 			keys := make([]string, 0, announced)
 			for k := range res.Trailer {
 				keys = append(keys, k)
@@ -624,56 +746,8 @@ func (r *Router) relay(w http.ResponseWriter, out *outReq, tg *target, pc *pconn
 	if tg.region != nil {
 		h[paved.RegionHeader] = tg.region
 	}
-	w.WriteHeader(head.status)
-
-	// Streams get their headers at once and every write flushed, like
-	// ReverseProxy's maxLatencyWriter with a negative latency.
-	var rc *http.ResponseController
-	if r.opts.FlushInterval < 0 || head.contentLength == -1 || isEventStream(h) {
-		rc = http.NewResponseController(w)
-		rc.Flush()
-	}
-	var err error
-	if res != nil {
-		err = r.copyBody(w, res.Body, rc)
-	} else {
-		err = r.copyFixed(w, pc, head.bodyLen, rc)
-	}
-	canceled := !out.stop()
-	if err == nil && !canceled && !out.noReuse && !head.close {
-		pc.suspect = out.req.Method == http.MethodHead ||
-			head.status == http.StatusNoContent || head.status == http.StatusNotModified
-		pc.pool.put(pc)
-	} else {
-		pc.close()
-	}
-	if err != nil {
-		ctx := out.req.Context()
-		r.log.LogAttrs(ctx, slog.LevelDebug, "router: response body copy failed",
-			slog.String("instance", tg.id), slog.Any("error", err))
-		if ctx.Value(http.ServerContextKey) != nil {
-			// Under an http.Server: abort, so the client sees a truncated
-			// response rather than a complete-looking one.
-			panic(http.ErrAbortHandler)
-		}
-		return
-	}
-	if res == nil || len(res.Trailer) == 0 {
-		return
-	}
-
-	// Force chunking, so that the trailers can be sent.
-	http.NewResponseController(w).Flush()
-	if len(res.Trailer) == announced {
-		for k, vv := range res.Trailer {
-			h[k] = append(h[k], vv...)
-		}
-		return
-	}
-	for k, vv := range res.Trailer {
-		k = http.TrailerPrefix + k
-		h[k] = append(h[k], vv...)
-	}
+	w.WriteHeader(status)
+	return isEventStream(h)
 }
 
 // copyFixed copies a body of n bytes from the connection to the client:

@@ -3,6 +3,8 @@ package router
 import (
 	"bytes"
 	"net/http"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
 // respHead is a response's status and framing, from either parser.
@@ -16,6 +18,9 @@ type respHead struct {
 	bodyLen int64
 	close   bool           // the instance will close the connection
 	res     *http.Response // set when parsed by http.ReadResponse
+	// raw: the head was validated in place by scanHead for the fast
+	// server, which writes it to the client itself (h1Conn.writeRawHead).
+	raw bool
 }
 
 // maxFastHeaders bounds the header count of the fast path; a response with
@@ -23,6 +28,35 @@ type respHead struct {
 const maxFastHeaders = 32
 
 var crlf, crlfcrlf = []byte("\r\n"), []byte("\r\n\r\n")
+
+// Kinds of the response header fields scanHead keeps, for the raw relay of
+// the fast server (see h1Conn.writeRawHead).
+const (
+	rfOther uint8 = iota
+	rfContentLength
+	rfContentType
+	rfDate
+	rfInstance // InstanceHeader
+	rfRegion   // paved.RegionHeader
+)
+
+// headField locates one header line of a response head in its block.
+type headField struct {
+	ks, ke, vs, ve int // key and (trimmed) value
+	recase         bool
+	kind           uint8
+}
+
+// scannedHead is a plain response head validated in place by scanHead: the
+// bytes stay in the connection's read buffer until the head is committed.
+type scannedHead struct {
+	block     []byte // status line through the final empty line
+	statusEnd int    // index of the status line's CRLF
+	fields    [maxFastHeaders]headField
+	nf        int
+	hasDate   bool
+	stream    bool // Content-Type: text/event-stream
+}
 
 // readHeadFast parses a plain response head straight from the connection's
 // read buffer into h, the client's (empty) response header map, leaving out
@@ -38,6 +72,18 @@ var crlf, crlfcrlf = []byte("\r\n"), []byte("\r\n\r\n")
 // consumed a byte or touched h: http.ReadResponse then parses the same
 // bytes (and meets the same error).
 func readHeadFast(pc *pconn, h http.Header, method string) (head respHead, ok bool) {
+	var sh scannedHead
+	if head, ok = scanHead(pc, method, &sh); !ok {
+		return head, false
+	}
+	commitHead(&sh, h)
+	pc.br.Discard(len(sh.block))
+	return head, true
+}
+
+// scanHead validates a plain response head (see readHeadFast) in place and
+// records its kept fields in sh, consuming nothing.
+func scanHead(pc *pconn, method string, sh *scannedHead) (head respHead, ok bool) {
 	br := pc.br
 	var block []byte
 	for {
@@ -79,17 +125,13 @@ func readHeadFast(pc *pconn, h http.Header, method string) (head respHead, ok bo
 	}
 
 	// Header lines, validated as textproto does, before anything is kept.
-	type field struct {
-		ks, ke, vs, ve int // in block
-		recase         bool
-	}
 	var (
-		fields [maxFastHeaders]field
 		nf     int
 		cl     int64 = -1
 		closes bool
 		kb     [32]byte // canonical form of a key, for classification
 	)
+	sh.hasDate, sh.stream = false, false
 	start := e + 2
 	end := len(block) - 2 // the final empty line
 	for off := start; off < end; {
@@ -135,6 +177,7 @@ func readHeadFast(pc *pconn, h http.Header, method string) (head respHead, ok bo
 		off = le + 2
 
 		keep := true
+		kind := rfOther
 		if n := ke - ks; n <= len(kb) {
 			switch string(kb[:n]) {
 			case "Content-Length":
@@ -144,6 +187,7 @@ func readHeadFast(pc *pconn, h http.Header, method string) (head respHead, ok bo
 				if cl = parseDigits(block[vs:ve]); cl < 0 {
 					return head, false
 				}
+				kind = rfContentLength
 			case "Connection":
 				var plainConn bool
 				if closes, plainConn = connectionTokens(block[vs:ve]); !plainConn {
@@ -154,15 +198,27 @@ func readHeadFast(pc *pconn, h http.Header, method string) (head respHead, ok bo
 				return head, false
 			case "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Upgrade":
 				keep = false // hop-by-hop
+			case "Content-Type":
+				kind = rfContentType
+				if isEventStreamValue(block[vs:ve]) {
+					sh.stream = true
+				}
+			case "Date":
+				kind = rfDate
+				sh.hasDate = true
+			case InstanceHeader:
+				kind = rfInstance
+			case paved.RegionHeader:
+				kind = rfRegion
 			}
 		}
 		if !keep {
 			continue
 		}
-		if nf == len(fields) {
+		if nf == len(sh.fields) {
 			return head, false
 		}
-		fields[nf] = field{ks, ke, vs, ve, recase}
+		sh.fields[nf] = headField{ks, ke, vs, ve, recase, kind}
 		nf++
 	}
 
@@ -175,12 +231,17 @@ func readHeadFast(pc *pconn, h http.Header, method string) (head respHead, ok bo
 	case cl < 0:
 		return head, false // close-delimited body
 	}
+	sh.block, sh.statusEnd, sh.nf = block, e, nf
+	return head, true
+}
 
-	// Commit: canonicalize keys in place (these bytes are consumed below
-	// and never read again), take one string for all names and values,
-	// and one slice for all values.
+// commitHead puts the fields of a scanned head into h with canonical keys,
+// as http.ReadResponse would. It canonicalizes keys in place: the block is
+// consumed right after and never read again.
+func commitHead(sh *scannedHead, h http.Header) {
+	block, nf := sh.block, sh.nf
 	for i := range nf {
-		if f := &fields[i]; f.recase {
+		if f := &sh.fields[i]; f.recase {
 			upper := true
 			for j := f.ks; j < f.ke; j++ {
 				c := block[j]
@@ -193,10 +254,12 @@ func readHeadFast(pc *pconn, h http.Header, method string) (head respHead, ok bo
 			}
 		}
 	}
-	s := string(block[start:end])
+	// One string for all names and values, one slice for all values.
+	start := sh.statusEnd + 2
+	s := string(block[start : len(block)-2])
 	vals := make([]string, nf)
 	for i := range nf {
-		f := &fields[i]
+		f := &sh.fields[i]
 		k := s[f.ks-start : f.ke-start]
 		vals[i] = s[f.vs-start : f.ve-start]
 		if prev, ok := h[k]; ok {
@@ -205,8 +268,15 @@ func readHeadFast(pc *pconn, h http.Header, method string) (head respHead, ok bo
 			h[k] = vals[i : i+1 : i+1]
 		}
 	}
-	br.Discard(len(block))
-	return head, true
+}
+
+// isEventStreamValue reports whether a Content-Type value is
+// text/event-stream (see isEventStream).
+func isEventStreamValue(v []byte) bool {
+	if i := bytes.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	return bytes.EqualFold(bytes.TrimSpace(v), []byte("text/event-stream"))
 }
 
 // parseDigits parses a Content-Length value, or returns -1.

@@ -40,8 +40,8 @@ func globalStatus(region string, t *table) GlobalStatus {
 }
 
 // serveProbe answers requests addressed to ProbeHost.
-func (r *Router) serveProbe(w http.ResponseWriter, req *http.Request, t *table) {
-	if req.URL.Path != ProbePath || (req.Method != http.MethodGet && req.Method != http.MethodHead) {
+func (r *Router) serveProbe(w http.ResponseWriter, method, path string, t *table) {
+	if path != ProbePath || (method != http.MethodGet && method != http.MethodHead) {
 		plainError(w, http.StatusNotFound, "paved: the router answers GET "+ProbePath+" on host "+ProbeHost)
 		return
 	}

@@ -99,6 +99,17 @@
 // A response whose headers were received is never retried, whatever its
 // status. When every attempt fails the client gets a 502 with a plain-text
 // body naming the app.
+//
+// # Serving
+//
+// Router is an http.Handler, and any http.Server can serve it. Server
+// (serve.go) is the router's own HTTP/1.1 server, which the cell uses: it
+// parses request heads in place, hands them to the lean forwarder without
+// building an *http.Request, relays plain responses byte for byte, and
+// hands connections with anything else (upgrades, Expect, chunked request
+// bodies, …) to an http.Server serving the same Router. Both front ends go
+// through the same routing, forwarding and retry code (forward.go), with
+// the same results.
 package router
 
 import (
@@ -343,28 +354,50 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	t := r.table.Load()
 	routes, ok := t.hosts[host]
 	if !ok {
-		if host == ProbeHost {
-			r.serveProbe(w, req, t)
-			return
-		}
-		plainError(w, http.StatusNotFound, fmt.Sprintf("paved: no route for host %q", host))
+		r.serveUnknownHost(w, t, host, req.Method, req.URL.Path)
 		return
 	}
 	rt := routes.match(req.URL.Path)
 	if rt == nil {
-		plainError(w, http.StatusNotFound, fmt.Sprintf("paved: no route for %q on host %q", req.URL.Path, host))
+		noRouteForPath(w, host, req.URL.Path)
 		return
 	}
 	lean := r.leanOK(req)
-	if rt.local == 0 && !(lean && rt.mayForward(req)) {
-		plainError(w, http.StatusBadGateway, fmt.Sprintf("paved: app %q has no healthy instance", rt.app))
+	hopped := isHopped(req.Header)
+	if rt.local == 0 && !(lean && rt.mayForward(hopped)) {
+		noHealthyInstance(w, rt)
 		return
 	}
-	if lean {
-		r.forward(w, req, rt)
+	if !lean {
+		rt.proxy.ServeHTTP(w, req)
 		return
 	}
-	rt.proxy.ServeHTTP(w, req)
+	var out outReq
+	out.fromRequest(req, hopped, r.opts.MaxReplayBody)
+	if err := r.forward(w, &out, rt); err != nil && req.Context().Value(http.ServerContextKey) != nil {
+		// Under an http.Server: abort, so the client sees a truncated
+		// response rather than a complete-looking one.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// The router's own answers, shared by both front ends.
+
+// serveUnknownHost answers a host without routes: the router's probe, or 404.
+func (r *Router) serveUnknownHost(w http.ResponseWriter, t *table, host, method, path string) {
+	if host == ProbeHost {
+		r.serveProbe(w, method, path, t)
+		return
+	}
+	plainError(w, http.StatusNotFound, fmt.Sprintf("paved: no route for host %q", host))
+}
+
+func noRouteForPath(w http.ResponseWriter, host, path string) {
+	plainError(w, http.StatusNotFound, fmt.Sprintf("paved: no route for %q on host %q", path, host))
+}
+
+func noHealthyInstance(w http.ResponseWriter, rt *route) {
+	plainError(w, http.StatusBadGateway, fmt.Sprintf("paved: app %q has no healthy instance", rt.app))
 }
 
 // Stats returns the counters of an instance, or zeros for an unknown one.

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,17 +34,64 @@ func newBackend(t testing.TB, id string, h http.HandlerFunc) (*httptest.Server, 
 	return srv, Backend{ID: id, Addr: srv.Listener.Addr().String()}
 }
 
-// newFront starts the router on its own port and returns its base URL.
+// frontEnd is the server newFront puts in front of the router: "std"
+// (http.Server with Router.ServeHTTP) or "fast" (the router's own Server).
+// TestMain runs the whole suite once with each.
+var frontEnd = "std"
+
+func TestMain(m *testing.M) {
+	fronts := []string{"std", "fast"}
+	if f := os.Getenv("ROUTER_TEST_FRONT"); f != "" {
+		fronts = []string{f} // run one front end only
+	}
+	code := 0
+	for _, f := range fronts {
+		frontEnd = f
+		fmt.Printf("=== router front end: %s\n", f)
+		if c := m.Run(); c != 0 {
+			code = c
+		}
+	}
+	os.Exit(code)
+}
+
+// newFront starts the router on its own port, behind the front end under
+// test, and returns its base URL.
 func newFront(t testing.TB, opts Options, routes ...Route) (*Router, string) {
 	t.Helper()
 	r := New(opts)
 	r.Update(routes)
+	if frontEnd == "fast" {
+		_, url := newFastFront(t, r)
+		return r, url
+	}
 	front := httptest.NewServer(r)
 	t.Cleanup(func() {
 		front.Close()
 		r.Close()
 	})
 	return r, front.URL
+}
+
+// newFastFront serves r with the router's own Server, configured as the
+// cell does, until the test ends.
+func newFastFront(t testing.TB, r *Router) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{Router: r, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; err != http.ErrServerClosed {
+			t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
+		}
+		r.Close()
+	})
+	return srv, "http://" + ln.Addr().String()
 }
 
 // closedAddr returns an address on which nothing listens.
@@ -740,13 +788,11 @@ func BenchmarkBackend(b *testing.B) {
 	benchGet(b, benchBackend(b).URL)
 }
 
+// BenchmarkRouter runs behind each front end in turn (see TestMain).
 func BenchmarkRouter(b *testing.B) {
 	srv := benchBackend(b)
-	r := New(Options{})
-	r.Update([]Route{{Host: "127.0.0.1", App: "bench/app", Backends: []Backend{
+	_, url := newFront(b, Options{}, Route{Host: "127.0.0.1", App: "bench/app", Backends: []Backend{
 		{ID: "bench-1", Addr: srv.Listener.Addr().String()},
-	}}})
-	front := httptest.NewServer(r)
-	b.Cleanup(func() { front.Close(); r.Close() })
-	benchGet(b, front.URL)
+	}})
+	benchGet(b, url)
 }

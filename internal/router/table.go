@@ -56,14 +56,17 @@ type route struct {
 	hopHeader    []string
 }
 
-// mayForward reports whether req may go to a peer cell: the route is global,
-// has peers, and req did not come from a peer (no forwarding back and forth).
-func (rt *route) mayForward(req *http.Request) bool {
-	if len(rt.targets) == rt.local {
-		return false
-	}
-	_, hopped := req.Header[paved.HopHeader]
-	return !hopped
+// mayForward reports whether a request may go to a peer cell: the route is
+// global, has peers, and the request did not come from a peer (hopped: it
+// carries paved.HopHeader), so there is no forwarding back and forth.
+func (rt *route) mayForward(hopped bool) bool {
+	return len(rt.targets) != rt.local && !hopped
+}
+
+// isHopped reports whether a request came from a peer cell.
+func isHopped(h http.Header) bool {
+	_, ok := h[paved.HopHeader]
+	return ok
 }
 
 // target is one instance as seen by one route.
@@ -84,7 +87,11 @@ type target struct {
 
 // match returns the route with the longest prefix matching path on a segment
 // boundary, or nil.
-func (hr hostRoutes) match(path string) *route {
+func (hr hostRoutes) match(path string) *route { return matchRoute(hr, path) }
+
+// matchRoute is hostRoutes.match for a path as a string (ServeHTTP) or as
+// bytes of the request head (the fast server), without converting.
+func matchRoute[P string | []byte](hr hostRoutes, path P) *route {
 	for _, rt := range hr {
 		if prefixMatch(rt.prefix, path) {
 			return rt
@@ -95,11 +102,11 @@ func (hr hostRoutes) match(path string) *route {
 
 // prefixMatch reports whether path is prefix or lies below it: "/api" matches
 // "/api" and "/api/x" but not "/apix". The empty prefix matches everything.
-func prefixMatch(prefix, path string) bool {
+func prefixMatch[P string | []byte](prefix string, path P) bool {
 	switch {
 	case prefix == "":
 		return true
-	case !strings.HasPrefix(path, prefix):
+	case len(path) < len(prefix) || string(path[:len(prefix)]) != prefix:
 		return false
 	default:
 		return len(path) == len(prefix) || path[len(prefix)] == '/'
@@ -217,7 +224,7 @@ func (r *Router) newProxy(rt *route) *httputil.ReverseProxy {
 		ErrorLog:      r.errLog,
 		BufferPool:    &r.bufs,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-			r.proxyError(w, req, rt, err)
+			r.proxyError(w, req.Context(), rt, err)
 		},
 	}
 }

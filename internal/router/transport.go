@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -47,7 +48,7 @@ func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		lastErr = err
-		if !r.recordFailure(req, rt, tg, err) {
+		if !r.recordFailure(req.Context(), isIdempotent(req), rt, tg, err) {
 			break
 		}
 		next, ok := nextAttempt(req)
@@ -89,9 +90,8 @@ func (r *Router) attempt(req *http.Request, tg *target) (*http.Response, error) 
 }
 
 // recordFailure counts a failed attempt and reports whether the error
-// allows trying another instance.
-func (r *Router) recordFailure(req *http.Request, rt *route, tg *target, err error) bool {
-	ctx := req.Context()
+// allows trying another instance; idempotent is isIdempotent of the request.
+func (r *Router) recordFailure(ctx context.Context, idempotent bool, rt *route, tg *target, err error) bool {
 	if ctx.Err() != nil {
 		return false // the client gave up; not the instance's fault
 	}
@@ -106,7 +106,7 @@ func (r *Router) recordFailure(req *http.Request, rt *route, tg *target, err err
 		// The connection broke before a response; the instance may have
 		// acted on the request, so only idempotent ones are resent.
 		tg.state.transportErrors.Add(1)
-		retry = isIdempotent(req)
+		retry = idempotent
 	}
 	r.log.LogAttrs(ctx, slog.LevelWarn, "router: instance attempt failed",
 		slog.String("app", rt.app), slog.String("instance", tg.id),
@@ -117,8 +117,7 @@ func (r *Router) recordFailure(req *http.Request, rt *route, tg *target, err err
 // isIdempotent mirrors net/http's rule for resending a request whose
 // connection failed: safe methods, or an explicit idempotency key.
 func isIdempotent(req *http.Request) bool {
-	switch req.Method {
-	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+	if safeMethod(req.Method) {
 		return true
 	}
 	_, ok := req.Header["Idempotency-Key"]
@@ -126,6 +125,31 @@ func isIdempotent(req *http.Request) bool {
 		_, ok = req.Header["X-Idempotency-Key"]
 	}
 	return ok
+}
+
+// safeMethod reports whether requests of a method are idempotent whatever
+// their headers.
+func safeMethod(m string) bool {
+	switch m {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// Read-only requests handed to http.ReadResponse for the fast server's
+// requests, which have no *http.Request: ReadResponse only reads the
+// method (a HEAD response has no body).
+var (
+	headRequest  = &http.Request{Method: http.MethodHead}
+	otherRequest = &http.Request{Method: http.MethodGet}
+)
+
+func methodRequest(method string) *http.Request {
+	if method == http.MethodHead {
+		return headRequest
+	}
+	return otherRequest
 }
 
 // nextAttempt returns the request to send to the next instance: a shallow
@@ -297,9 +321,9 @@ func (e *bodyError) Error() string { return "reading request body: " + e.err.Err
 func (e *bodyError) Unwrap() error { return e.err }
 
 // proxyError is the ReverseProxy ErrorHandler of a route: it turns a failed
-// forward into a short plain-text response and a log line.
-func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, rt *route, err error) {
-	ctx := req.Context()
+// forward into a short plain-text response and a log line. ctx is the
+// request's.
+func (r *Router) proxyError(w http.ResponseWriter, ctx context.Context, rt *route, err error) {
 	var be *bodyError
 	var ue *upstreamError
 	switch {
