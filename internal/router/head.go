@@ -297,16 +297,8 @@ func parseDigits(b []byte) int64 {
 // connectionTokens reads a response Connection header value: plain is true
 // when it only holds "close" and "keep-alive" tokens.
 func connectionTokens(v []byte) (closes, plain bool) {
-	for len(v) > 0 {
-		var tok []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			tok, v = v, nil
-		}
-		tok = bytes.Trim(tok, " \t")
+	for tok := range tokens(v) {
 		switch {
-		case len(tok) == 0:
 		case bytes.EqualFold(tok, []byte("close")):
 			closes = true
 		case bytes.EqualFold(tok, []byte("keep-alive")):
