@@ -266,9 +266,24 @@ func (c *Client) send(ctx context.Context, method, path, contentType string, new
 	return c.http.Do(req)
 }
 
+// maxThrottledAttempts bounds the retries of 429 answers (each waits the
+// Retry-After the cell asks for, a second or so), as a safety net for
+// callers without a deadline.
+const maxThrottledAttempts = 120
+
 // shouldRetry decides whether to try again and after how long: 429 and 503
 // (honouring Retry-After) and connection failures, with jittered backoff.
 func (c *Client) shouldRetry(ctx context.Context, resp *http.Response, err error, retryable bool, attempt int) (time.Duration, bool) {
+	if resp != nil && resp.StatusCode == http.StatusTooManyRequests && c.maxRetries > 0 && attempt < maxThrottledAttempts {
+		// The cell's rate limiter answered before acting on the request,
+		// so even a POST is safe to send again; being throttled is back
+		// pressure to wait out, not a failure (an apply of a thousand
+		// resources meets it), so it gets far more attempts than errors do.
+		if ra := parseRetryAfter(resp.Header.Get("Retry-After")); ra > 0 {
+			return ra, true
+		}
+		return c.backoff(attempt), true
+	}
 	if attempt >= c.maxRetries || !retryable {
 		return 0, false
 	}

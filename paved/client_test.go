@@ -906,3 +906,35 @@ func TestLogsStream(t *testing.T) {
 		t.Errorf("err = %v, want not found", err)
 	}
 }
+
+// A 429 is the cell's rate limiter answering before it acted: even a POST
+// without an idempotency key is sent again, and more often than MaxRetries
+// allows for errors, until the cell lets it through.
+func TestThrottledPostIsRetriedUntilLetThrough(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 6 {
+			writeAPIError(w, http.StatusTooManyRequests, paved.CodeRateLimited, "slow down", "")
+			return
+		}
+		writeJSON(w, 201, paved.Space{Name: "shop"})
+	}))
+	defer srv.Close()
+	c := newTestClient(t, srv.URL, paved.Config{MaxRetries: 2})
+	sp, err := c.Spaces.Create(context.Background(), paved.SpaceSpec{Name: "shop"})
+	if err != nil || sp.Name != "shop" {
+		t.Fatalf("Create: %+v, %v", sp, err)
+	}
+	if n := calls.Load(); n != 7 {
+		t.Errorf("server saw %d requests, want 7 (6 throttled, then through)", n)
+	}
+	// Retries disabled means disabled.
+	calls.Store(0)
+	off := newTestClient(t, srv.URL, paved.Config{MaxRetries: -1})
+	if _, err := off.Spaces.Create(context.Background(), paved.SpaceSpec{Name: "shop"}); !errors.Is(err, paved.ErrUnavailable) && err == nil {
+		t.Fatalf("with retries off a 429 must fail, got %v", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("with retries off the server saw %d requests, want 1", n)
+	}
+}
