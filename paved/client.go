@@ -271,6 +271,10 @@ func (c *Client) send(ctx context.Context, method, path, contentType string, new
 // callers without a deadline.
 const maxThrottledAttempts = 120
 
+// maxThrottleWait is the longest Retry-After still taken for throttling
+// (the rate limiter asks for about a second).
+const maxThrottleWait = 2 * time.Second
+
 // shouldRetry decides whether to try again and after how long: 429 and 503
 // (honouring Retry-After) and connection failures, with jittered backoff.
 func (c *Client) shouldRetry(ctx context.Context, resp *http.Response, err error, retryable bool, attempt int) (time.Duration, bool) {
@@ -279,10 +283,14 @@ func (c *Client) shouldRetry(ctx context.Context, resp *http.Response, err error
 		// so even a POST is safe to send again; being throttled is back
 		// pressure to wait out, not a failure (an apply of a thousand
 		// resources meets it), so it gets far more attempts than errors do.
-		if ra := parseRetryAfter(resp.Header.Get("Retry-After")); ra > 0 {
+		// A long Retry-After is the cell's backoff after failed logins,
+		// which a wrong token must not sit out: that takes the usual rules.
+		switch ra := parseRetryAfter(resp.Header.Get("Retry-After")); {
+		case ra <= 0:
+			return c.backoff(attempt), true
+		case ra <= maxThrottleWait:
 			return ra, true
 		}
-		return c.backoff(attempt), true
 	}
 	if attempt >= c.maxRetries || !retryable {
 		return 0, false
