@@ -384,6 +384,12 @@ func (r *AppResource) spec(ctx context.Context, plan appModel, config configGett
 // the change stays pending.
 func (r *AppResource) finish(ctx context.Context, a *paved.App, plan appModel, priorSecretVersion types.String, st stateSetter, diags *diagnostics) {
 	final, err := r.client.Apps.Wait(ctx, a.Space, a.Name, nil)
+	if err == nil && final.Status == paved.AppDegraded {
+		// A scale-up settles as "degraded" until its new instances pass
+		// their health checks: give them the time a start takes before
+		// calling it a failure (slow starts on a busy cell).
+		final, err = r.waitPastDegraded(ctx, final, degradedGrace)
+	}
 	if err != nil {
 		addError(diags, "Waiting for the rollout of "+a.Space+"/"+a.Name, err)
 		if final == nil {
@@ -403,6 +409,29 @@ func (r *AppResource) finish(ctx context.Context, a *paved.App, plan appModel, p
 		m.SecretEnvVersion = priorSecretVersion
 	}
 	diags.Append(st.Set(ctx, m)...)
+}
+
+// degradedGrace is how long an app that settled "degraded" may take to
+// become running before the apply reports it.
+const degradedGrace = 90 * time.Second
+
+// waitPastDegraded polls a degraded app until it is something else or
+// grace (or ctx) ends, and returns it as last seen.
+func (r *AppResource) waitPastDegraded(ctx context.Context, a *paved.App, grace time.Duration) (*paved.App, error) {
+	deadline := time.Now().Add(grace)
+	for a.Status == paved.AppDegraded && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return a, nil // report what was seen; the caller says it failed
+		case <-time.After(250 * time.Millisecond):
+		}
+		next, err := r.client.Apps.Get(ctx, a.Space, a.Name)
+		if err != nil {
+			return a, err
+		}
+		a = next
+	}
+	return a, nil
 }
 
 // read fills m from the cell, taking release-bound settings from the
