@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pavedroad/terraform-provider-paved/internal/specequal"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
@@ -98,7 +99,7 @@ func FuzzPipelineValidate(f *testing.F) {
 		if err := strictUnmarshal(js, &back); err != nil {
 			t.Fatalf("a valid spec encoded as %s does not decode strictly: %v", js, err)
 		}
-		if !equalish(reflect.ValueOf(spec), reflect.ValueOf(back)) {
+		if !specequal.Equal(spec, back) {
 			t.Fatalf("round trip changed the spec:\nfirst  %#v\nsecond %#v\njson   %s", spec, back, js)
 		}
 		if errs := back.Validate(exists); len(errs) > 0 {
@@ -187,49 +188,6 @@ func jsonFieldByName(v reflect.Value, name string) (reflect.Value, bool) {
 		}
 	}
 	return reflect.Value{}, false
-}
-
-// equalish is reflect.DeepEqual except that a nil map or slice equals an
-// empty one: `"env":{}` and no env mean the same, and omitempty drops the
-// former when encoding.
-func equalish(a, b reflect.Value) bool {
-	switch a.Kind() {
-	case reflect.Pointer:
-		if a.IsNil() || b.IsNil() {
-			return a.IsNil() == b.IsNil()
-		}
-		return equalish(a.Elem(), b.Elem())
-	case reflect.Struct:
-		for i := range a.NumField() {
-			if !equalish(a.Field(i), b.Field(i)) {
-				return false
-			}
-		}
-		return true
-	case reflect.Slice:
-		if a.Len() != b.Len() {
-			return false
-		}
-		for i := range a.Len() {
-			if !equalish(a.Index(i), b.Index(i)) {
-				return false
-			}
-		}
-		return true
-	case reflect.Map:
-		if a.Len() != b.Len() {
-			return false
-		}
-		for _, k := range a.MapKeys() {
-			bv := b.MapIndex(k)
-			if !bv.IsValid() || !equalish(a.MapIndex(k), bv) {
-				return false
-			}
-		}
-		return true
-	default:
-		return a.Interface() == b.Interface()
-	}
 }
 
 // specGen builds a pipeline from fuzz bytes: each byte picks one choice

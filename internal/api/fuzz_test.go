@@ -23,6 +23,7 @@ import (
 	"github.com/pavedroad/terraform-provider-paved/internal/deploy"
 	"github.com/pavedroad/terraform-provider-paved/internal/logbuf"
 	"github.com/pavedroad/terraform-provider-paved/internal/router"
+	"github.com/pavedroad/terraform-provider-paved/internal/specequal"
 	"github.com/pavedroad/terraform-provider-paved/internal/stager"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
@@ -117,7 +118,7 @@ func FuzzDecodeSpec(f *testing.F) {
 		if err := decodeBytes(data, again); err != nil {
 			t.Fatalf("a valid spec re-encoded as %s does not decode: %v", data, err)
 		}
-		if !sameSpec(v, again) {
+		if !specequal.Equal(v, again) {
 			t.Fatalf("round trip changed the spec:\nbody   %q\nfirst  %#v\nsecond %#v\njson   %s", body, v, again, data)
 		}
 		if err := validateSpec(again); err != nil {
@@ -178,55 +179,6 @@ func checkAPIError(t *testing.T, err error) {
 	}
 	if ae.body.Code == "" || ae.body.Message == "" {
 		t.Fatalf("error without a code or message: %+v", ae.body)
-	}
-}
-
-// sameSpec compares two decoded specs, treating an empty map or slice as
-// equal to a nil one: `"env":{}` and no env mean the same, and omitempty
-// drops the former when re-encoding.
-func sameSpec(a, b any) bool {
-	return equalish(reflect.ValueOf(a), reflect.ValueOf(b))
-}
-
-func equalish(a, b reflect.Value) bool {
-	switch a.Kind() {
-	case reflect.Pointer:
-		if a.IsNil() || b.IsNil() {
-			return a.IsNil() == b.IsNil()
-		}
-		return equalish(a.Elem(), b.Elem())
-	case reflect.Struct:
-		for i := range a.NumField() {
-			if !equalish(a.Field(i), b.Field(i)) {
-				return false
-			}
-		}
-		return true
-	case reflect.Slice:
-		if a.Len() != b.Len() {
-			return false
-		}
-		for i := range a.Len() {
-			if !equalish(a.Index(i), b.Index(i)) {
-				return false
-			}
-		}
-		return true
-	case reflect.Map:
-		if a.Len() != b.Len() {
-			return false
-		}
-		for _, k := range a.MapKeys() {
-			bv := b.MapIndex(k)
-			if !bv.IsValid() || !equalish(a.MapIndex(k), bv) {
-				return false
-			}
-		}
-		return true
-	case reflect.Float32, reflect.Float64:
-		return a.Float() == b.Float()
-	default:
-		return a.Interface() == b.Interface()
 	}
 }
 
@@ -363,7 +315,7 @@ func FuzzAPIWrite(f *testing.F) {
 			}
 			var got paved.Space
 			c.get(t, "/v1/spaces/"+s.Name, &got)
-			if got.Name != s.Name || !sameSpec(got.Labels, s.Labels) {
+			if got.Name != s.Name || !specequal.Equal(got.Labels, s.Labels) {
 				t.Fatalf("space read back as %+v, sent %+v", got, s)
 			}
 			if op%numOps == opCreateSpace {
@@ -377,7 +329,7 @@ func FuzzAPIWrite(f *testing.F) {
 			c.get(t, "/v1/spaces/fz/apps/"+s.Name, &got)
 			sent, read := *s, got.AppSpec
 			sent.SecretEnv, read.SecretEnv = nil, nil
-			if !sameSpec(&sent, &read) {
+			if !specequal.Equal(&sent, &read) {
 				t.Fatalf("app read back as\n%#v\nsent\n%#v", read, sent)
 			}
 			c.checkRoutes(t)
@@ -390,7 +342,7 @@ func FuzzAPIWrite(f *testing.F) {
 			}
 			var got paved.Pipeline
 			c.get(t, "/v1/spaces/fz/pipelines/p", &got)
-			if !sameSpec(&got.PipelineSpec, s) {
+			if !specequal.Equal(&got.PipelineSpec, s) {
 				t.Fatalf("pipeline read back as\n%#v\nsent\n%#v", got.PipelineSpec, s)
 			}
 			c.mustDo(t, http.MethodDelete, "/v1/spaces/fz/pipelines/p", http.StatusNoContent)

@@ -10,10 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"reflect"
 	"regexp"
 	"testing"
 
+	"github.com/pavedroad/terraform-provider-paved/internal/specequal"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 	"sigs.k8s.io/yaml"
 	goyaml "sigs.k8s.io/yaml/goyaml.v2"
@@ -117,7 +117,7 @@ func FuzzParsePipeline(f *testing.F) {
 		if err != nil {
 			t.Fatalf("the JSON of a parsed spec does not parse: %v\n%s", err, js)
 		}
-		if !equalish(reflect.ValueOf(spec), reflect.ValueOf(fromJSON)) {
+		if !specequal.Equal(spec, fromJSON) {
 			t.Fatalf("JSON round trip changed the spec:\nfirst  %#v\nsecond %#v\njson   %s", spec, fromJSON, js)
 		}
 		ym, err := yaml.Marshal(spec)
@@ -128,7 +128,7 @@ func FuzzParsePipeline(f *testing.F) {
 		if err != nil {
 			t.Fatalf("the YAML of a parsed spec does not parse: %v\n%s", err, ym)
 		}
-		if !equalish(reflect.ValueOf(spec), reflect.ValueOf(fromYAML)) {
+		if !specequal.Equal(spec, fromYAML) {
 			t.Fatalf("YAML round trip changed the spec:\nfirst  %#v\nsecond %#v\nyaml\n%s", spec, fromYAML, ym)
 		}
 	})
@@ -152,49 +152,6 @@ func oneStrictDocument(data []byte) error {
 		return err
 	}
 	return nil
-}
-
-// equalish is reflect.DeepEqual except that a nil map or slice equals an
-// empty one: `env: {}` and no env mean the same, and omitempty drops the
-// former when encoding.
-func equalish(a, b reflect.Value) bool {
-	switch a.Kind() {
-	case reflect.Pointer:
-		if a.IsNil() || b.IsNil() {
-			return a.IsNil() == b.IsNil()
-		}
-		return equalish(a.Elem(), b.Elem())
-	case reflect.Struct:
-		for i := range a.NumField() {
-			if !equalish(a.Field(i), b.Field(i)) {
-				return false
-			}
-		}
-		return true
-	case reflect.Slice:
-		if a.Len() != b.Len() {
-			return false
-		}
-		for i := range a.Len() {
-			if !equalish(a.Index(i), b.Index(i)) {
-				return false
-			}
-		}
-		return true
-	case reflect.Map:
-		if a.Len() != b.Len() {
-			return false
-		}
-		for _, k := range a.MapKeys() {
-			bv := b.MapIndex(k)
-			if !bv.IsValid() || !equalish(a.MapIndex(k), bv) {
-				return false
-			}
-		}
-		return true
-	default:
-		return a.Interface() == b.Interface()
-	}
 }
 
 var _ = paved.PipelineSpec{}
