@@ -16,13 +16,18 @@
 # then writes the figures to BENCHMARKS.md. Run it with `make bench` (which
 # builds bin/paved first) or directly. Every process it starts is stopped on
 # exit, Ctrl-C included. It exits non-zero when something fails to start or
-# a measurement cannot be taken, but not when the router misses the floor
-# (router >= 0.5x direct req/s): that is reported in BENCHMARKS.md.
+# a measurement cannot be taken, but not when the router misses a target
+# (the floor router >= 0.5x direct req/s, and against nginx: >= 1.0x its
+# req/s, p99 <= 1.5x its p99, >= 0.6x direct): that is reported in
+# BENCHMARKS.md.
 #
 # Knobs (environment):
 #   BENCH_CONNS="16 64 256"  connection counts (fixed concurrency levels)
 #   BENCH_THREADS=2          wrk threads
-#   BENCH_DURATION=10s       length of one measurement
+#   BENCH_ROUNDS=3           rounds; each round measures every target at every
+#                            level once, interleaved, and the report gives the
+#                            median of the rounds with min and max
+#   BENCH_DURATION=5s        length of one measurement
 #   BENCH_WARMUP=2s          warm-up before each measurement (0 = none)
 #   BENCH_OUT=BENCHMARKS.md  report path (relative to the repository root)
 #   BENCH_KEEP=1             keep the temporary work dir (logs, wrk output)
@@ -33,7 +38,8 @@ PAVED=$ROOT/bin/paved
 REFPROXY=$ROOT/bin/refproxy
 CONNS=${BENCH_CONNS:-16 64 256}
 THREADS=${BENCH_THREADS:-2}
-DURATION=${BENCH_DURATION:-10s}
+DURATION=${BENCH_DURATION:-5s}
+ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=${BENCH_WARMUP:-2s}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
 HOST=bench.test
@@ -194,8 +200,9 @@ REFPROXY_ADDR=127.0.0.1:$(free_port)
 TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 export PAVED_ENDPOINT=http://$API_ADDR PAVED_TOKEN=$TOKEN
 
-say "starting a cell: API $API_ADDR, router $ROUTER_ADDR, data $WORK/data"
-"$PAVED" server --region bench --cloud local --data "$WORK/data" \
+PPROF_ADDR=127.0.0.1:$(free_port)
+say "starting a cell: API $API_ADDR, router $ROUTER_ADDR, data $WORK/data, pprof $PPROF_ADDR"
+PAVED_PPROF=$PPROF_ADDR "$PAVED" server --region bench --cloud local --data "$WORK/data" \
   --api "$API_ADDR" --router "$ROUTER_ADDR" --token "$TOKEN" >"$WORK/cell.log" 2>&1 &
 CELL_PID=$!
 if ! wait_http "$PAVED_ENDPOINT/v1/health"; then
@@ -303,33 +310,88 @@ show_cmd() {
   echo "${out# }"
 }
 
+# Rounds, not repeats in a row: every target at every level once per
+# round, so a slow spell of the shared machine spreads over the targets
+# instead of landing on one of them.
 declare -A RPS P50 P99 ERRS CMD
-for c in $CONNS; do
-  for t in "${TARGETS[@]}"; do
-    if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
-      mapfile -t cmd < <(wrk_cmd "$t" "$c" "$WARMUP")
-      run_wrk /dev/null "${cmd[@]}" || true
-    fi
-    mapfile -t cmd < <(wrk_cmd "$t" "$c" "$DURATION")
-    CMD[$t,$c]=$(show_cmd "${cmd[@]}")
-    say "$t, $c connections: ${CMD[$t,$c]}"
-    log=$WORK/wrk-$t-$c.txt
-    run_wrk "$log" "${cmd[@]}" || { cat "$log" >&2; die "wrk failed against $t"; }
-    kill -0 "$CELL_PID" 2>/dev/null || die "the cell exited during the run; see $WORK/cell.log"
-    kill -0 "$REFPROXY_PID" 2>/dev/null || die "refproxy exited during the run; see $WORK/refproxy.log"
-    RPS[$t,$c]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$log")
-    P50[$t,$c]=$(to_ms "$(awk '$1 == "50%" {print $2}' "$log")")
-    P99[$t,$c]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$log")")
-    # Socket errors and non-2xx/3xx responses, summed.
-    ERRS[$t,$c]=$(awk '
-      /Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
-      /Non-2xx or 3xx responses:/ { e += $NF }
-      END { print e + 0 }' "$log")
-    [ -n "${RPS[$t,$c]}" ] || { cat "$log" >&2; die "could not parse the wrk output of $t"; }
-    printf '    %s req/s, p50 %s ms, p99 %s ms, errors %s\n' \
-      "${RPS[$t,$c]}" "${P50[$t,$c]}" "${P99[$t,$c]}" "${ERRS[$t,$c]}" >&2
+for ((round = 1; round <= ROUNDS; round++)); do
+  for c in $CONNS; do
+    for t in "${TARGETS[@]}"; do
+      if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
+        mapfile -t cmd < <(wrk_cmd "$t" "$c" "$WARMUP")
+        run_wrk /dev/null "${cmd[@]}" || true
+      fi
+      mapfile -t cmd < <(wrk_cmd "$t" "$c" "$DURATION")
+      CMD[$t,$c]=$(show_cmd "${cmd[@]}")
+      say "round $round/$ROUNDS, $t, $c connections: ${CMD[$t,$c]}"
+      log=$WORK/wrk-$t-$c-$round.txt
+      run_wrk "$log" "${cmd[@]}" || { cat "$log" >&2; die "wrk failed against $t"; }
+      kill -0 "$CELL_PID" 2>/dev/null || die "the cell exited during the run; see $WORK/cell.log"
+      kill -0 "$REFPROXY_PID" 2>/dev/null || die "refproxy exited during the run; see $WORK/refproxy.log"
+      k=$t,$c,$round
+      RPS[$k]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$log")
+      P50[$k]=$(to_ms "$(awk '$1 == "50%" {print $2}' "$log")")
+      P99[$k]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$log")")
+      # Socket errors and non-2xx/3xx responses, summed.
+      ERRS[$k]=$(awk '
+        /Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
+        /Non-2xx or 3xx responses:/ { e += $NF }
+        END { print e + 0 }' "$log")
+      [ -n "${RPS[$k]}" ] || { cat "$log" >&2; die "could not parse the wrk output of $t"; }
+      printf '    %s req/s, p50 %s ms, p99 %s ms, errors %s\n' \
+        "${RPS[$k]}" "${P50[$k]}" "${P99[$k]}" "${ERRS[$k]}" >&2
+    done
   done
 done
+
+# med|lo|hi ARRAY TARGET CONNS: median (lower middle), min or max over the
+# rounds; sum for the errors.
+stat() {
+  local how=$1 arr=$2 t=$3 c=$4 r
+  local -n a=$arr
+  for ((r = 1; r <= ROUNDS; r++)); do echo "${a[$t,$c,$r]}"; done | sort -g | awk -v how="$how" '
+    { v[NR] = $1; s += $1 }
+    END {
+      if (how == "med") print v[int((NR + 1) / 2)]
+      else if (how == "lo") print v[1]
+      else if (how == "hi") print v[NR]
+      else print s }'
+}
+declare -A MRPS MP50 MP99 SPREAD_RPS SPREAD_P99 TERRS
+for c in $CONNS; do
+  for t in "${TARGETS[@]}"; do
+    MRPS[$t,$c]=$(stat med RPS "$t" "$c")
+    MP50[$t,$c]=$(stat med P50 "$t" "$c")
+    MP99[$t,$c]=$(stat med P99 "$t" "$c")
+    SPREAD_RPS[$t,$c]="$(stat lo RPS "$t" "$c")–$(stat hi RPS "$t" "$c")"
+    SPREAD_P99[$t,$c]="$(stat lo P99 "$t" "$c")–$(stat hi P99 "$t" "$c")"
+    TERRS[$t,$c]=$(stat sum ERRS "$t" "$c")
+  done
+done
+
+# ---------------------------------------------------------------- profile --
+
+# A CPU profile of the cell while wrk drives the router at the lowest
+# level (where it is furthest from its peers), for the report's account of
+# where the router's time goes.
+PROFILE_C=$(for c in $CONNS; do echo "$c"; done | sort -n | head -1)
+PROFILE_SECS=5
+PROFILE_TOP=
+PROFILE_SYSCALL=
+say "profiling the router: $PROFILE_C connections, ${PROFILE_SECS}s"
+mapfile -t cmd < <(wrk_cmd router "$PROFILE_C" "$((PROFILE_SECS + 2))s")
+"${cmd[@]}" >"$WORK/wrk-profile.txt" 2>&1 &
+WRK_PID=$!
+sleep 1
+if curl -fsS -o "$WORK/router.pprof" "http://$PPROF_ADDR/debug/pprof/profile?seconds=$PROFILE_SECS"; then
+  PROFILE_TOP=$(go tool pprof -top -nodecount=12 "$PAVED" "$WORK/router.pprof" 2>/dev/null | sed -n '/^ *flat/,$p') || true
+  # The share of the cell's CPU samples spent in system calls (read,
+  # write, epoll) and under them in the kernel.
+  PROFILE_SYSCALL=$(go tool pprof -top -cum "$PAVED" "$WORK/router.pprof" 2>/dev/null |
+    awk '$NF ~ /[Ss]yscall6?$/ { if ($5 + 0 > m) m = $5 + 0 } END { if (m) printf "%.0f%%", m }') || true
+fi
+wait "$WRK_PID" 2>/dev/null || true
+WRK_PID=
 
 # ----------------------------------------------------------------- report --
 
@@ -339,13 +401,28 @@ cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null)
 mem=$(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo 2>/dev/null)
 wrkv=$(wrk -v 2>&1 | awk 'NR == 1 {print $1, $2}') || true # wrk -v exits 1
 
+# above A B: 1 when A >= B (numbers).
+above() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 >= b + 0) ? 1 : 0 }'; }
+mark() { [ "$1" = 1 ] && echo "PASS" || echo "**miss**"; }
+
 VERDICT=PASS
 verdict_lines=()
+target_lines=()
+TARGETS_MET=yes
 for c in $CONNS; do
-  r=$(ratio "${RPS[router,$c]}" "${RPS[direct,$c]}")
-  ok=$(awk -v r="$r" -v f="$FLOOR" 'BEGIN { print (r + 0 >= f) ? "yes" : "no" }')
-  [ "$ok" = yes ] || VERDICT=FAIL
-  verdict_lines+=("- $c connections: router ${RPS[router,$c]} req/s vs direct ${RPS[direct,$c]} req/s = ${r}× ($([ "$ok" = yes ] && echo "≥" || echo "<") ${FLOOR}×)")
+  r=$(ratio "${MRPS[router,$c]}" "${MRPS[direct,$c]}")
+  ok=$(above "$r" "$FLOOR")
+  [ "$ok" = 1 ] || VERDICT=FAIL
+  verdict_lines+=("- $c connections: router ${MRPS[router,$c]} req/s vs direct ${MRPS[direct,$c]} req/s = ${r}× ($([ "$ok" = 1 ] && echo "≥" || echo "<") ${FLOOR}×)")
+  if [ -n "$NGINX_PID" ]; then
+    rn=$(ratio "${MRPS[router,$c]}" "${MRPS[nginx,$c]}")
+    pn=$(ratio "${MP99[router,$c]}" "${MP99[nginx,$c]}")
+    ok1=$(above "$rn" 1.0)
+    ok2=$(above 1.5 "$pn")
+    ok3=$(above "$r" 0.6)
+    [ "$ok1$ok2$ok3" = 111 ] || TARGETS_MET=no
+    target_lines+=("| $c | ${rn}× | $(mark "$ok1") | ${pn}× | $(mark "$ok2") | ${r}× | $(mark "$ok3") | $(ratio "${MRPS[nginx,$c]}" "${MRPS[direct,$c]}")× |")
+  fi
 done
 
 tmp=$WORK/report.md
@@ -356,7 +433,8 @@ tmp=$WORK/report.md
   echo "side by side with the same load sent straight to that instance and through a"
   echo "tuned \`httputil.ReverseProxy\` (\`bench/refproxy\`). Keep-alive connections,"
   echo "\`GET /kib\` (1 KiB body), fixed concurrency, ${DURATION} per measurement after a"
-  echo "${WARMUP} warm-up."
+  echo "${WARMUP} warm-up, ${ROUNDS} rounds (every target at every level once per round,"
+  echo "interleaved); the figures are the medians of the rounds, with min–max."
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- Machine: $(nproc) CPUs, ${cpu:-unknown CPU}, ${mem:-unknown memory}, Linux $(uname -r)"
@@ -371,7 +449,7 @@ tmp=$WORK/report.md
   echo "The script starts \`bin/paved server\` on free loopback ports with a temporary"
   echo "data dir, pushes \`examples/hello\` with 1 instance (route \`$HOST\`), starts"
   echo "\`bin/refproxy --listen ADDR --backend 127.0.0.1:INSTANCE_PORT\` and runs, per"
-  echo "concurrency level and target, a warm-up then (ports are picked per run):"
+  echo "round, concurrency level and target, a warm-up then (ports are picked per run):"
   echo
   echo '```sh'
   for c in $CONNS; do
@@ -381,29 +459,49 @@ tmp=$WORK/report.md
   echo
   echo "## Results"
   echo
-  echo "Latency is wrk's p50/p99 in ms. \"× direct\" is the req/s ratio to the"
-  echo "direct run at the same concurrency. Errors are socket errors plus non-2xx/3xx"
-  echo "responses."
+  echo "Latency is wrk's p50/p99 in ms. \"× direct\" is the ratio of the median req/s"
+  echo "to the direct run's median at the same concurrency. Errors are socket errors plus"
+  echo "non-2xx/3xx responses, summed over the rounds."
   for c in $CONNS; do
     echo
-    echo "### $c connections (wrk -t$THREADS -c$c -d$DURATION)"
+    echo "### $c connections (wrk -t$THREADS -c$c -d$DURATION, $ROUNDS rounds)"
     echo
-    echo "| target | req/s | × direct | p50 (ms) | p99 (ms) | errors |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| target | req/s median | req/s min–max | × direct | p50 (ms) | p99 (ms) | p99 min–max | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     for t in "${TARGETS[@]}"; do
-      echo "| $t | ${RPS[$t,$c]} | $(ratio "${RPS[$t,$c]}" "${RPS[direct,$c]}") | ${P50[$t,$c]} | ${P99[$t,$c]} | ${ERRS[$t,$c]} |"
+      echo "| $t | ${MRPS[$t,$c]} | ${SPREAD_RPS[$t,$c]} | $(ratio "${MRPS[$t,$c]}" "${MRPS[direct,$c]}") | ${MP50[$t,$c]} | ${MP99[$t,$c]} | ${SPREAD_P99[$t,$c]} | ${TERRS[$t,$c]} |"
     done
     echo
-    echo "router / refproxy: $(ratio "${RPS[router,$c]}" "${RPS[refproxy,$c]}")×; router / splice (the ceiling of any proxy here): $(ratio "${RPS[router,$c]}" "${RPS[splice,$c]}")×"
-    [ -z "$NGINX_PID" ] || echo "router / nginx: $(ratio "${RPS[router,$c]}" "${RPS[nginx,$c]}")×"
+    echo "router / refproxy: $(ratio "${MRPS[router,$c]}" "${MRPS[refproxy,$c]}")×; router / splice (the ceiling of any proxy here): $(ratio "${MRPS[router,$c]}" "${MRPS[splice,$c]}")×"
+    [ -z "$NGINX_PID" ] || echo "router / nginx: $(ratio "${MRPS[router,$c]}" "${MRPS[nginx,$c]}")×"
   done
   echo
   echo "## Verdict"
   echo
-  echo "**Floor \"router ≥ ${FLOOR}× direct\" (req/s, every concurrency level): $VERDICT**"
+  echo "**Floor \"router ≥ ${FLOOR}× direct\" (median req/s, every concurrency level): $VERDICT**"
   echo
   printf '%s\n' "${verdict_lines[@]}"
+  if [ -n "$NGINX_PID" ]; then
+    echo
+    echo "**Targets against nginx (≥ 1.0× its req/s, p99 ≤ 1.5× its p99, ≥ 0.6× direct), medians: $([ "$TARGETS_MET" = yes ] && echo "all met" || echo "not all met")**"
+    echo
+    echo "| connections | router / nginx req/s | ≥ 1.0× | router / nginx p99 | ≤ 1.5× | router / direct | ≥ 0.6× | nginx / direct (for scale) |"
+    echo "|---:|---:|---|---:|---|---:|---|---:|"
+    printf '%s\n' "${target_lines[@]}"
+  fi
   echo
+  if [ -n "$PROFILE_TOP" ]; then
+    echo "## Where the router's time goes"
+    echo
+    echo "A CPU profile of the cell (\`PAVED_PPROF\`, \`/debug/pprof/profile?seconds=$PROFILE_SECS\`) while wrk"
+    echo "drives the router with $PROFILE_C connections, read with \`go tool pprof -top\`."
+    [ -z "$PROFILE_SYSCALL" ] || echo "System calls (read, write, epoll) and the kernel under them take $PROFILE_SYSCALL of its samples."
+    echo
+    echo '```'
+    echo "$PROFILE_TOP"
+    echo '```'
+    echo
+  fi
   echo "## Caveats"
   echo
   echo "- Everything runs on one machine over loopback. With $(nproc) CPUs, wrk (${THREADS}"

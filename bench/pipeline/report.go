@@ -65,7 +65,9 @@ type latRow struct {
 
 func latTable(rows []latRow) string {
 	var sb strings.Builder
-	sb.WriteString("| metric | n | p50 | p95 | max | target | verdict |\n|---|---:|---:|---:|---:|---|---|\n")
+	// Every commit is one measurement: p50 is the median of the n runs,
+	// shown with the min and max.
+	sb.WriteString("| metric | n | min | p50 (median) | p95 | max | target | verdict |\n|---|---:|---:|---:|---:|---:|---|---|\n")
 	for _, r := range rows {
 		verdict := "info"
 		if r.ok != nil {
@@ -75,8 +77,8 @@ func latTable(rows []latRow) string {
 		if target == "" {
 			target = "—"
 		}
-		fmt.Fprintf(&sb, "| %s | %d | %s | %s | %s | %s | %s |\n", r.metric, len(r.ds),
-			ms(percentile(r.ds, 0.5)), ms(percentile(r.ds, 0.95)), ms(maxOf(r.ds)), target, verdict)
+		fmt.Fprintf(&sb, "| %s | %d | %s | %s | %s | %s | %s | %s |\n", r.metric, len(r.ds),
+			ms(percentile(r.ds, 0)), ms(percentile(r.ds, 0.5)), ms(percentile(r.ds, 0.95)), ms(maxOf(r.ds)), target, verdict)
 	}
 	return sb.String()
 }

@@ -39,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pavedroad/terraform-provider-paved/bench/internal/benchkit"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
@@ -47,7 +48,7 @@ const providerExe = "terraform-provider-paved"
 type options struct {
 	tofu, providerDir, endpoint, token string
 	sizes                              []int
-	apps                               int
+	apps, plans                        int
 	work                               string
 	parallelism                        int
 	sampleEvery                        time.Duration
@@ -66,6 +67,7 @@ func main() {
 	flag.StringVar(&o.endpoint, "endpoint", os.Getenv("PAVED_ENDPOINT"), "cell API URL (default $PAVED_ENDPOINT)")
 	flag.StringVar(&o.token, "token", "", "API token (default $PAVED_TOKEN)")
 	flag.StringVar(&sizes, "sizes", "100,300,1000", "numbers of paved_space resources, comma-separated")
+	flag.IntVar(&o.plans, "plans", 3, "plans per size; the report gives the median with min and max")
 	flag.IntVar(&o.apps, "apps", 100, "paved_app resources (instances = 0) in every configuration")
 	flag.StringVar(&o.work, "work", "", "directory for the generated configurations (default: a temporary one, removed)")
 	flag.IntVar(&o.parallelism, "parallelism", 0, "tofu -parallelism (0 = OpenTofu's default)")
@@ -118,7 +120,8 @@ type bench struct {
 // result is one size.
 type result struct {
 	size, resources int
-	apply, plan     time.Duration
+	apply, plan     time.Duration // plan: the median of the plans
+	planSpread      benchkit.Spread
 	destroy         time.Duration
 	planExit        int
 	planSummary     string
@@ -252,14 +255,26 @@ func (b *bench) size(ctx context.Context, n int) result {
 	if b.o.parallelism > 0 {
 		args = append(args, "-parallelism="+strconv.Itoa(b.o.parallelism))
 	}
-	logf("size %d: plan", n)
-	res = b.tofuRun(ctx, dir, true, args...)
-	r.plan, r.planExit = res.dur, res.exit
-	r.rss, r.hwm, r.procs, r.samples = res.rss, res.hwm, res.procs, res.samples
-	r.planSummary, r.planChanges = planSummary(res.out)
-	if res.exit == 1 || res.exit < 0 {
-		r.err = fmt.Sprintf("plan failed (exit %d): %s", res.exit, lastLines(res.out, 8))
+	// The same unchanged configuration is planned --plans times; the time
+	// reported is the median, the RSS the largest seen in any plan.
+	var times []float64
+	for i := 1; i <= b.o.plans; i++ {
+		logf("size %d: plan %d of %d", n, i, b.o.plans)
+		res = b.tofuRun(ctx, dir, true, args...)
+		times = append(times, res.dur.Seconds())
+		if res.exit != 0 || r.planExit < 0 {
+			r.planExit = res.exit
+			r.planSummary, r.planChanges = planSummary(res.out)
+		}
+		r.rss, r.hwm = max(r.rss, res.rss), max(r.hwm, res.hwm)
+		r.procs, r.samples = max(r.procs, res.procs), r.samples+res.samples
+		if res.exit == 1 || res.exit < 0 {
+			r.err = fmt.Sprintf("plan failed (exit %d): %s", res.exit, lastLines(res.out, 8))
+			break
+		}
 	}
+	r.planSpread = benchkit.SpreadOf(times)
+	r.plan = time.Duration(r.planSpread.Median * float64(time.Second))
 	logf("size %d: plan %.2f s, exit %d, provider max RSS %.1f MiB", n, r.plan.Seconds(), r.planExit, mib(r.rss))
 	b.destroy(ctx, dir, &r)
 	return r

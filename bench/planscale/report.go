@@ -36,8 +36,9 @@ func (b *bench) report(results []result) string {
 		"resources plus %d `paved_app` resources (`instances = 0`, `command = \"true\"`, no source), against a "+
 		"throwaway cell, with the local provider build through a `dev_overrides` CLI config and OpenTofu's default "+
 		"`-parallelism`%s. The provider's RSS is polled from /proc every %s during the plan (largest sample; the "+
-		"kernel's peak, VmHWM, is listed below). Each size is applied once (timed separately), planned, and destroyed.\n\n",
-		o.apps, parallelismNote(o.parallelism), o.sampleEvery)
+		"kernel's peak, VmHWM, is listed below). Each size is applied once (timed separately), planned %d times "+
+		"(the median is the figure; min–max beside it), and destroyed.\n\n",
+		o.apps, parallelismNote(o.parallelism), o.sampleEvery, o.plans)
 	w("- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	w("- Machine: %s; Go %s; %s\n\n", benchkit.Machine(), strings.TrimPrefix(runtime.Version(), "go"), benchkit.OrDash(b.version))
 	w("```sh\n")
@@ -53,10 +54,10 @@ func (b *bench) report(results []result) string {
 	if o.parallelism > 0 {
 		plan += fmt.Sprintf(" -parallelism=%d", o.parallelism)
 	}
-	w("%s   # timed\n", plan)
+	w("%s   # timed, %d times\n", plan, o.plans)
 	w("tofu destroy -auto-approve -input=false -no-color\n```\n\n")
 
-	w("| size | plan seconds | provider max RSS MiB | empty plan? | seconds per 100 resources |\n")
+	w("| size | plan seconds, median (min–max) | provider max RSS MiB | empty plan? | seconds per 100 resources |\n")
 	w("|---|---:|---:|---|---:|\n")
 	for _, r := range results {
 		label := fmt.Sprintf("%d spaces + %d apps (%d resources)", r.size, o.apps, r.resources)
@@ -64,12 +65,12 @@ func (b *bench) report(results []result) string {
 			w("| %s | — | — | %s | — |\n", label, emptyPlan(r))
 			continue
 		}
-		w("| %s | %.2f | %.1f | %s | %.3f |\n", label, r.plan.Seconds(), mib(r.rss), emptyPlan(r), per100(r))
+		w("| %s | %s | %.1f | %s | %.3f |\n", label, r.planSpread.Format("%.2f"), mib(r.rss), emptyPlan(r), per100(r))
 	}
 	w("\n")
 
 	w("Also measured (not part of the target):\n\n")
-	w("| size | apply seconds | destroy seconds | provider VmHWM MiB | provider processes seen in the plan | RSS samples |\n")
+	w("| size | apply seconds | destroy seconds | provider VmHWM MiB | provider processes seen in the plans | RSS samples |\n")
 	w("|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
 		w("| %d + %d | %.2f | %.2f | %.1f | %d | %d |\n", r.size, o.apps, r.apply.Seconds(), r.destroy.Seconds(), mib(r.hwm), r.procs, r.samples)

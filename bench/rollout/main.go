@@ -54,6 +54,7 @@ type options struct {
 	minRequests              int
 	rollbackTarget           time.Duration
 	repro                    string
+	runs                     int
 }
 
 func main() {
@@ -76,13 +77,14 @@ func main() {
 	flag.Float64Var(&o.maxErrorRate, "max-error-rate", 0.05, "canary max_error_rate")
 	flag.IntVar(&o.minRequests, "min-requests", 20, "canary min_requests")
 	flag.DurationVar(&o.rollbackTarget, "rollback-target", 5*time.Second, "target: threshold crossed → last canary response")
+	flag.IntVar(&o.runs, "runs", 3, "independent runs (a fresh app each); the report gives medians with min and max")
 	flag.StringVar(&o.repro, "repro", "", "command line to print as the way to reproduce (default: this program's)")
 	flag.Parse()
 	if o.token == "" {
 		o.token = os.Getenv("PAVED_TOKEN")
 	}
-	if o.instances < 1 || o.rate <= 0 || o.workers < 1 || o.minRequests < 1 {
-		fatalf("--instances, --rate, --workers and --min-requests must be positive")
+	if o.instances < 1 || o.rate <= 0 || o.workers < 1 || o.minRequests < 1 || o.runs < 1 {
+		fatalf("--instances, --rate, --workers, --min-requests and --runs must be positive")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -128,19 +130,43 @@ func run(ctx context.Context, o options) (string, error) {
 		return "", fmt.Errorf("router: %v", err)
 	}
 
-	b := &bench{o: o, c: c, cellVersion: h.Version}
-	if err := b.push(ctx); err != nil {
-		return "", err
+	// Each run gets a fresh app (APP-1, APP-2, …) on the same route, so a
+	// run starts from release 1 with no pending change; the previous run's
+	// app is deleted first, which frees the route and the CPU it used.
+	var runs []runResult
+	for i := 1; i <= o.runs; i++ {
+		ro := o
+		if o.runs > 1 {
+			ro.app = fmt.Sprintf("%s-%d", o.app, i)
+		}
+		logf("run %d of %d (app %s/%s)", i, o.runs, ro.space, ro.app)
+		b := &bench{o: ro, c: c, cellVersion: h.Version}
+		if err := b.push(ctx); err != nil {
+			return "", err
+		}
+		a, err := b.rolling(ctx)
+		if err != nil {
+			return "", fmt.Errorf("run %d: rolling deploy: %w", i, err)
+		}
+		cn, err := b.canary(ctx)
+		if err != nil {
+			return "", fmt.Errorf("run %d: canary rollback: %w", i, err)
+		}
+		runs = append(runs, runResult{o: ro, a: a, c: cn})
+		if i < o.runs {
+			if err := c.Apps.Delete(ctx, ro.space, ro.app); err != nil {
+				return "", fmt.Errorf("run %d: delete %s: %w", i, ro.app, err)
+			}
+		}
 	}
-	a, err := b.rolling(ctx)
-	if err != nil {
-		return "", fmt.Errorf("rolling deploy: %w", err)
-	}
-	cn, err := b.canary(ctx)
-	if err != nil {
-		return "", fmt.Errorf("canary rollback: %w", err)
-	}
-	return b.report(a, cn), nil
+	return report(o, h.Version, runs), nil
+}
+
+// runResult is one run: its options (the app name differs per run) and
+// its two phases.
+type runResult struct {
+	o    options
+	a, c *phase
 }
 
 type bench struct {

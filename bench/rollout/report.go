@@ -130,18 +130,21 @@ func mdEscape(s string) string {
 	return s
 }
 
-func (b *bench) report(a, c *phase) string {
-	o := b.o
+// report renders the section: what ran, a table of every run with the
+// medians, then run 1 in detail. The verdict holds only if every run met
+// every target.
+func report(o options, cellVersion string, runs []runResult) string {
 	var sb strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
 
 	w("## Rollouts under load\n\n")
 	w("examples/hello ×%d (route `%s`, http health check `/healthz` every 200ms) on a throwaway cell; "+
 		"an open-loop load of %s req/s (`GET /`, Host `%s`, %d keep-alive workers fed by a 1 ms ticker, loopback) "+
-		"through the router from %s before each change to %s after the app settled.\n\n",
-		o.instances, o.host, strconv.FormatFloat(o.rate, 'f', -1, 64), o.host, o.workers, o.warmup, o.tail)
+		"through the router from %s before each change to %s after the app settled. "+
+		"%d runs, each with a fresh app; figures are medians with min–max.\n\n",
+		o.instances, o.host, strconv.FormatFloat(o.rate, 'f', -1, 64), o.host, o.workers, o.warmup, o.tail, len(runs))
 	w("- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	w("- Machine: %s; Go %s; cell %s\n\n", benchkit.Machine(), strings.TrimPrefix(runtime.Version(), "go"), benchkit.OrDash(b.cellVersion))
+	w("- Machine: %s; Go %s; cell %s\n\n", benchkit.Machine(), strings.TrimPrefix(runtime.Version(), "go"), benchkit.OrDash(cellVersion))
 	w("```sh\n")
 	if o.repro != "" {
 		w("%s\n", o.repro)
@@ -149,16 +152,75 @@ func (b *bench) report(a, c *phase) string {
 	}
 	w("%s\n```\n\n", benchkit.CommandLine("rollout"))
 
-	verdicts := []bool{}
+	all := true
+	var details []string
+	var failedA, durA, rbDur, settleC, otherC []float64
+	perRun := []benchkit.Row{}
+	for i, r := range runs {
+		var d strings.Builder
+		okA, sa := detailRolling(&d, r.o, r.a)
+		okC, sc, cr := detailCanary(&d, r.o, r.c)
+		all = all && okA && okC
+		details = append(details, d.String())
+		failedA = append(failedA, float64(sa.failed))
+		durA = append(durA, r.a.settled.Sub(r.a.accepted).Seconds())
+		rb := "never crossed"
+		if cr.crossed {
+			rbDur = append(rbDur, cr.rollbackDur.Seconds())
+			rb = secs(cr.rollbackDur)
+		}
+		settleC = append(settleC, r.c.settled.Sub(r.c.accepted).Seconds())
+		otherC = append(otherC, float64(cr.otherFailed))
+		perRun = append(perRun, benchkit.Row{
+			fmt.Sprintf("run %d", i+1),
+			fmt.Sprintf("%d of %d failed; settled in %s", sa.failed, sa.total, secs(r.a.settled.Sub(r.a.accepted))),
+			fmt.Sprintf("%s; %s; %d of %d failed outside the canary", rb, r.c.dep.Status, cr.otherFailed, sc.total-cr.newTotal),
+			benchkit.PassFail(okA && okC),
+		})
+	}
+	w("### Every run\n\n")
+	w("| run | a. rolling deploy | b. canary: threshold → last canary response; outcome | verdict |\n|---|---|---|---|\n")
+	for _, r := range perRun {
+		w("| %s | %s | %s | %s |\n", r[0], r[1], r[2], r[3])
+	}
+	w("\n")
+	rbSpread := "threshold never crossed"
+	if len(rbDur) > 0 {
+		rbSpread = benchkit.SpreadOf(rbDur).Format("%.2f") + " s"
+	}
+	fa := benchkit.SpreadOf(failedA)
+	oc := benchkit.SpreadOf(otherC)
+	rbMax := 0.0
+	if len(rbDur) > 0 {
+		rbMax = benchkit.SpreadOf(rbDur).Max
+	}
+	rows := []benchkit.Row{
+		{"a. failed requests during the rolling deploy", fa.Format("%.0f"), "0", benchkit.PassFail(fa.Max == 0)},
+		{"a. rollout duration, s (update accepted → settled)", benchkit.SpreadOf(durA).Format("%.2f"), "—", "info"},
+		{"b. canary rollback: threshold crossed → last canary response", rbSpread, "≤ " + secs(o.rollbackTarget),
+			benchkit.PassFail(len(rbDur) == len(runs) && rbMax <= o.rollbackTarget.Seconds())},
+		{"b. update accepted → app settled (rolled back), s", benchkit.SpreadOf(settleC).Format("%.2f"), "—", "info"},
+		{"b. failed requests not served by the canary", oc.Format("%.0f"), "0", benchkit.PassFail(oc.Max == 0)},
+	}
+	w("### Medians of %d runs (min–max)\n\n%s\n", len(runs), benchkit.Table(rows))
+	w("### Run 1 in detail\n\n%s", details[0])
+	w("**Verdict: %s** (in every run: 0 failed requests in the rolling deploy; canary rolled back with its last response ≤ %s after the threshold, and no failure outside the canary).\n",
+		map[bool]string{true: "PASS", false: "FAIL"}[all], secs(o.rollbackTarget))
+	return sb.String()
+}
 
+// detailRolling writes phase a of one run; ok is its verdict.
+func detailRolling(sb *strings.Builder, o options, a *phase) (ok bool, sa summary) {
+	w := func(format string, args ...any) { fmt.Fprintf(sb, format, args...) }
+	var verdicts []bool
 	// ---------------------------------------------------------------- a --
-	sa := summarize(a.samples, o.space, o.app)
+	sa = summarize(a.samples, o.space, o.app)
 	rollout := a.settled.Sub(a.accepted)
 	achieved := float64(sa.total) / a.loadDur.Seconds()
 	settledOK := a.after.Status == paved.AppRunning && a.after.Release == a.release && a.release > a.oldRelease &&
 		a.after.RunningCount == o.instances && a.dep.Status == paved.DeploymentSucceeded
 	verdicts = append(verdicts, sa.failed == 0, settledOK)
-	w("### a. Rolling deploy under load\n\n")
+	w("#### a. Rolling deploy under load\n\n")
 	w("Strategy `rolling`, `max_in_flight = \"25%%\"`; `GREETING` changes, so release %d replaces release %d.\n\n", a.release, a.oldRelease)
 	serverSide := "n/a"
 	if a.dep.FinishedAt != nil {
@@ -186,14 +248,21 @@ func (b *bench) report(a, c *phase) string {
 	}
 	w("\n")
 
+	return allTrue(verdicts), sa
+}
+
+// detailCanary writes phase b of one run; ok is its verdict.
+func detailCanary(sb *strings.Builder, o options, c *phase) (ok bool, sc summary, cr canaryResult) {
+	w := func(format string, args ...any) { fmt.Fprintf(sb, format, args...) }
+	var verdicts []bool
 	// ---------------------------------------------------------------- b --
-	sc := summarize(c.samples, o.space, o.app)
-	cr := analyzeCanary(c, o)
+	sc = summarize(c.samples, o.space, o.app)
+	cr = analyzeCanary(c, o)
 	achievedC := float64(sc.total) / c.loadDur.Seconds()
 	rolledBack := c.dep.Status == paved.DeploymentRolledBack && c.after.Release == c.oldRelease
 	rbOK := cr.crossed && cr.rollbackDur <= o.rollbackTarget
 	verdicts = append(verdicts, rbOK, rolledBack, cr.otherFailed == 0)
-	w("### b. Canary rollback under load\n\n")
+	w("#### b. Canary rollback under load\n\n")
 	w("Strategy `canary`, one step `{weight %d, watch %s}`, `max_error_rate %s`, `min_requests %d`; "+
 		"`FAIL_EVERY=2` makes release %d answer 500 to every 2nd request. "+
 		"The threshold is computed client-side: the first response after which the responses of new-release instances "+
@@ -204,7 +273,7 @@ func (b *bench) report(a, c *phase) string {
 	if cr.crossed {
 		rbValue = secs(cr.rollbackDur)
 	}
-	rows = []benchkit.Row{
+	rows := []benchkit.Row{
 		{"threshold crossed → last response from a new-release instance", rbValue, "≤ " + secs(o.rollbackTarget), benchkit.PassFail(rbOK)},
 		{"rolled back", fmt.Sprintf("deployment %s; app on release %d (%s)", c.dep.Status, c.after.Release, c.after.Status),
 			fmt.Sprintf("rolled_back, release %d", c.oldRelease), benchkit.PassFail(rolledBack)},
@@ -252,13 +321,16 @@ func (b *bench) report(a, c *phase) string {
 	}
 	w("\n\n")
 
-	all := true
-	for _, v := range verdicts {
-		all = all && v
+	return allTrue(verdicts), sc, cr
+}
+
+func allTrue(vs []bool) bool {
+	for _, v := range vs {
+		if !v {
+			return false
+		}
 	}
-	w("**Verdict: %s** (0 failed requests in the rolling deploy; canary rolled back with its last response ≤ %s after the threshold, and no failure outside the canary).\n",
-		map[bool]string{true: "PASS", false: "FAIL"}[all], secs(o.rollbackTarget))
-	return sb.String()
+	return true
 }
 
 // failureTimeline buckets the failed requests of a phase by 500 ms.
