@@ -83,7 +83,13 @@ func (s *SQLite) DeleteSpace(ctx context.Context, actor, name string, ifVersion 
 		if err != nil {
 			return err
 		}
-		return checkVersion(ctx, tx, res, "SELECT 1 FROM spaces WHERE name = ?", name)
+		if err := checkVersion(ctx, tx, res, "SELECT 1 FROM spaces WHERE name = ?", name); err != nil {
+			return err
+		}
+		// The space's tokens go with it: a later space of the same name is
+		// someone else's, and must not inherit them.
+		_, err = tx.ExecContext(ctx, "UPDATE tokens SET revoked_at = ? WHERE space = ? AND revoked_at IS NULL", ts(now()), name)
+		return err
 	})
 }
 

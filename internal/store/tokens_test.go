@@ -76,3 +76,39 @@ func TestTokens(t *testing.T) {
 		t.Errorf("stored hash %q %v", stored, err)
 	}
 }
+
+// A deleted space takes its tokens with it, so a new space of the same
+// name does not inherit them; other spaces' tokens and admin tokens stay.
+func TestDeleteSpaceRevokesItsTokens(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	for _, sp := range []string{"shop", "blog"} {
+		if _, err := s.CreateSpace(ctx, "admin", paved.SpaceSpec{Name: sp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk := func(name, space string, role paved.Role, hash string) paved.Token {
+		tok, err := s.CreateToken(ctx, "admin", paved.Token{Name: name, Role: role, Space: space}, strings.Repeat(hash, 64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	shop := mk("dev", "shop", paved.RoleSpaceDeveloper, "a")
+	blog := mk("dev", "blog", paved.RoleSpaceDeveloper, "b")
+	root := mk("root", "", paved.RoleAdmin, "c")
+	if err := s.DeleteSpace(ctx, "admin", "shop", 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		tok     paved.Token
+		revoked bool
+	}{{shop, true}, {blog, false}, {root, false}} {
+		got, err := s.GetToken(ctx, c.tok.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Revoked() != c.revoked {
+			t.Errorf("token %s of space %q: revoked %v, want %v", got.Name, got.Space, got.Revoked(), c.revoked)
+		}
+	}
+}
