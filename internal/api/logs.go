@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/deploy"
 )
@@ -56,10 +57,20 @@ func (s *Server) appLogs(w http.ResponseWriter, r *http.Request) error {
 	if flusher != nil {
 		flusher.Flush()
 	}
+	// A stream outlives the request's one authentication, so the token is
+	// looked up again every streamRecheck: a revoke ends the stream as it
+	// would refuse a new request.
+	recheck := time.NewTicker(streamRecheck)
+	defer recheck.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return nil
+		case <-recheck.C:
+			if _, err := s.authenticate(r); err != nil {
+				s.Logger.Info("log stream ended: its token is no longer valid", "app", key, "err", err)
+				return nil
+			}
 		case l := <-lines:
 			if enc.Encode(l) != nil {
 				return nil
@@ -93,3 +104,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
 	return nil
 }
+
+// streamRecheck is how often a long-lived stream checks that its token is
+// still valid (a variable so that tests can shorten it).
+var streamRecheck = time.Second

@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,12 +135,48 @@ func TestTokens(t *testing.T) {
 		t.Errorf("%d app.create and %d auth.deny events by the token", created, denied)
 	}
 
+	// A log stream the developer follows is open before the revoke ...
+	dev, err := paved.NewClient(paved.Config{Endpoint: "http://" + c.api, Token: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamCtx, stopStream := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer stopStream()
+	opened := make(chan struct{})
+	streamDone := make(chan error, 1)
+	go func() {
+		var once sync.Once
+		streamDone <- dev.Logs.Stream(streamCtx, "shop", "web", paved.LogsOptions{Tail: 1, Follow: true}, func(paved.LogLine) error {
+			once.Do(func() { close(opened) })
+			return nil
+		})
+	}()
+	select {
+	case <-opened:
+	case err := <-streamDone:
+		t.Fatalf("the developer's log stream ended before the revoke: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the developer's log stream sent no line")
+	}
+
 	// A revoke takes effect at once.
 	if out := c.mustPaved("token", "revoke", id); !contains(out, "token "+id+" revoked") {
 		t.Fatalf("token revoke: %s", out)
 	}
 	if _, _, err := c.pavedAs(secret, "apps", "--space", "shop"); err == nil || !contains(err.Error(), "revoked") {
 		t.Fatalf("a revoked token: %v, want refused as revoked", err)
+	}
+	// ... and ends by itself: the cell checks a stream's token again every
+	// second. (The bound is the test's patience, not a measured latency.)
+	select {
+	case err := <-streamDone:
+		if streamCtx.Err() != nil {
+			t.Error("the log stream of a revoked token stayed open until the test gave up on it")
+		} else if err != nil {
+			t.Errorf("the revoked stream ended with %v, want a clean end", err)
+		}
+	case <-streamCtx.Done():
+		t.Error("the log stream of a revoked token was still open after 2 minutes")
 	}
 	if list := c.mustPaved("token", "list"); !regexp.MustCompile(id + `.*revoked`).MatchString(list) {
 		t.Fatalf("token list after revoke:\n%s", list)
