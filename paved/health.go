@@ -23,6 +23,9 @@ type CellHealth struct {
 	MemoryLimitsEnforced bool   `json:"memory_limits_enforced"`
 	MemoryLimitsReason   string `json:"memory_limits_reason,omitempty"`
 	RouterAddr           string `json:"router_addr"`
+	// TLS is true when the cell's API and router listeners speak HTTPS
+	// only (paved server --tls-cert/--tls-key); older cells omit it.
+	TLS bool `json:"tls,omitempty"`
 }
 
 // Health reads the cell's health; it needs no token.

@@ -92,7 +92,9 @@ type RegionHealth struct {
 	Version string
 	// RouterAddr is where other cells reach this cell's router (host:port).
 	RouterAddr string
-	Err        error
+	// RouterTLS is true when that router speaks HTTPS only.
+	RouterTLS bool
+	Err       error
 }
 
 // Health asks every region's cell for its health, in parallel, each within
@@ -131,6 +133,7 @@ func regionHealth(ctx context.Context, name string, c *Client) RegionHealth {
 	}
 	out.Cloud, out.Version = h.Cloud, h.Version
 	out.RouterAddr = reachableRouter(c.Endpoint(), h.RouterAddr)
+	out.RouterTLS = h.TLS
 	// Cells skip themselves in a replica set's peer list by region name, so
 	// a cell configured under another name would fail over to itself.
 	if h.Region != name {

@@ -20,6 +20,7 @@ import (
 type fakeCell struct {
 	region       string
 	routerAddr   string
+	routerTLS    bool // health says tls: true
 	failRollouts bool
 
 	mu      sync.Mutex
@@ -38,7 +39,7 @@ func newFakeCell(t *testing.T, region string) *fakeCell {
 		spaces: map[string]bool{}, sources: map[string]bool{}, apps: map[string]*paved.App{}, records: map[string]paved.ReplicaSetRecord{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, paved.CellHealth{Status: "ok", Region: f.region, Cloud: "cloud-of-" + f.region, Version: "test", RouterAddr: f.routerAddr})
+		writeJSON(w, 200, paved.CellHealth{Status: "ok", Region: f.region, Cloud: "cloud-of-" + f.region, Version: "test", RouterAddr: f.routerAddr, TLS: f.routerTLS})
 	})
 	mux.HandleFunc("POST /v1/spaces", f.locked(f.createSpace))
 	mux.HandleFunc("HEAD /v1/sources/{digest}", f.locked(func(w http.ResponseWriter, r *http.Request) {

@@ -46,6 +46,8 @@ type ReplicaSetSpec struct {
 	// never deleted (other apps may live in it).
 	Space string
 	// App is the app's spec; App.Source, when empty, is the digest of Source.
+	// App.SecretEnv goes to every region (nil keeps what each region's app
+	// has, so give it on every apply that may create the app in a region).
 	App AppSpec
 	// Source is the source archive, uploaded to each region that lacks it.
 	Source     []byte
@@ -326,7 +328,7 @@ func peersOf(regions []string, health map[string]RegionHealth) []Peer {
 	var peers []Peer
 	for _, name := range regions {
 		if h := health[name]; h.Healthy && h.RouterAddr != "" {
-			peers = append(peers, Peer{Region: name, Router: h.RouterAddr})
+			peers = append(peers, Peer{Region: name, Router: h.RouterAddr, TLS: h.RouterTLS})
 		}
 	}
 	return peers
@@ -515,7 +517,7 @@ func markStalePeers(results map[string]RegionStatus, health map[string]RegionHea
 			if other == region || ost.Record == nil || health[other].RouterAddr == "" {
 				continue
 			}
-			if !slices.Contains(st.Record.Peers, Peer{Region: other, Router: health[other].RouterAddr}) {
+			if !slices.Contains(st.Record.Peers, Peer{Region: other, Router: health[other].RouterAddr, TLS: health[other].RouterTLS}) {
 				stale = append(stale, other)
 			}
 		}

@@ -255,3 +255,53 @@ func TestReplicaSetSpecValidate(t *testing.T) {
 		t.Fatalf("apply of an invalid spec: %v", err)
 	}
 }
+
+// TestReplicaSetApplyPassesSecretEnv: the app's secret env reaches every
+// region's cell (which keeps it write-only).
+func TestReplicaSetApplyPassesSecretEnv(t *testing.T) {
+	cells := []*fakeCell{newFakeCell(t, "aws"), newFakeCell(t, "gcp")}
+	regions := newTestRegions(t, cells)
+	spec := donationsSpec(paved.RolloutParallel, 2, "aws", "gcp")
+	spec.App.SecretEnv = map[string]string{"DB_PASSWORD": "s3cret-value-for-every-region"}
+	if _, err := regions.ReplicaSets.Apply(context.Background(), spec, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cells {
+		if a := c.app("charity/donations"); a == nil || a.SecretEnv["DB_PASSWORD"] != "s3cret-value-for-every-region" {
+			t.Errorf("%s app = %+v, want the secret env", c.region, a)
+		}
+	}
+}
+
+// A region whose health says its router speaks TLS is recorded as a TLS
+// peer; when a region turns TLS on, the records that still name it as
+// plain are stale until the next apply.
+func TestReplicaSetRecordsPeerTLS(t *testing.T) {
+	ctx := context.Background()
+	aws, gcp := newFakeCell(t, "aws"), newFakeCell(t, "gcp")
+	gcp.routerTLS = true
+	regions := newTestRegions(t, []*fakeCell{aws, gcp})
+	if _, err := regions.ReplicaSets.Apply(ctx, donationsSpec("", 2, "aws", "gcp"), nil); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := aws.record("donations")
+	if want := []paved.Peer{{Region: "aws", Router: aws.routerAddr}, {Region: "gcp", Router: gcp.routerAddr, TLS: true}}; !slices.Equal(rec.Peers, want) {
+		t.Fatalf("peers = %+v, want %+v", rec.Peers, want)
+	}
+	aws.mu.Lock()
+	aws.routerTLS = true
+	aws.mu.Unlock()
+	st, err := regions.ReplicaSets.Read(ctx, "donations", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := st.Region("gcp"); g.Status != paved.RegionDegraded || !strings.Contains(g.Reason, "does not fail over to aws") {
+		t.Fatalf("gcp after aws turned TLS on: %+v, want degraded (stale peer)", g)
+	}
+	if _, err := regions.ReplicaSets.Apply(ctx, donationsSpec("", 2, "aws", "gcp"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := gcp.record("donations"); !slices.Equal(rec.Peers, []paved.Peer{{Region: "aws", Router: aws.routerAddr, TLS: true}, {Region: "gcp", Router: gcp.routerAddr, TLS: true}}) {
+		t.Fatalf("peers after the next apply = %+v", rec.Peers)
+	}
+}

@@ -23,6 +23,10 @@ const RegionHeader = "X-Paved-Region"
 type Peer struct {
 	Region string `json:"region"`
 	Router string `json:"router"`
+	// TLS says the peer's router speaks HTTPS only, so the other cells
+	// probe it and forward to it over TLS. The fan-out takes it from the
+	// region's /v1/health; records written before it existed mean HTTP.
+	TLS bool `json:"tls,omitempty"`
 }
 
 // ReplicaSetRecord is one cell's record of a replica set: the local app

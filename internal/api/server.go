@@ -42,6 +42,7 @@ type Options struct {
 	Region, Cloud  string
 	Version        string
 	RouterAddr     string
+	TLS            bool                  // the API and router listeners speak HTTPS only (shown in /v1/health)
 	MaxSourceBytes int64                 // upload cap; default 256 MiB
 	MemoryLimits   func() (bool, string) // whether memory_mb is enforced, and why not
 	Pipelines      PipelineEngine
@@ -326,6 +327,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	h := paved.CellHealth{
 		Status: "ok", Region: s.Region, Cloud: s.Cloud, Version: s.Version,
 		StartedAt: s.started.UTC(), UptimeSeconds: time.Since(s.started).Seconds(), RouterAddr: s.RouterAddr,
+		TLS: s.TLS,
 	}
 	c, err := s.Store.Counts(r.Context())
 	if err != nil {

@@ -6,6 +6,7 @@ package cell
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -48,6 +49,16 @@ type Config struct {
 	// router's own HTTP/1.1 server, router.Server; the default) or "std"
 	// (net/http's http.Server with the router as handler).
 	RouterServer string
+	// TLSCert and TLSKey (PEM files, both or neither) make the API and the
+	// router listeners speak HTTPS only. TLSCert may hold the chain after
+	// the leaf. The certificate needs a SAN for every name clients and peer
+	// cells dial (e.g. IP 127.0.0.1 for a loopback cell); the cell's own
+	// clients pin it instead.
+	TLSCert, TLSKey string
+	// PeerCACert is a PEM bundle trusted (besides the system roots) for
+	// the routers of peer cells that speak TLS. Default: the certificates
+	// of TLSCert, so cells whose files carry their shared CA just work.
+	PeerCACert string
 }
 
 // netServer is what the cell needs of a listener's server;
@@ -76,6 +87,8 @@ type Cell struct {
 	// TokenPath is where a generated admin token was written ("" if given).
 	TokenPath string
 	token     string
+	tls       *cellTLS    // nil: plain HTTP
+	peerTLS   *tls.Config // for peer routers that speak TLS
 }
 
 // Start opens the data dir, kills processes a previous run left behind,
@@ -100,14 +113,23 @@ func Start(cfg Config) (*Cell, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("--data is required: the directory that holds the cell's state")
 	}
+	// TLS files are checked before the data dir is touched: a typo must
+	// not leave a half-started cell.
+	ct, err := newCellTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ptls, err := peerTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	c := &Cell{cfg: cfg, log: cfg.Logger}
+	c := &Cell{cfg: cfg, log: cfg.Logger, tls: ct, peerTLS: ptls}
 	if err := c.loadToken(); err != nil {
 		return nil, err
 	}
-	var err error
 	if c.store, err = store.Open(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -131,9 +153,9 @@ func (c *Cell) start() error {
 		return err
 	}
 	logs := logbuf.New(0)
-	c.router = router.New(router.Options{Logger: c.log, Region: c.cfg.Region})
+	c.router = router.New(router.Options{Logger: c.log, Region: c.cfg.Region, PeerTLS: c.peerTLS})
 	var d *deploy.Deployer
-	c.peers = peering.New(peering.Options{Records: c.store, Region: c.cfg.Region,
+	c.peers = peering.New(peering.Options{Records: c.store, Region: c.cfg.Region, TLS: c.peerTLS,
 		OnChange: func() { d.Republish() }, Logger: c.log.With("component", "peering")})
 	c.runtime, err = runtime.NewProcessDriver(runtime.ProcessOptions{
 		CellID:  c.store.CellID(),
@@ -146,7 +168,7 @@ func (c *Cell) start() error {
 		return err
 	}
 	envs := &environment.Manager{Store: c.store, Logger: c.log.With("component", "environments"),
-		DropletsDir: filepath.Join(c.cfg.DataDir, "droplets")}
+		DropletsDir: filepath.Join(c.cfg.DataDir, "droplets"), Scheme: c.Scheme()}
 	d = deploy.New(deploy.Options{
 		Store: c.store, Stager: st, Runtime: c.runtime, Router: c.router, Logs: logs,
 		Logger: c.log, StopGrace: c.cfg.StopGrace,
@@ -182,6 +204,12 @@ func (c *Cell) start() error {
 		c.apiLn.Close()
 		return fmt.Errorf("router address %s: %w", c.cfg.RouterAddr, err)
 	}
+	if c.tls != nil {
+		// HTTPS only on both: a plain-HTTP client gets a failed handshake
+		// (net/http answers its request with a 400), never service.
+		c.apiLn = tls.NewListener(c.apiLn, c.tls.serverConfig())
+		c.routerLn = tls.NewListener(c.routerLn, c.tls.serverConfig())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	// From here on a failure must undo what started: listeners, controllers
@@ -203,16 +231,23 @@ func (c *Cell) start() error {
 	}
 	c.peers.Reload()
 	go c.peers.Run(ctx)
-	self, err := paved.NewClient(paved.Config{Endpoint: "http://" + c.apiLn.Addr().String(), Token: c.token, UserAgent: "paved-pipeline"})
+	selfCfg := paved.Config{Endpoint: c.Scheme() + "://" + c.apiLn.Addr().String(), Token: c.token, UserAgent: "paved-pipeline"}
+	var selfHTTP *http.Client // nil: the library's default, plain HTTP
+	if c.tls != nil {
+		selfHTTP = c.tls.selfClient()
+		selfCfg.HTTPClient = selfHTTP
+	}
+	self, err := paved.NewClient(selfCfg)
 	if err != nil {
 		return fail(err)
 	}
 	c.pipelines = pipeline.New(pipeline.Options{Store: c.store, DataDir: c.cfg.DataDir, Client: self,
-		RouterAddr: c.routerLn.Addr().String(), Logger: c.log.With("component", "pipelines"), Promote: d.Promote})
+		RouterAddr: c.routerLn.Addr().String(), RouterTLS: c.tls != nil, RouterClient: selfHTTP,
+		Logger: c.log.With("component", "pipelines"), Promote: d.Promote})
 	apiHandler := api.New(api.Options{
 		Store: c.store, Deployer: d, Stager: st, Logs: logs, Logger: c.log, Token: c.token,
 		Region: c.cfg.Region, Cloud: c.cfg.Cloud, Version: c.cfg.Version,
-		RouterAddr: c.routerLn.Addr().String(), MaxSourceBytes: c.cfg.MaxSourceBytes, RateLimit: c.cfg.RateLimit,
+		RouterAddr: c.routerLn.Addr().String(), TLS: c.tls != nil, MaxSourceBytes: c.cfg.MaxSourceBytes, RateLimit: c.cfg.RateLimit,
 		MemoryLimits: c.runtime.MemoryLimits,
 		Pipelines:    c.pipelines, NewToken: pipeline.NewToken, Environments: envs,
 		GlobalRoutes: c.peers,

@@ -59,6 +59,7 @@ type regionRow struct {
 	Cloud     string `json:"cloud,omitempty"`
 	Version   string `json:"version,omitempty"`
 	Router    string `json:"router,omitempty"`
+	RouterTLS bool   `json:"router_tls,omitempty"`
 	Apps      int    `json:"apps"`
 	Instances int    `json:"instances"`
 	Running   int    `json:"healthy_instances"`
@@ -107,7 +108,7 @@ func regionRows(ctx context.Context, regions *paved.Regions) []regionRow {
 	rows := make([]regionRow, len(health))
 	var wg sync.WaitGroup
 	for i, h := range health {
-		rows[i] = regionRow{Region: h.Region, Endpoint: h.Endpoint, Healthy: h.Healthy, Cloud: h.Cloud, Version: h.Version, Router: h.RouterAddr}
+		rows[i] = regionRow{Region: h.Region, Endpoint: h.Endpoint, Healthy: h.Healthy, Cloud: h.Cloud, Version: h.Version, Router: h.RouterAddr, RouterTLS: h.RouterTLS}
 		if h.Err != nil {
 			rows[i].Error = h.Err.Error()
 		}
@@ -138,7 +139,11 @@ func printRegions(f *Factory, rows []regionRow) {
 			fmt.Fprintf(tw, "%s\t-\tdown: %s\t-\t-\t-\t-\n", r.Region, r.Error)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\tup\t%d\t%d/%d healthy\thttp://%s\t%s\n", r.Region, r.Cloud, r.Apps, r.Running, r.Instances, r.Router, r.Version)
+		scheme := "http"
+		if r.RouterTLS {
+			scheme = "https"
+		}
+		fmt.Fprintf(tw, "%s\t%s\tup\t%d\t%d/%d healthy\t%s://%s\t%s\n", r.Region, r.Cloud, r.Apps, r.Running, r.Instances, scheme, r.Router, r.Version)
 	}
 	tw.Flush()
 }

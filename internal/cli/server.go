@@ -50,6 +50,9 @@ func NewCmdServer(f *Factory, runF func(*ServerOptions) error) *cobra.Command {
 	fl.Float64Var(&c.RateLimit, "rate-limit", 200, "API requests a second each token may send (the admin token too), with a burst of twice that; 0 = no limit")
 	fl.DurationVar(&c.BuildTimeout, "build-timeout", 10*time.Minute, "time limit of one build")
 	fl.DurationVar(&c.StopGrace, "stop-grace", 10*time.Second, "SIGTERM→SIGKILL grace when stopping instances")
+	fl.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) for HTTPS on the API and the router; needs --tls-key and a SAN for every name clients and peers dial")
+	fl.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fl.StringVar(&c.PeerCACert, "peer-ca-cert", "", "PEM bundle trusted for peer cells' HTTPS routers (default: the certificates in --tls-cert)")
 	fl.StringVar(&opts.LogFmt, "log-format", "text", "cell log format: text or json")
 	cmd.MarkFlagRequired("data")
 	return cmd
@@ -83,12 +86,27 @@ func runServer(ctx context.Context, opts *ServerOptions) error {
 		log.Info("generated an admin token", "path", c.TokenPath)
 	}
 	enforced, why := c.MemoryLimits()
-	log.Info("cell started", "region", cfg.Region, "cloud", cfg.Cloud, "api", "http://"+c.APIAddr(),
-		"router", "http://"+c.RouterAddr(), "data", cfg.DataDir, "memory_limits", enforced, "memory_limits_reason", why)
+	log.Info("cell started", "region", cfg.Region, "cloud", cfg.Cloud, "api", c.Scheme()+"://"+c.APIAddr(),
+		"router", c.Scheme()+"://"+c.RouterAddr(), "tls", c.TLS(), "data", cfg.DataDir, "memory_limits", enforced, "memory_limits_reason", why)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	if c.TLS() {
+		// Only a TLS cell takes SIGHUP over (a plain one still ends on it,
+		// as before).
+		signal.Notify(sig, syscall.SIGHUP)
+	}
 	got := <-sig
+	for got == syscall.SIGHUP {
+		// A renewed certificate is picked up without dropping a connection;
+		// a broken pair is refused and the old one kept.
+		if err := c.ReloadTLS(); err != nil {
+			log.Error("TLS certificate not reloaded; the old one stays in use", "err", err)
+		} else {
+			log.Info("TLS certificate reloaded", "cert", cfg.TLSCert)
+		}
+		got = <-sig
+	}
 	log.Info("shutting down", "signal", got.String())
 	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -67,6 +67,24 @@ type cell struct {
 	cmd     *exec.Cmd
 	logPath string
 	client  *paved.Client
+	// TLS cells (see startTLSCell): scheme "https" and the CA clients
+	// trust, as a file (for --ca-cert) and as PEM. Empty for plain cells.
+	scheme string
+	caFile string
+	caPEM  []byte
+}
+
+// endpoint is the cell's API URL.
+func (c *cell) endpoint() string { return c.urlScheme() + "://" + c.api }
+
+// routerURL is the cell's router base URL.
+func (c *cell) routerURL() string { return c.urlScheme() + "://" + c.router }
+
+func (c *cell) urlScheme() string {
+	if c.scheme == "" {
+		return "http"
+	}
+	return c.scheme
 }
 
 func freeAddr(t *testing.T) string {
@@ -83,7 +101,14 @@ func freeAddr(t *testing.T) string {
 // stops it (SIGTERM) when the test ends.
 func startCell(t *testing.T, extra ...string) *cell {
 	t.Helper()
-	c := &cell{t: t, data: t.TempDir(), api: freeAddr(t), router: freeAddr(t), token: "test-token-" + t.Name(), extra: extra}
+	return launchCell(t, &cell{extra: extra})
+}
+
+// launchCell is startCell for a cell whose fields (extra flags, TLS) the
+// caller set.
+func launchCell(t *testing.T, c *cell) *cell {
+	t.Helper()
+	c.t, c.data, c.api, c.router, c.token = t, t.TempDir(), freeAddr(t), freeAddr(t), "test-token-"+t.Name()
 	c.token = strings.NewReplacer("/", "-", " ", "-").Replace(c.token)
 	c.logPath = filepath.Join(t.TempDir(), "cell.log")
 	c.start()
@@ -112,7 +137,7 @@ func (c *cell) start() {
 		c.t.Fatal(err)
 	}
 	logf.Close()
-	c.client, err = paved.NewClient(paved.Config{Endpoint: "http://" + c.api, Token: c.token, PollInterval: 100 * time.Millisecond})
+	c.client, err = paved.NewClient(paved.Config{Endpoint: c.endpoint(), Token: c.token, CACert: c.caPEM, PollInterval: 100 * time.Millisecond})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -152,7 +177,11 @@ func (c *cell) paved(args ...string) (string, error) {
 	var out, errOut bytes.Buffer
 	f := &cli.Factory{Out: &out, Err: &errOut, Version: "test"}
 	root := cli.NewRootCmd(f)
-	root.SetArgs(append([]string{"--endpoint", "http://" + c.api, "--token", c.token}, args...))
+	global := []string{"--endpoint", c.endpoint(), "--token", c.token}
+	if c.caFile != "" {
+		global = append(global, "--ca-cert", c.caFile)
+	}
+	root.SetArgs(append(global, args...))
 	err := root.Execute()
 	if err != nil {
 		return out.String(), fmt.Errorf("paved %s: %w\nstderr: %s", strings.Join(args, " "), err, errOut.String())
@@ -209,7 +238,7 @@ func (c *cell) appShow(space, app string) cli.AppView {
 
 // get sends one request through the router with a Host header.
 func (c *cell) get(client *http.Client, host, path string) (*http.Response, string, error) {
-	req, _ := http.NewRequest(http.MethodGet, "http://"+c.router+path, nil)
+	req, _ := http.NewRequest(http.MethodGet, c.routerURL()+path, nil)
 	req.Host = host
 	resp, err := client.Do(req)
 	if err != nil {

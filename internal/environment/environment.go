@@ -41,6 +41,9 @@ type Manager struct {
 	// DropletsDir, when set, is where droplets live; after an environment is
 	// destroyed, droplets no release refers to any more are removed.
 	DropletsDir string
+	// Scheme of the app URLs an environment lists: "https" when the cell's
+	// router speaks TLS; default "http".
+	Scheme string
 }
 
 // dropletGrace keeps young droplets: one may be built for a release that
@@ -171,7 +174,11 @@ func (m *Manager) View(ctx context.Context, e store.Environment) (paved.Environm
 			if path == "" {
 				path = "/" // the same form as paved_app's urls
 			}
-			out.URLs[a.Spec.Name] = "http://" + r.Host + path
+			scheme := m.Scheme
+			if scheme == "" {
+				scheme = "http"
+			}
+			out.URLs[a.Spec.Name] = scheme + "://" + r.Host + path
 		}
 	}
 	return out, nil

@@ -11,7 +11,9 @@
 package peering
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +49,10 @@ type Options struct {
 	// routing table.
 	OnChange func()
 	Logger   *slog.Logger
+	// TLS is the client configuration for peers whose record says TLS
+	// (their routers speak HTTPS only): the roots to trust. Nil means the
+	// system roots. Plain peers are probed over HTTP as before.
+	TLS *tls.Config
 }
 
 // Watcher holds the global routes. Create with New, then Run.
@@ -57,7 +64,24 @@ type Watcher struct {
 
 	mu      sync.Mutex
 	records []paved.ReplicaSetRecord
-	health  map[string]peerHealth // by router address
+	health  map[peerKey]peerHealth
+}
+
+// peerKey is one peer router: its address and whether it speaks TLS (a
+// record naming it with TLS and one without are probed apart).
+type peerKey struct {
+	addr string
+	tls  bool
+}
+
+func keyOf(p paved.Peer) peerKey { return peerKey{p.Router, p.TLS} }
+
+// url is the probe's URL on the peer.
+func (k peerKey) url() string {
+	if k.tls {
+		return "https://" + k.addr + router.ProbePath
+	}
+	return "http://" + k.addr + router.ProbePath
 }
 
 // peerHealth is the last probe of one peer router.
@@ -81,6 +105,11 @@ func New(opts Options) *Watcher {
 	if opts.OnChange == nil {
 		opts.OnChange = func() {}
 	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if opts.TLS != nil {
+		tc = opts.TLS.Clone()
+		tc.MinVersion = max(tc.MinVersion, tls.VersionTLS12)
+	}
 	return &Watcher{
 		opts: opts,
 		log:  opts.Logger,
@@ -89,12 +118,14 @@ func New(opts Options) *Watcher {
 			Transport: &http.Transport{
 				Proxy:               nil,
 				DialContext:         (&net.Dialer{Timeout: opts.Timeout}).DialContext,
+				TLSClientConfig:     tc, // only used for https:// probes
+				TLSHandshakeTimeout: opts.Timeout,
 				MaxIdleConnsPerHost: 2,
 				IdleConnTimeout:     30 * time.Second,
 			},
 		},
 		kick:   make(chan struct{}, 1),
-		health: map[string]peerHealth{},
+		health: map[peerKey]peerHealth{},
 	}
 }
 
@@ -131,20 +162,32 @@ func (w *Watcher) Run(ctx context.Context) {
 	}
 }
 
-// peers returns the distinct peer router addresses of every record, other
-// than this cell.
-func (w *Watcher) peers() []string {
+// peers returns the distinct peer routers of every record, other than this
+// cell.
+func (w *Watcher) peers() []peerKey {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	set := map[string]bool{}
+	set := map[peerKey]bool{}
 	for _, rec := range w.records {
 		for _, p := range rec.Peers {
 			if p.Region != w.opts.Region {
-				set[p.Router] = true
+				set[keyOf(p)] = true
 			}
 		}
 	}
-	return slices.Sorted(maps.Keys(set))
+	return slices.SortedFunc(maps.Keys(set), func(a, b peerKey) int {
+		if c := strings.Compare(a.addr, b.addr); c != 0 {
+			return c
+		}
+		return cmp.Compare(btoi(a.tls), btoi(b.tls))
+	})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // probeAll probes every peer in parallel and reports a change once.
@@ -163,7 +206,7 @@ func (w *Watcher) probeAll(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	next := make(map[string]peerHealth, len(addrs))
+	next := make(map[peerKey]peerHealth, len(addrs))
 	for i, addr := range addrs {
 		next[addr] = results[i]
 	}
@@ -171,7 +214,7 @@ func (w *Watcher) probeAll(ctx context.Context) {
 	changed := !maps.EqualFunc(w.health, next, samePeerHealth)
 	for addr, h := range next {
 		if old, ok := w.health[addr]; ok && old.ok != h.ok {
-			w.log.Info("peering: peer health changed", "router", addr, "ok", h.ok, "err", h.err)
+			w.log.Info("peering: peer health changed", "router", addr.addr, "tls", addr.tls, "ok", h.ok, "err", h.err)
 		}
 	}
 	w.health = next
@@ -186,8 +229,8 @@ func samePeerHealth(a, b peerHealth) bool {
 }
 
 // probe asks one peer router which global hosts it can serve locally.
-func (w *Watcher) probe(ctx context.Context, addr string) peerHealth {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+router.ProbePath, nil)
+func (w *Watcher) probe(ctx context.Context, addr peerKey) peerHealth {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, addr.url(), nil)
 	if err != nil {
 		return peerHealth{err: err.Error()}
 	}
@@ -221,8 +264,8 @@ func (w *Watcher) Routes() []router.Route {
 			if p.Region == w.opts.Region {
 				continue
 			}
-			if h := w.health[p.Router]; h.ok && h.hosts[rec.GlobalHost] > 0 {
-				rt.Peers = append(rt.Peers, router.Backend{ID: "peer/" + p.Region, Addr: p.Router})
+			if h := w.health[keyOf(p)]; h.ok && h.hosts[rec.GlobalHost] > 0 {
+				rt.Peers = append(rt.Peers, router.Backend{ID: "peer/" + p.Region, Addr: p.Router, TLS: p.TLS})
 			}
 		}
 		routes = append(routes, rt)
@@ -233,6 +276,7 @@ func (w *Watcher) Routes() []router.Route {
 // PeerStatus is one peer as this cell sees it, for status displays.
 type PeerStatus struct {
 	Region, Router string
+	TLS            bool // probed (and forwarded to) over HTTPS
 	OK             bool
 	Error          string
 	Hosts          map[string]int
@@ -242,16 +286,16 @@ type PeerStatus struct {
 func (w *Watcher) Status() []PeerStatus {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	seen := map[string]bool{}
+	seen := map[peerKey]bool{}
 	var out []PeerStatus
 	for _, rec := range w.records {
 		for _, p := range rec.Peers {
-			if p.Region == w.opts.Region || seen[p.Router] {
+			if p.Region == w.opts.Region || seen[keyOf(p)] {
 				continue
 			}
-			seen[p.Router] = true
-			h := w.health[p.Router]
-			out = append(out, PeerStatus{Region: p.Region, Router: p.Router, OK: h.ok, Error: h.err, Hosts: h.hosts})
+			seen[keyOf(p)] = true
+			h := w.health[keyOf(p)]
+			out = append(out, PeerStatus{Region: p.Region, Router: p.Router, TLS: p.TLS, OK: h.ok, Error: h.err, Hosts: h.hosts})
 		}
 	}
 	return out

@@ -2,6 +2,8 @@ package peering
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -70,5 +72,55 @@ func TestPeersFollowTheirProbes(t *testing.T) {
 	st := w.Status()
 	if len(st) != 1 || st[0].Region != "us" || st[0].OK || st[0].Error == "" {
 		t.Fatalf("status = %+v, want us down with the error", st)
+	}
+}
+
+// A peer whose record says TLS is probed over HTTPS, verified with
+// Options.TLS, and handed to the router with TLS set; one that cannot be
+// verified is not a peer to send to.
+func TestTLSPeer(t *testing.T) {
+	us := router.New(router.Options{Region: "us"})
+	us.Update([]router.Route{{Host: "donate.test", App: "s/donate", Global: true, Backends: []router.Backend{{ID: "i", Addr: "127.0.0.1:9"}}}})
+	srv := httptest.NewTLSServer(us)
+	t.Cleanup(srv.Close)
+	usAddr := strings.TrimPrefix(srv.URL, "https://")
+	rec := paved.ReplicaSetRecord{Name: "donate", Space: "s", App: "donate", GlobalHost: "donate.test",
+		Peers: []paved.Peer{{Region: "eu", Router: "127.0.0.1:1"}, {Region: "us", Router: usAddr, TLS: true}}}
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	for name, tc := range map[string]struct {
+		cfg  *tls.Config
+		want bool
+	}{
+		"trusted":   {&tls.Config{RootCAs: pool}, true},
+		"untrusted": {nil, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := New(Options{Records: records{rec}, Region: "eu", Interval: 20 * time.Millisecond, TLS: tc.cfg})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w.Reload()
+			go w.Run(ctx)
+			if tc.want {
+				waitRoutes(t, w, "the TLS peer is used", func(rs []router.Route) bool {
+					return len(rs) == 1 && len(rs[0].Peers) == 1 && rs[0].Peers[0] == router.Backend{ID: "peer/us", Addr: usAddr, TLS: true}
+				})
+				return
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				st := w.Status()
+				if len(st) == 1 && !st[0].OK && strings.Contains(st[0].Error, "certificate") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("status = %+v, want us down with a certificate error", st)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if rs := w.Routes(); len(rs[0].Peers) != 0 {
+				t.Fatalf("an unverifiable peer is routed to: %+v", rs)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,6 +32,11 @@ type Options struct {
 	Client  *paved.Client // the cell's own API, which deploy steps go through
 	// RouterAddr is where "router:/path" in an http assert points.
 	RouterAddr string
+	// RouterTLS makes those asserts use https (the cell's router speaks
+	// TLS only); RouterClient, when set, sends them, e.g. with a transport
+	// that trusts the cell's own certificate. Default a plain client.
+	RouterTLS    bool
+	RouterClient *http.Client
 	// Promote is told when every job getting a gate source passed a release.
 	Promote func(space, app string, release int)
 	Logger  *slog.Logger

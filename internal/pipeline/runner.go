@@ -378,8 +378,13 @@ func (b *build) assert(ctx context.Context, s paved.Step) error {
 	}
 	h := s.HTTP
 	url, host := h.URL, h.Host
+	router := "http://" + b.e.opts.RouterAddr
+	if b.e.opts.RouterTLS {
+		router = "https://" + b.e.opts.RouterAddr
+	}
+	viaRouter := false
 	if rest, ok := strings.CutPrefix(url, "router:"); ok {
-		url = "http://" + b.e.opts.RouterAddr + rest
+		url, viaRouter = router+rest, true
 	}
 	if rest, ok := strings.CutPrefix(url, "env:"); ok {
 		// env:APP/path: the app in this build's preview environment.
@@ -390,7 +395,7 @@ func (b *build) assert(ctx context.Context, s paved.Step) error {
 		if !found {
 			return fmt.Errorf("assert %s: no preview environment of this build has an app %q", s.Assert, app)
 		}
-		url, host = "http://"+b.e.opts.RouterAddr+"/"+path, envHost
+		url, host, viaRouter = router+"/"+path, envHost, true
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -400,7 +405,13 @@ func (b *build) assert(ctx context.Context, s paved.Step) error {
 		req.Host = host
 	}
 	start := time.Now()
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	// The router client trusts the cell's own certificate only; any other
+	// URL is checked with the system roots as before.
+	client := b.e.opts.RouterClient
+	if client == nil || !viaRouter {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("assert %s: %v", s.Assert, err)
 	}
@@ -465,7 +476,8 @@ func (b *build) environment(ctx context.Context, s paved.Step) error {
 	b.envs = append(b.envs, name)
 	b.envHosts = map[string]string{}
 	for app, u := range env.URLs {
-		b.envHosts[app] = strings.SplitN(strings.TrimPrefix(u, "http://"), "/", 2)[0]
+		_, hostPath, _ := strings.Cut(u, "://") // http:// or https://
+		b.envHosts[app] = strings.SplitN(hostPath, "/", 2)[0]
 	}
 	b.mu.Unlock()
 	b.logLine("environment %s from %s (expires %s)", name, s.FromSpace, env.ExpiresAt.Format(time.RFC3339))

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/url"
@@ -46,6 +47,11 @@ type h1Conn struct {
 	rh      scannedHead // the instance's response head, scanned in place
 	keyBuf  []byte      // normalized Host, the routing key
 	headBuf []byte      // a request head copied out of br (requests with a body)
+
+	// tlsState is the handshake's result on a TLS connection (nil on a
+	// plain one): X-Forwarded-Proto says https, and a hand-over passes it
+	// on to net/http.
+	tlsState *tls.ConnectionState
 
 	closeAfter bool // answer with Connection: close and close
 	unreadBody bool // closing with request body bytes left: half-close first
@@ -165,8 +171,11 @@ func (fc *h1Conn) serve() {
 	} else {
 		fc.bw = bufio.NewWriterSize(fc.conn, clientBufSize)
 	}
-	if _, isTLS := fc.conn.(*tls.Conn); isTLS || fc.r.opts.FlushInterval > 0 {
-		fc.handOff() // net/http does TLS; ReverseProxy does periodic flushing
+	if fc.r.opts.FlushInterval > 0 {
+		fc.handOff() // ReverseProxy does periodic flushing; net/http does any TLS
+		return
+	}
+	if tc, isTLS := fc.conn.(*tls.Conn); isTLS && !fc.handshake(tc) {
 		return
 	}
 
@@ -191,6 +200,52 @@ func (fc *h1Conn) serve() {
 			return
 		}
 	}
+}
+
+// handshake completes the TLS handshake of a connection from a TLS listener,
+// after which the fast path reads and writes the decrypted stream like a
+// plain connection (tls.Conn is a net.Conn, safe for the watcher's
+// concurrent read, and a read timeout does not break it). The watchdog's
+// header timeout bounds the handshake, as it bounds the first request
+// head (the connection is in phase phNew). It reports false when the
+// connection is done: a failed handshake, or a protocol other than
+// HTTP/1.1 negotiated by ALPN, which goes to net/http.
+func (fc *h1Conn) handshake(tc *tls.Conn) bool {
+	if err := tc.Handshake(); err != nil {
+		// A plain-HTTP request on the TLS port gets net/http's answer
+		// rather than a silent close, so the mistake is clear.
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		}
+		fc.r.log.Debug("router: TLS handshake failed", "remote", fc.conn.RemoteAddr().String(), "err", err)
+		return false
+	}
+	st := tc.ConnectionState()
+	fc.tlsState = &st
+	if p := st.NegotiatedProtocol; p != "" && p != "http/1.1" {
+		fc.handOff()
+		return false
+	}
+	return true
+}
+
+// looksLikeHTTP reports whether the first bytes of a would-be TLS record
+// are an HTTP request (net/http's test).
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
+
+// protoLine is the X-Forwarded-Proto header line the router sets.
+func (fc *h1Conn) protoLine() string {
+	if fc.tlsState != nil {
+		return protoHTTPSLine
+	}
+	return protoHTTPLine
 }
 
 // close ends the connection (unless handed over) and returns its buffers.
@@ -242,11 +297,12 @@ func (fc *h1Conn) handOff() {
 	fc.handedOff = true
 	fc.s.forget(fc)
 	if len(prefix) == 0 {
-		// As accepted: net/http does the TLS handshake of a *tls.Conn.
+		// As accepted (or handshaken): net/http does (or skips, when
+		// complete) the TLS handshake of a *tls.Conn and sees its state.
 		fc.s.handOff(fc.conn)
 		return
 	}
-	fc.s.handOff(&handoffConn{Conn: fc.conn, prefix: prefix})
+	fc.s.handOff(&handoffConn{Conn: fc.conn, prefix: prefix, tlsState: fc.tlsState})
 }
 
 // serveRequest answers the request just parsed; false means close the

@@ -595,7 +595,7 @@ func (fc *h1Conn) writeRequest(bw *bufio.Writer, out *outReq, addr string, trust
 		if fc.ip != "" {
 			writeHeaderLine(bw, "X-Forwarded-For", fc.ip)
 		}
-		bw.WriteString(protoHTTPLine)
+		bw.WriteString(fc.protoLine())
 		return
 	}
 	if fc.ipOK {
@@ -614,7 +614,7 @@ func (fc *h1Conn) writeRequest(bw *bufio.Writer, out *outReq, addr string, trust
 	if xfp {
 		fc.writeValues(bw, qfXFP, "")
 	} else {
-		bw.WriteString(protoHTTPLine)
+		bw.WriteString(fc.protoLine())
 	}
 }
 

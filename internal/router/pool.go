@@ -3,6 +3,7 @@ package router
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -47,6 +48,11 @@ type connPool struct {
 	dialer  *net.Dialer
 	maxIdle int
 	timeout time.Duration // idle timeout
+	// tls, when set, wraps every connection in a TLS client handshaken
+	// with this config (a peer router of a TLS cell), within
+	// handshakeTimeout.
+	tls              *tls.Config
+	handshakeTimeout time.Duration
 
 	mu      sync.Mutex
 	idle    []*pconn
@@ -134,16 +140,41 @@ func newConnPool(addr string, dialer *net.Dialer, o Options) *connPool {
 // dial opens a new connection to the pool's instance. Errors are those of
 // net.Dialer (*net.OpError with Op "dial"), which the retry logic relies on.
 func (p *connPool) dial(ctx context.Context) (*pconn, error) {
-	c, err := p.dialer.DialContext(ctx, "tcp", p.addr)
+	raw, err := p.dialer.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, err
+	}
+	c := raw
+	if p.tls != nil {
+		if c, err = p.handshake(ctx, raw); err != nil {
+			return nil, err
+		}
 	}
 	pc := &pconn{conn: c, pool: p, readLimit: math.MaxInt64}
 	pc.br = bufio.NewReaderSize(pc, connReadBufSize)
 	pc.bw = bufio.NewWriterSize(pc, connWriteBufSize)
 	pc.abortFn = pc.abort
-	pc.probe.init(c)
+	// The liveness peek looks at the socket under TLS too: on an idle
+	// connection any bytes (a close_notify alert) or EOF mean "closed".
+	pc.probe.init(raw)
 	return pc, nil
+}
+
+// handshake runs the TLS client handshake on a fresh connection. A failure
+// is reported as a dial error: no byte of the request was sent, so the
+// request may go to the next peer like after a refused connection.
+func (p *connPool) handshake(ctx context.Context, raw net.Conn) (net.Conn, error) {
+	if p.handshakeTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.handshakeTimeout)
+		defer cancel()
+	}
+	tc := tls.Client(raw, p.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Source: raw.LocalAddr(), Addr: raw.RemoteAddr(), Err: err}
+	}
+	return tc, nil
 }
 
 // get pops the most recently used idle connection, or returns nil. Expired

@@ -113,6 +113,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log"
 	"log/slog"
@@ -133,6 +134,10 @@ const InstanceHeader = "X-Paved-Instance"
 type Backend struct {
 	ID   string // instance id; echoed to clients in the X-Paved-Instance response header
 	Addr string // host:port, e.g. 127.0.0.1:41234
+	// TLS makes the lean forwarder speak HTTPS to Addr, verified with
+	// Options.PeerTLS: set for the peer routers of a TLS cell. Instances
+	// are local plain-HTTP processes and never set it.
+	TLS bool
 }
 
 // Route maps a host and path prefix to the healthy instances of one app.
@@ -197,6 +202,10 @@ type Options struct {
 	// behind another proxy. Default false: the router is the edge and
 	// replaces them, so clients cannot spoof their address.
 	TrustForwarded bool
+	// PeerTLS is the client TLS configuration for backends with TLS set
+	// (peer routers): the roots to trust, mainly. Its ServerName is set per
+	// address from the host part. Nil means the system roots.
+	PeerTLS *tls.Config
 }
 
 // Defaults for Options fields left zero.
@@ -258,9 +267,10 @@ type Router struct {
 	// mu serializes Update so concurrent updates cannot lose each other's
 	// counters, and guards pools. It is never taken on the request path.
 	mu sync.Mutex
-	// pools are the lean forwarder's keep-alive pools by instance address;
+	// pools are the lean forwarder's keep-alive pools by instance address
+	// (and TLS, so a peer that switches to HTTPS gets fresh connections);
 	// targets point at theirs, so requests never look them up.
-	pools map[string]*connPool
+	pools map[poolKey]*connPool
 
 	// Shared by every per-route ReverseProxy; built once so that creating
 	// proxies on Update does not allocate closures per request.
@@ -278,7 +288,7 @@ func New(opts Options) *Router {
 		log:       opts.Logger,
 		transport: newTransport(opts),
 		dialer:    &net.Dialer{Timeout: opts.DialTimeout},
-		pools:     make(map[string]*connPool),
+		pools:     make(map[poolKey]*connPool),
 		// ReverseProxy only logs body-copy errors, which are mostly clients
 		// going away mid-response: not worth more than debug.
 		errLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
@@ -316,15 +326,52 @@ func (r *Router) Update(routes []Route) {
 	r.retirePools(t)
 }
 
-// poolFor returns the keep-alive pool of an instance address, creating it.
+// poolKey identifies a keep-alive pool.
+type poolKey struct {
+	addr string
+	tls  bool
+}
+
+// poolFor returns the keep-alive pool of a backend address, creating it.
 // Called with r.mu held.
-func (r *Router) poolFor(addr string) *connPool {
-	p := r.pools[addr]
+func (r *Router) poolFor(addr string, useTLS bool) *connPool {
+	key := poolKey{addr, useTLS}
+	p := r.pools[key]
 	if p == nil {
 		p = newConnPool(addr, r.dialer, r.opts)
-		r.pools[addr] = p
+		if useTLS {
+			p.tls = clientTLSFor(r.opts.PeerTLS, addr)
+			p.handshakeTimeout = r.opts.DialTimeout
+		}
+		r.pools[key] = p
 	}
 	return p
+}
+
+// clientTLSFor is base (or a default) for dialing addr: TLS 1.2 at least,
+// HTTP/1.1 only (the lean forwarder speaks nothing else), and the host of
+// addr as the name to verify (an IP is checked against IP SANs).
+func clientTLSFor(base *tls.Config, addr string) *tls.Config {
+	var c *tls.Config
+	if base != nil {
+		c = base.Clone()
+	} else {
+		c = &tls.Config{}
+	}
+	if c.MinVersion < tls.VersionTLS12 {
+		c.MinVersion = tls.VersionTLS12
+	}
+	c.NextProtos = []string{"http/1.1"}
+	if c.ClientSessionCache == nil {
+		// Resumption makes the reconnect after an idle timeout cheap.
+		c.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+	}
+	if c.ServerName == "" {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			c.ServerName = host
+		}
+	}
+	return c
 }
 
 // retirePools drops the pools of addresses t no longer routes to, closing
@@ -340,10 +387,10 @@ func (r *Router) retirePools(t *table) {
 			}
 		}
 	}
-	for addr, p := range r.pools {
+	for key, p := range r.pools {
 		if !live[p] {
 			p.retire()
-			delete(r.pools, addr)
+			delete(r.pools, key)
 		}
 	}
 }

@@ -90,7 +90,7 @@ func newRawBackend(t testing.TB, id string, serve func(c net.Conn, br *bufio.Rea
 // idleConns returns the number of pooled connections to addr.
 func idleConns(r *Router, addr string) int {
 	r.mu.Lock()
-	p := r.pools[addr]
+	p := r.pools[poolKey{addr: addr}]
 	r.mu.Unlock()
 	if p == nil {
 		return -1

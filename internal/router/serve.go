@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -32,8 +33,10 @@ import (
 // an http.Server serving the same Router (ServeHTTP) through a listener
 // fed by Server: protocol upgrades, Expect, chunked request bodies,
 // CONNECT, request targets that are not a plain path, HTTP versions other
-// than 1.0 and 1.1 (including the HTTP/2 preface), TLS connections, and
-// every connection when Options.FlushInterval is positive. The bytes read
+// than 1.0 and 1.1 (including the HTTP/2 preface), TLS connections whose
+// ALPN chose another protocol than HTTP/1.1, and every connection when
+// Options.FlushInterval is positive. TLS connections (from a tls.NewListener)
+// are otherwise served by the fast path once it has completed the handshake. The bytes read
 // so far are replayed to it, so it sees the connection from the start of
 // the request. Malformed requests are answered 400 (or 431 for a head over
 // MaxHeaderBytes) and the connection closed; the parser also rejects what
@@ -330,7 +333,8 @@ func (s *Server) handOff(c net.Conn) {
 		r := s.Router
 		s.fbLn = &handoffListener{addr: c.LocalAddr(), conns: make(chan net.Conn), done: make(chan struct{})}
 		s.fallback = &http.Server{
-			Handler:           r,
+			Handler:           handoffHandler{r},
+			ConnContext:       handoffContext,
 			ReadHeaderTimeout: s.ReadHeaderTimeout,
 			IdleTimeout:       s.IdleTimeout,
 			MaxHeaderBytes:    s.MaxHeaderBytes,
@@ -392,6 +396,35 @@ func (l *handoffListener) deliver(c net.Conn) bool {
 type handoffConn struct {
 	net.Conn
 	prefix []byte
+	// tlsState is set when Conn is a *tls.Conn the fast server handshook:
+	// net/http only recognizes a bare *tls.Conn, so the state travels in
+	// the connection's context to handoffHandler.
+	tlsState *tls.ConnectionState
+}
+
+type handoffTLSKey struct{}
+
+// handoffContext is the fallback server's ConnContext: it carries the TLS
+// state of a wrapped TLS connection.
+func handoffContext(ctx context.Context, c net.Conn) context.Context {
+	if hc, ok := c.(*handoffConn); ok && hc.tlsState != nil {
+		return context.WithValue(ctx, handoffTLSKey{}, hc.tlsState)
+	}
+	return ctx
+}
+
+// handoffHandler serves the fallback's requests with the router, setting
+// req.TLS for those of a wrapped TLS connection, so that X-Forwarded-Proto
+// says https on this path too.
+type handoffHandler struct{ r *Router }
+
+func (h handoffHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.TLS == nil {
+		if st, ok := req.Context().Value(handoffTLSKey{}).(*tls.ConnectionState); ok {
+			req.TLS = st
+		}
+	}
+	h.r.ServeHTTP(w, req)
 }
 
 func (c *handoffConn) Read(p []byte) (int, error) {

@@ -194,7 +194,7 @@ func (r *Router) buildTargets(targets []target, backends []Backend, old *table, 
 			st.removedAt = time.Time{} // present again
 			states[b.ID] = st
 		}
-		targets = append(targets, target{id: b.ID, addr: b.Addr, state: st, pool: r.poolFor(b.Addr), idHeader: []string{b.ID}})
+		targets = append(targets, target{id: b.ID, addr: b.Addr, state: st, pool: r.poolFor(b.Addr, b.TLS), idHeader: []string{b.ID}})
 	}
 	return targets
 }

@@ -8,9 +8,12 @@ package testcell
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,13 +28,20 @@ import (
 
 // Cell is a `paved server` process.
 type Cell struct {
-	Endpoint   string // http://127.0.0.1:PORT
+	Endpoint   string // http://127.0.0.1:PORT (https:// with Options.TLS)
 	RouterAddr string // 127.0.0.1:PORT
 	Token      string
 	DataDir    string
 	LogPath    string
 	Region     string
 	Client     *paved.Client
+	// TLS is set when the cell's API and router speak HTTPS only; CACert
+	// is then the PEM the cell's certificate chains to (give it to clients
+	// as paved.Config.CACert, a provider's ca_cert, or `paved --ca-cert`),
+	// and CACertFile the file holding it.
+	TLS        bool
+	CACert     []byte
+	CACertFile string
 	cmd        *exec.Cmd
 	args       []string
 }
@@ -43,6 +53,13 @@ type Options struct {
 	// Dir holds the data dir and the log; default a new temporary dir
 	// (tests get t.TempDir()).
 	Dir string
+	// TLS starts the cell with HTTPS on the API and the router: a CA and a
+	// certificate for 127.0.0.1, ::1 and localhost are generated into
+	// Dir/tls, and Cell.Endpoint and Cell.Client use https and trust the CA.
+	TLS bool
+	// CA, with TLS, signs the certificate instead of a new CA: cells
+	// sharing one CA trust each other's routers as replica-set peers.
+	CA *TestCA
 }
 
 var (
@@ -114,7 +131,24 @@ func Launch(opts Options) (*Cell, error) {
 		DataDir: filepath.Join(opts.Dir, "data"), LogPath: filepath.Join(opts.Dir, "cell.log")}
 	c.args = []string{"server", "--region", opts.Region, "--cloud", opts.Cloud, "--data", c.DataDir,
 		"--api", api, "--router", rt, "--token", c.Token, "--stop-grace", "3s"}
-	if c.Client, err = paved.NewClient(paved.Config{Endpoint: c.Endpoint, Token: c.Token, PollInterval: 100 * time.Millisecond}); err != nil {
+	cfg := paved.Config{Token: c.Token, PollInterval: 100 * time.Millisecond}
+	if opts.TLS {
+		ca := opts.CA
+		if ca == nil {
+			if ca, err = NewTestCA(); err != nil {
+				return nil, err
+			}
+		}
+		files, err := ca.WriteFiles(filepath.Join(opts.Dir, "tls"))
+		if err != nil {
+			return nil, err
+		}
+		c.Endpoint, c.TLS, c.CACert, c.CACertFile = "https://"+api, true, files.CAPEM, files.CA
+		c.args = append(c.args, "--tls-cert", files.Cert, "--tls-key", files.Key)
+		cfg.CACert = files.CAPEM
+	}
+	cfg.Endpoint = c.Endpoint
+	if c.Client, err = paved.NewClient(cfg); err != nil {
 		return nil, err
 	}
 	return c, c.Start()
@@ -236,6 +270,27 @@ func Attach(endpoint, routerAddr, token string) (*Cell, error) {
 	}
 	c.Region = h.Region
 	return c, nil
+}
+
+// RouterURL is the router's base URL: http://ADDR, or https://ADDR for a
+// TLS cell.
+func (c *Cell) RouterURL() string {
+	if c.TLS {
+		return "https://" + c.RouterAddr
+	}
+	return "http://" + c.RouterAddr
+}
+
+// HTTPClient is a client for requests through the router: a plain one, or
+// one that trusts the cell's CA for a TLS cell.
+func (c *Cell) HTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if c.TLS {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(c.CACert)
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: tr}
 }
 
 // PID is the cell process's id (0 when it is not running or not ours).
