@@ -285,6 +285,9 @@ func findSource(spec paved.PipelineSpec, name string) (paved.SourceSpec, bool) {
 	return paved.SourceSpec{}, false
 }
 
+// DefaultTaskTimeout bounds a task step that sets no timeout.
+const DefaultTaskTimeout = time.Hour
+
 // task runs a command, in its own process group, with attempts and a timeout.
 func (b *build) task(ctx context.Context, s paved.Step) error {
 	attempts := max(s.Attempts, 1)
@@ -306,11 +309,15 @@ func (b *build) runTask(ctx context.Context, s paved.Step) error {
 			return err
 		}
 	}
-	if s.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.Timeout.D())
-		defer cancel()
+	// Every task is bounded: one that hangs (a test waiting on a network
+	// that never answers) would otherwise hold its job, and the jobs
+	// after it, for ever.
+	timeout := s.Timeout.D()
+	if timeout <= 0 {
+		timeout = DefaultTaskTimeout
 	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", s.Run)
 	cmd.Dir = filepath.Join(b.dir, s.Dir)
 	// PAVED_CELL marks every process of the task, so the cell's sweep at
@@ -330,7 +337,7 @@ func (b *build) runTask(ctx context.Context, s paved.Step) error {
 	err := cmd.Run()
 	out.flush()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("task %s timed out after %s", s.Task, s.Timeout)
+		return fmt.Errorf("task %s timed out after %s", s.Task, paved.Duration(timeout))
 	}
 	if err != nil {
 		return fmt.Errorf("task %s: %v", s.Task, err)
