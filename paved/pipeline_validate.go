@@ -2,7 +2,9 @@ package paved
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,6 +73,16 @@ func (v *pipelineValidator) run() {
 		v.job(fmt.Sprintf("jobs[%d]", i), j)
 	}
 	v.cycles()
+	for _, src := range slices.Sorted(maps.Keys(v.spec.WebhookSecrets)) {
+		f := "webhook_secrets." + src
+		if _, ok := v.sources[src]; !ok {
+			v.fail(f, "the pipeline has no source %q to set a webhook secret for", src)
+			continue
+		}
+		if err := CheckWebhookSecret(v.spec.WebhookSecrets[src]); err != nil {
+			v.fail(f, "%v", err)
+		}
+	}
 }
 
 func (v *pipelineValidator) source(f string, s SourceSpec) {

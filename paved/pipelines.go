@@ -26,6 +26,13 @@ type PipelineSpec struct {
 	Jobs    []JobSpec    `json:"jobs"`
 	// Retain is how many builds per job are kept (default 100).
 	Retain int `json:"retain,omitempty"`
+	// WebhookSecrets sets the webhook secret of sources (source name →
+	// secret, each CheckWebhookSecret-valid), chosen by the caller, e.g.
+	// from an ephemeral value. Write-only: the cell keeps only a sha256 of
+	// each and never returns them. A source not named keeps the secret it
+	// has; a new source without one gets a generated secret, returned once
+	// in the answer to the Set that created it (Webhook.Token).
+	WebhookSecrets map[string]string `json:"webhook_secrets,omitempty"`
 }
 
 // SourceSpec is where versions come from.
@@ -181,16 +188,27 @@ type Pipeline struct {
 	Version   int64     `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
-	// Webhooks holds each source's check URL path and token:
-	// POST {path} with header X-Paved-Webhook-Token.
+	// Webhooks holds each source's check URL path: POST {path} with header
+	// X-Paved-Webhook-Token set to the source's webhook secret.
 	Webhooks map[string]Webhook `json:"webhooks,omitempty"`
 }
 
 // Webhook is how a source is told to check now.
 type Webhook struct {
-	Path  string `json:"path"`
-	Token string `json:"token"`
+	Path string `json:"path"`
+	// Token is set only in the answer to the Set that generated it (a new
+	// source without a caller-chosen secret): the cell keeps a hash and
+	// can never show it again.
+	Token string `json:"token,omitempty"`
 }
+
+// WebhookHeader carries a source's webhook secret on a check call.
+const WebhookHeader = "X-Paved-Webhook-Token"
+
+// CheckWebhookSecret checks a caller-chosen webhook secret: the rules of
+// token secrets (MinTokenSecret to MaxTokenSecret printable ASCII
+// characters without spaces; it travels in a header).
+func CheckWebhookSecret(s string) error { return CheckTokenSecret(s) }
 
 // Build statuses of pipeline builds (running and failed are shared with staging builds).
 const (
@@ -258,6 +276,10 @@ type Pipelines interface {
 	Set(ctx context.Context, space string, spec PipelineSpec, opts ...WriteOption) (*Pipeline, error)
 	Delete(ctx context.Context, space, name string) error
 	Check(ctx context.Context, space, name, source string) error
+	// Webhook checks a source the way a forge's webhook does: with the
+	// source's webhook secret instead of the client's token. A wrong secret
+	// is ErrUnauthorized (and counts as a failed login).
+	Webhook(ctx context.Context, space, name, source, secret string) error
 	Versions(ctx context.Context, space, name, source string) ([]SourceVersion, error)
 	Builds(ctx context.Context, space, name, job string) ([]JobBuild, error)
 	Build(ctx context.Context, id int64) (*JobBuild, error)
@@ -306,6 +328,14 @@ func (s pipelines) Delete(ctx context.Context, space, name string) error {
 
 func (s pipelines) Check(ctx context.Context, space, name, source string) error {
 	return s.c.do(ctx, http.MethodPost, pipelinePath(space, name)+"/sources/"+url.PathEscape(source)+"/check", nil, nil)
+}
+
+func (s pipelines) Webhook(ctx context.Context, space, name, source, secret string) error {
+	asWebhook := func(r *http.Request) {
+		r.Header.Del("Authorization")
+		r.Header.Set(WebhookHeader, secret)
+	}
+	return s.c.do(ctx, http.MethodPost, pipelinePath(space, name)+"/sources/"+url.PathEscape(source)+"/check", nil, nil, asWebhook)
 }
 
 func (s pipelines) Versions(ctx context.Context, space, name, source string) ([]SourceVersion, error) {

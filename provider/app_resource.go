@@ -57,6 +57,7 @@ func (r *AppResource) Metadata(_ context.Context, req resource.MetadataRequest, 
 // docs, Pulumi and scripts rely on it.
 func (r *AppResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	attrs := appSettingsAttributes()
+	maps.Copy(attrs, secretEnvAttributes("Sent when `secret_env_version` changes."))
 	maps.Copy(attrs, map[string]schema.Attribute{
 		"id": schema.StringAttribute{
 			Computed: true, MarkdownDescription: "`space/name`.",
@@ -69,14 +70,6 @@ func (r *AppResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 		},
 		"source_hash": schema.StringAttribute{
 			Computed: true, MarkdownDescription: "sha256 of the packed source the running release was built from.",
-		},
-		"secret_env": schema.MapAttribute{
-			Optional: true, WriteOnly: true, Sensitive: true, ElementType: types.StringType,
-			MarkdownDescription: "Secret environment variables. Write-only: never in plan or state. Sent when `secret_env_version` changes.",
-			Validators:          []validator.Map{validators.EnvNames()},
-		},
-		"secret_env_version": schema.StringAttribute{
-			Optional: true, MarkdownDescription: "Change it to send new `secret_env` values (they cannot be compared, since they are not stored).",
 		},
 		"release":           schema.Int64Attribute{Computed: true, MarkdownDescription: "The release the instances run."},
 		"last_good_release": schema.Int64Attribute{Computed: true, MarkdownDescription: "The newest release that rolled out healthy."},
@@ -93,6 +86,43 @@ func (r *AppResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 		Attributes: attrs,
 		Blocks:     blocks,
 	}
+}
+
+// secretEnvAttributes are secret_env (write-only) and secret_env_version,
+// shared by paved_app and the app block of paved_replica_set; when says
+// when the values are sent.
+func secretEnvAttributes(when string) map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"secret_env": schema.MapAttribute{
+			Optional: true, WriteOnly: true, Sensitive: true, ElementType: types.StringType,
+			MarkdownDescription: "Secret environment variables of the instances (not of the build). Write-only: never in plan or state; " +
+				"the cell never returns them and redacts them in the instances' logs. " + when,
+			Validators: []validator.Map{validators.EnvNames()},
+		},
+		"secret_env_version": schema.StringAttribute{
+			Optional: true, MarkdownDescription: "Change it to send new `secret_env` values (they cannot be compared, since they are not stored).",
+		},
+	}
+}
+
+// secretEnvFrom reads a write-only secret_env from the config (at is its
+// path): an empty map when it is not set, which removes the secrets.
+func secretEnvFrom(ctx context.Context, config configGetter, at path.Path, diags *diagnostics) map[string]string {
+	var secrets types.Map
+	diags.Append(config.GetAttribute(ctx, at, &secrets)...)
+	out := map[string]string{}
+	if !secrets.IsNull() && !secrets.IsUnknown() {
+		diags.Append(secrets.ElementsAs(ctx, &out, false)...)
+	}
+	return out
+}
+
+// configSet tells whether the config sets the map attribute at (a
+// write-only one is only there).
+func configSet(ctx context.Context, config configGetter, at path.Path, diags *diagnostics) bool {
+	var v types.Map
+	diags.Append(config.GetAttribute(ctx, at, &v)...)
+	return !v.IsNull()
 }
 
 // appSettingsAttributes are the attributes a user declares about an app,
@@ -369,12 +399,7 @@ func (r *AppResource) spec(ctx context.Context, plan appModel, config configGett
 	spec, d := plan.toSpec(ctx, digest)
 	diags.Append(d...)
 	if sendSecrets {
-		var secrets types.Map
-		diags.Append(config.GetAttribute(ctx, path.Root("secret_env"), &secrets)...)
-		spec.SecretEnv = map[string]string{}
-		if !secrets.IsNull() {
-			diags.Append(secrets.ElementsAs(ctx, &spec.SecretEnv, false)...)
-		}
+		spec.SecretEnv = secretEnvFrom(ctx, config, path.Root("secret_env"), diags)
 	}
 	return spec, !diags.HasError()
 }

@@ -22,7 +22,9 @@ type pipelineModel struct {
 	Sources      []pipelineSourceModel `tfsdk:"source"`
 	Jobs         []pipelineJobModel    `tfsdk:"job"`
 	WebhookPaths types.Map             `tfsdk:"webhook_paths"`
-	Webhooks     types.Map             `tfsdk:"webhook_tokens"`
+	// WebhookSecretsWO is write-only: null everywhere but in the config.
+	WebhookSecretsWO        types.Map   `tfsdk:"webhook_secrets_wo"`
+	WebhookSecretsWOVersion types.Int64 `tfsdk:"webhook_secrets_wo_version"`
 }
 
 type pipelineSourceModel struct {
@@ -203,15 +205,29 @@ func (m *pipelineModel) fill(ctx context.Context, p *paved.Pipeline, diags *diag
 		job.OnSuccess, job.OnFailure, job.Ensure = hookFrom(ctx, j.OnSuccess, pj.OnSuccess, diags), hookFrom(ctx, j.OnFailure, pj.OnFailure, diags), hookFrom(ctx, j.Ensure, pj.Ensure, diags)
 		m.Jobs = append(m.Jobs, job)
 	}
-	paths, tokens := map[string]string{}, map[string]string{}
+	// A secret the cell generated (a source without one in
+	// webhook_secrets_wo) is dropped: it must not reach the state.
+	paths := map[string]string{}
 	for src, h := range p.Webhooks {
-		paths[src], tokens[src] = h.Path, h.Token
+		paths[src] = h.Path
 	}
 	var d diag.Diagnostics
 	m.WebhookPaths, d = types.MapValueFrom(ctx, types.StringType, paths)
 	diags.Append(d...)
-	m.Webhooks, d = types.MapValueFrom(ctx, types.StringType, tokens)
-	diags.Append(d...)
+	m.WebhookSecretsWO = types.MapNull(types.StringType)
+}
+
+// webhookSecrets reads webhook_secrets_wo from the config (the only place
+// a write-only value is): nil when it is not set.
+func webhookSecrets(ctx context.Context, config configGetter, diags *diag.Diagnostics) map[string]string {
+	var secrets types.Map
+	diags.Append(config.GetAttribute(ctx, path.Root("webhook_secrets_wo"), &secrets)...)
+	if secrets.IsNull() || secrets.IsUnknown() {
+		return nil
+	}
+	out := map[string]string{}
+	diags.Append(secrets.ElementsAs(ctx, &out, false)...)
+	return out
 }
 
 func hookFrom(ctx context.Context, s *paved.Step, prior *stepModel, diags *diag.Diagnostics) *stepModel {
@@ -313,6 +329,10 @@ func pipelineAttributePath(field string) path.Path {
 			name = "step"
 		case "http":
 			name = "http_url"
+		case "webhook_secrets":
+			// webhook_secrets.SOURCE: the source's key of the map.
+			_, src, _ := strings.Cut(field, ".")
+			return path.Root("webhook_secrets_wo").AtMapKey(src)
 		case "try":
 			continue // try is a flag on the same step block
 		}

@@ -115,8 +115,16 @@ func (r *PipelineResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 			"retain": schema.Int64Attribute{Optional: true, MarkdownDescription: "Builds kept per job (default 100)."},
 			"webhook_paths": schema.MapAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "Per source: the path to POST to check it now.",
 				PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()}},
-			"webhook_tokens": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
-				MarkdownDescription: "Per source: the token to send in `X-Paved-Webhook-Token`.", PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()}},
+			"webhook_secrets_wo": schema.MapAttribute{Optional: true, WriteOnly: true, Sensitive: true, ElementType: types.StringType,
+				MarkdownDescription: "Per source: the secret a webhook call sends in `X-Paved-Webhook-Token` (at least 32 printable characters " +
+					"without spaces, e.g. an ephemeral variable or an ephemeral `random_password`). Write-only: never in plan or state, and " +
+					"the cell keeps only its sha256. Sent on create and when `webhook_secrets_wo_version` changes; a source left out keeps " +
+					"the secret it has. A source that never had one has a secret nobody knows (the cell's generated one is not kept), " +
+					"so only polling and admin checks reach it.",
+				Validators: []validator.Map{validators.WebhookSecrets()}},
+			"webhook_secrets_wo_version": schema.Int64Attribute{Optional: true,
+				MarkdownDescription: "Change it to send the current `webhook_secrets_wo` (they cannot be compared, since they are not stored): " +
+					"the way to rotate webhook secrets."},
 		},
 		Blocks: map[string]schema.Block{
 			"source": schema.ListNestedBlock{
@@ -177,11 +185,17 @@ func (r *PipelineResource) ValidateConfig(ctx context.Context, req resource.Vali
 		return
 	}
 	spec := m.toSpec(ctx, &resp.Diagnostics)
+	spec.WebhookSecrets = webhookSecrets(ctx, req.Config, &resp.Diagnostics)
 	pipelineDiags(spec.Validate(nil), &resp.Diagnostics)
 }
 
-func (r *PipelineResource) set(ctx context.Context, m *pipelineModel, diags *diagnostics) {
+// set sends the pipeline with the configured webhook secrets when
+// sendSecrets (create, or a new webhook_secrets_wo_version).
+func (r *PipelineResource) set(ctx context.Context, m *pipelineModel, config configGetter, sendSecrets bool, diags *diagnostics) {
 	spec := m.toSpec(ctx, diags)
+	if sendSecrets {
+		spec.WebhookSecrets = webhookSecrets(ctx, config, diags)
+	}
 	if diags.HasError() {
 		return
 	}
@@ -197,24 +211,29 @@ func (r *PipelineResource) set(ctx context.Context, m *pipelineModel, diags *dia
 	m.fill(ctx, p, diags)
 }
 
-// Create sets the pipeline.
+// Create sets the pipeline with its webhook secrets.
 func (r *PipelineResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics)
+	r.apply(ctx, req.Plan, req.Config, true, &resp.State, &resp.Diagnostics)
 }
 
-// Update replaces the pipeline's model; builds and versions are kept.
+// Update replaces the pipeline's model; builds and versions are kept. The
+// webhook secrets are sent again only for a new webhook_secrets_wo_version.
 func (r *PipelineResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics)
+	var prior types.Int64
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("webhook_secrets_wo_version"), &prior)...)
+	var planned types.Int64
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("webhook_secrets_wo_version"), &planned)...)
+	r.apply(ctx, req.Plan, req.Config, !planned.Equal(prior), &resp.State, &resp.Diagnostics)
 }
 
 // apply sends the planned pipeline and records what the cell answered.
-func (r *PipelineResource) apply(ctx context.Context, plan tfsdk.Plan, state *tfsdk.State, diags *diagnostics) {
+func (r *PipelineResource) apply(ctx context.Context, plan tfsdk.Plan, config configGetter, sendSecrets bool, state *tfsdk.State, diags *diagnostics) {
 	var m pipelineModel
 	diags.Append(plan.Get(ctx, &m)...)
 	if diags.HasError() {
 		return
 	}
-	r.set(ctx, &m, diags)
+	r.set(ctx, &m, config, sendSecrets, diags)
 	if !diags.HasError() {
 		diags.Append(state.Set(ctx, m)...)
 	}

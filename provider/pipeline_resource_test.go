@@ -124,7 +124,7 @@ func TestAccPipeline(t *testing.T) {
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr("paved_pipeline.main", "id", "ci/main"),
 					resource.TestCheckResourceAttrSet("paved_pipeline.main", "webhook_paths.repo"),
-					resource.TestCheckResourceAttrSet("paved_pipeline.main", "webhook_tokens.repo"),
+					resource.TestCheckNoResourceAttr("paved_pipeline.main", "webhook_secrets_wo.repo"),
 				),
 			},
 			{ // the pipeline ran: the data source reads the latest build of a job

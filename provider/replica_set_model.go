@@ -18,17 +18,25 @@ import (
 
 // replicaSetModel is paved_replica_set in Terraform.
 type replicaSetModel struct {
-	ID                types.String      `tfsdk:"id"`
-	Name              types.String      `tfsdk:"name"`
-	Regions           types.List        `tfsdk:"regions"`
-	MinHealthyRegions types.Int64       `tfsdk:"min_healthy_regions"`
-	Space             types.String      `tfsdk:"space"`
-	GlobalHost        types.String      `tfsdk:"global_host"`
-	Rollout           types.String      `tfsdk:"rollout"`
-	App               *appSettingsModel `tfsdk:"app"`
-	SourceHash        types.String      `tfsdk:"source_hash"`
-	RegionsStatus     types.Map         `tfsdk:"regions_status"`
-	Timeouts          timeouts.Value    `tfsdk:"timeouts"`
+	ID                types.String        `tfsdk:"id"`
+	Name              types.String        `tfsdk:"name"`
+	Regions           types.List          `tfsdk:"regions"`
+	MinHealthyRegions types.Int64         `tfsdk:"min_healthy_regions"`
+	Space             types.String        `tfsdk:"space"`
+	GlobalHost        types.String        `tfsdk:"global_host"`
+	Rollout           types.String        `tfsdk:"rollout"`
+	App               *replicaSetAppModel `tfsdk:"app"`
+	SourceHash        types.String        `tfsdk:"source_hash"`
+	RegionsStatus     types.Map           `tfsdk:"regions_status"`
+	Timeouts          timeouts.Value      `tfsdk:"timeouts"`
+}
+
+// replicaSetAppModel is the app block: paved_app's settings and its
+// write-only secret_env (null everywhere but in the config).
+type replicaSetAppModel struct {
+	appSettingsModel
+	SecretEnv        types.Map    `tfsdk:"secret_env"`
+	SecretEnvVersion types.String `tfsdk:"secret_env_version"`
 }
 
 // regionStatusModel is one region of regions_status.
@@ -164,7 +172,8 @@ func (m *replicaSetModel) adopt(ctx context.Context, st *paved.ReplicaSetStatus,
 	m.ID, m.Name, m.Regions = types.StringValue(st.Name), types.StringValue(st.Name), regions
 	m.Space, m.GlobalHost = types.StringValue(st.Space), types.StringValue(st.GlobalHost)
 	m.MinHealthyRegions, m.Rollout = types.Int64Value(1), types.StringValue(paved.RolloutCanaryRegion)
-	m.App = &appSettingsModel{Env: types.MapNull(types.StringType), Routes: types.ListNull(types.StringType)}
+	m.App = &replicaSetAppModel{appSettingsModel: appSettingsModel{Env: types.MapNull(types.StringType), Routes: types.ListNull(types.StringType)},
+		SecretEnv: types.MapNull(types.StringType), SecretEnvVersion: types.StringNull()}
 	diags.Append(m.App.fillSettings(ctx, app, currentConfig(app))...)
 	m.SourceHash = stringOrNull(app.Source)
 	return held

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -44,7 +45,7 @@ func (r *ReplicaSetResource) Metadata(_ context.Context, req resource.MetadataRe
 }
 
 // Schema describes paved_replica_set. The app block has paved_app's
-// settings (without secret_env for now), from the same schema code.
+// settings and secret_env, from the same schema code.
 func (r *ReplicaSetResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "The same app in several regions (cells of the provider's `regions`) behind one global host. " +
@@ -109,15 +110,22 @@ func (r *ReplicaSetResource) Schema(ctx context.Context, _ resource.SchemaReques
 		},
 		Blocks: map[string]schema.Block{
 			"app": schema.SingleNestedBlock{
-				MarkdownDescription: "The app (required), with `paved_app`'s settings. A change rolls out in place in every region. " +
-					"`secret_env` is not supported here yet.",
-				Attributes: appSettingsAttributes(),
-				Blocks:     appSettingsBlocks(),
-				Validators: []validator.Object{objectvalidator.IsRequired()},
+				MarkdownDescription: "The app (required), with `paved_app`'s settings. A change rolls out in place in every region.",
+				Attributes:          appBlockAttributes(),
+				Blocks:              appSettingsBlocks(),
+				Validators:          []validator.Object{objectvalidator.IsRequired()},
 			},
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
 		},
 	}
+}
+
+// appBlockAttributes are paved_app's settings with secret_env.
+func appBlockAttributes() map[string]schema.Attribute {
+	attrs := appSettingsAttributes()
+	maps.Copy(attrs, secretEnvAttributes("Sent to every region with every apply of the set (so a region added later gets them too); "+
+		"change `secret_env_version` to apply new values. Without `secret_env` and `secret_env_version` each region's app keeps the secrets it has."))
+	return attrs
 }
 
 // Configure takes the provider's regions.
@@ -133,7 +141,7 @@ func (r *ReplicaSetResource) ValidateConfig(ctx context.Context, req resource.Va
 		return
 	}
 	if m.App != nil {
-		validateAppSettings(m.App, path.Root("app"), &resp.Diagnostics)
+		validateAppSettings(&m.App.appSettingsModel, path.Root("app"), &resp.Diagnostics)
 	}
 	if m.Regions.IsNull() || m.Regions.IsUnknown() || m.MinHealthyRegions.IsNull() || m.MinHealthyRegions.IsUnknown() {
 		return
@@ -227,7 +235,7 @@ func (r *ReplicaSetResource) Create(ctx context.Context, req resource.CreateRequ
 	}
 	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, defaultRolloutTimeout, &resp.Diagnostics)
 	defer cancel()
-	r.apply(ctx, plan, nil, &resp.State, &resp.Diagnostics)
+	r.apply(ctx, plan, nil, req.Config, &resp.State, &resp.Diagnostics)
 }
 
 // Update rolls the change out in place in every region.
@@ -240,7 +248,7 @@ func (r *ReplicaSetResource) Update(ctx context.Context, req resource.UpdateRequ
 	}
 	ctx, cancel := withTimeout(ctx, plan.Timeouts.Update, defaultRolloutTimeout, &resp.Diagnostics)
 	defer cancel()
-	r.apply(ctx, plan, &state, &resp.State, &resp.Diagnostics)
+	r.apply(ctx, plan, &state, req.Config, &resp.State, &resp.Diagnostics)
 }
 
 // withTimeout bounds ctx by an operation's timeouts block entry (get,
@@ -257,9 +265,14 @@ func withTimeout(ctx context.Context, get func(context.Context, time.Duration) (
 // keeps the prior settings (on create: the plan's, and Terraform taints
 // it) with the new regions_status, so the change stays pending and the
 // failure shows.
-func (r *ReplicaSetResource) apply(ctx context.Context, plan replicaSetModel, prior *replicaSetModel, st stateSetter, diags *diagnostics) {
+func (r *ReplicaSetResource) apply(ctx context.Context, plan replicaSetModel, prior *replicaSetModel, config configGetter, st stateSetter, diags *diagnostics) {
 	source, digest, ok := packSource(plan.App.Source, plan.SourceHash, path.Root("app").AtName("source"), diags)
 	spec := plan.toSpec(ctx, source, digest, diags)
+	// The secrets go to every region each time (a region that joins or
+	// lost its app needs them); a cell cuts no release for the same values.
+	if !plan.App.SecretEnvVersion.IsNull() || configSet(ctx, config, path.Root("app").AtName("secret_env"), diags) {
+		spec.App.SecretEnv = secretEnvFrom(ctx, config, path.Root("app").AtName("secret_env"), diags)
+	}
 	if !ok || diags.HasError() {
 		return
 	}
@@ -269,6 +282,7 @@ func (r *ReplicaSetResource) apply(ctx context.Context, plan replicaSetModel, pr
 		return
 	}
 	saved := plan
+	saved.App.SecretEnv = types.MapNull(types.StringType)
 	saved.SourceHash = stringOrNull(digest)
 	if err != nil {
 		diags.AddError("Replica set "+spec.Name+" did not converge", err.Error())

@@ -58,6 +58,18 @@ module "web" {
   strategy     = "canary"
   check_every  = "2s"
   preview_ttl  = "30m"
+
+  # The git hook's secret for webhook_path (never in the plan or the state).
+  webhook_secret         = var.webhook_secret
+  webhook_secret_version = 1
+}
+
+variable "webhook_secret" {
+  description = "Secret a git hook sends in X-Paved-Webhook-Token (at least 32 characters; null: polling only). Pass it with TF_VAR_webhook_secret."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
 }
 
 output "repository" {

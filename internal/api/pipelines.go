@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -23,14 +22,19 @@ type PipelineEngine interface {
 	LogPath(b store.JobBuild) string
 }
 
-// WebhookHeader carries a source's webhook token (instead of a bearer token).
-const WebhookHeader = "X-Paved-Webhook-Token"
+// WebhookHeader carries a source's webhook secret (instead of a bearer token).
+const WebhookHeader = paved.WebhookHeader
 
-func (s *Server) pipelineView(p store.Pipeline) paved.Pipeline {
+// pipelineView is a pipeline as the API shows it: never with a webhook
+// secret, except generated ones (source → secret), which only the answer
+// to the set that made them carries.
+func (s *Server) pipelineView(p store.Pipeline, generated map[string]string) paved.Pipeline {
 	out := paved.Pipeline{PipelineSpec: p.Spec, Space: p.Space, Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
 		Webhooks: map[string]paved.Webhook{}}
-	for src, tok := range p.Webhooks {
-		out.Webhooks[src] = paved.Webhook{Path: fmt.Sprintf("/v1/spaces/%s/pipelines/%s/sources/%s/check", p.Space, p.Spec.Name, src), Token: tok}
+	out.WebhookSecrets = nil
+	for src := range p.WebhookHashes {
+		out.Webhooks[src] = paved.Webhook{Path: fmt.Sprintf("/v1/spaces/%s/pipelines/%s/sources/%s/check", p.Space, p.Spec.Name, src),
+			Token: generated[src]}
 	}
 	return out
 }
@@ -58,7 +62,7 @@ func (s *Server) listPipelines(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]paved.Pipeline, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, s.pipelineView(p))
+		out = append(out, s.pipelineView(p, nil))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"pipelines": out})
 	return nil
@@ -70,7 +74,7 @@ func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("ETag", etag(p.Version))
-	writeJSON(w, http.StatusOK, s.pipelineView(p))
+	writeJSON(w, http.StatusOK, s.pipelineView(p, nil))
 	return nil
 }
 
@@ -104,13 +108,15 @@ func (s *Server) setPipeline(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.Store.SetPipeline(r.Context(), actor(r), sp.Name, spec, want, s.NewToken)
+	p, generated, err := s.Store.SetPipeline(r.Context(), actor(r), sp.Name, spec, want, s.NewToken)
 	if err != nil {
 		return staleError(err, "pipeline "+spec.Name, want)
 	}
 	s.Pipelines.Notify(p.ID)
 	w.Header().Set("ETag", etag(p.Version))
-	writeJSON(w, http.StatusOK, s.pipelineView(p))
+	// The answer may hold generated secrets: no cache keeps it.
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, s.pipelineView(p, generated))
 	return nil
 }
 
@@ -128,7 +134,7 @@ func (s *Server) deletePipeline(w http.ResponseWriter, r *http.Request) error {
 }
 
 // checkSource checks a source now: the webhook. It takes the admin token
-// or the source's own webhook token.
+// or the source's own webhook secret, compared by hash in constant time.
 func (s *Server) checkSource(w http.ResponseWriter, r *http.Request) error {
 	webhook := webhookCall(r)
 	// A webhook caller learns nothing (not even whether the pipeline
@@ -142,9 +148,9 @@ func (s *Server) checkSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	src := r.PathValue("source")
-	tok, ok := p.Webhooks[src]
+	hash, ok := p.WebhookHashes[src]
 	switch {
-	case webhook && (!ok || subtle.ConstantTimeCompare([]byte(r.Header.Get(WebhookHeader)), []byte(tok)) != 1):
+	case webhook && (!ok || !store.WebhookMatches(hash, r.Header.Get(WebhookHeader))):
 		return s.webhookFailed(r, denied)
 	case !ok:
 		return notFound("pipeline %s has no source %q", p.Spec.Name, src)

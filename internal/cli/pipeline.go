@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,6 +32,9 @@ type PipelineSetOptions struct {
 	f      *Factory
 	Space  string
 	Config string
+	// WebhookSecretFiles are SOURCE=PATH: the webhook secret of a source,
+	// read from a file (never from argv, which other users can see).
+	WebhookSecretFiles []string
 }
 
 // NewCmdPipelineSet is `paved pipeline set -c pipeline.yml --space S`.
@@ -40,7 +45,13 @@ func NewCmdPipelineSet(f *Factory, runF func(*PipelineSetOptions) error) *cobra.
 		Short: "Create or replace a pipeline from a YAML (or JSON) file",
 		Long: `set reads the pipeline model (the same as the API and the paved_pipeline
 resource) from a YAML or JSON file, checks all of it, and sends it to the cell.
-Unknown keys and bad references are refused with the path to the bad part.`,
+Unknown keys and bad references are refused with the path to the bad part.
+
+Each source has a webhook: POST its path with header X-Paved-Webhook-Token
+set to the source's secret checks it at once. Choose a secret with
+--webhook-secret-file SOURCE=PATH (at least 32 printable characters; the
+cell keeps only its hash). A new source without one gets a generated
+secret, printed once by this command and never shown again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -51,9 +62,35 @@ Unknown keys and bad references are refused with the path to the bad part.`,
 	}
 	cmd.Flags().StringVarP(&opts.Space, "space", "s", "", "space of the pipeline (required)")
 	cmd.Flags().StringVarP(&opts.Config, "config", "c", "", "pipeline file (required)")
+	cmd.Flags().StringArrayVar(&opts.WebhookSecretFiles, "webhook-secret-file", nil,
+		"SOURCE=PATH: set the source's webhook secret to the content of the file (repeatable)")
 	cmd.MarkFlagRequired("space")
 	cmd.MarkFlagRequired("config")
 	return cmd
+}
+
+// webhookSecrets reads the --webhook-secret-file flags (one trailing
+// newline of a file is not part of the secret).
+func (opts *PipelineSetOptions) webhookSecrets() (map[string]string, error) {
+	if len(opts.WebhookSecretFiles) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, f := range opts.WebhookSecretFiles {
+		src, file, ok := strings.Cut(f, "=")
+		if !ok || src == "" || file == "" {
+			return nil, fmt.Errorf("--webhook-secret-file %q: use SOURCE=PATH", f)
+		}
+		if _, dup := out[src]; dup {
+			return nil, fmt.Errorf("--webhook-secret-file: source %s is given twice", src)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--webhook-secret-file %s: %w", src, err)
+		}
+		out[src] = strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+	}
+	return out, nil
 }
 
 // ParsePipeline reads a pipeline from YAML or JSON strictly: unknown keys,
@@ -71,6 +108,9 @@ func ParsePipeline(data []byte) (paved.PipelineSpec, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&spec); err != nil {
 		return spec, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if spec.WebhookSecrets != nil {
+		return spec, fmt.Errorf("webhook_secrets: secrets do not belong in a pipeline file; use --webhook-secret-file SOURCE=PATH")
 	}
 	return spec, nil
 }
@@ -104,6 +144,9 @@ func runPipelineSet(ctx context.Context, opts *PipelineSetOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", opts.Config, err)
 	}
+	if spec.WebhookSecrets, err = opts.webhookSecrets(); err != nil {
+		return err
+	}
 	// Check locally first, with every problem listed; the cell checks again
 	// with what only it knows (which apps exist).
 	if errs := spec.Validate(nil); len(errs) > 0 {
@@ -128,8 +171,17 @@ func runPipelineSet(ctx context.Context, opts *PipelineSetOptions) error {
 		return opts.f.PrintJSON(p)
 	}
 	fmt.Fprintf(opts.f.Out, "pipeline %s/%s set (version %d): %d sources, %d jobs\n", p.Space, p.Name, p.Version, len(p.Sources), len(p.Jobs))
-	for src, hook := range p.Webhooks {
-		fmt.Fprintf(opts.f.Out, "  webhook for %s: POST %s%s with %s: %s\n", src, c.Endpoint(), hook.Path, "X-Paved-Webhook-Token", hook.Token)
+	shown := false
+	for _, src := range slices.Sorted(maps.Keys(p.Webhooks)) {
+		hook := p.Webhooks[src]
+		secret := "the secret you set"
+		if hook.Token != "" {
+			secret, shown = hook.Token, true
+		}
+		fmt.Fprintf(opts.f.Out, "  webhook for %s: POST %s%s with %s: %s\n", src, c.Endpoint(), hook.Path, paved.WebhookHeader, secret)
+	}
+	if shown {
+		fmt.Fprintln(opts.f.Err, "Save the generated webhook secrets now: the cell keeps only their hashes and will not show them again.")
 	}
 	return nil
 }

@@ -65,9 +65,17 @@ func (c *cell) setPipeline(t *testing.T, yaml string) *paved.Pipeline {
 // setPipelineIn is setPipeline in a given space.
 func (c *cell) setPipelineIn(t *testing.T, space, yaml string) *paved.Pipeline {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "pipeline.yml")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pipeline.yml")
 	os.WriteFile(path, []byte(yaml), 0o644)
-	c.mustPaved("pipeline", "set", "-c", path, "--space", space)
+	args := []string{"pipeline", "set", "-c", path, "--space", space}
+	if strings.Contains(yaml, "name: repo,") || strings.Contains(yaml, "- name: repo\n") {
+		// Source repo's webhook secret is chosen here: the cell never shows it.
+		secret := filepath.Join(dir, "webhook-secret")
+		os.WriteFile(secret, []byte(e2eWebhookSecret+"\n"), 0o600)
+		args = append(args, "--webhook-secret-file", "repo="+secret)
+	}
+	c.mustPaved(args...)
 	name := strings.TrimSpace(strings.SplitN(strings.SplitN(yaml, "name:", 2)[1], "\n", 2)[0])
 	p, err := c.client.Pipelines.Get(context.Background(), space, name)
 	if err != nil {
@@ -118,11 +126,17 @@ func (c *cell) noBuildOf(t *testing.T, pipeline, job, sha string) {
 	}
 }
 
+// e2eWebhookSecret is the webhook secret setPipeline gives source repo.
+const e2eWebhookSecret = "e2e-webhook-secret-0123456789abcdef"
+
 func webhook(t *testing.T, c *cell, p *paved.Pipeline, source string) {
 	t.Helper()
 	hook := p.Webhooks[source]
+	if hook.Token != "" {
+		t.Fatalf("a read of pipeline %s shows the webhook secret of %s", p.Name, source)
+	}
 	req, _ := http.NewRequest(http.MethodPost, "http://"+c.api+hook.Path, nil)
-	req.Header.Set("X-Paved-Webhook-Token", hook.Token)
+	req.Header.Set("X-Paved-Webhook-Token", e2eWebhookSecret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("webhook: %v %v", resp, err)
@@ -288,7 +302,8 @@ jobs:
 	}
 	for _, tc := range []struct{ path, token, bearer string }{
 		{p.Webhooks["repo"].Path, "wrong", ""},
-		{p.Webhooks["repo"].Path, p.Webhooks["repo"].Token + "x", ""},
+		{p.Webhooks["repo"].Path, e2eWebhookSecret + "x", ""},
+		{p.Webhooks["repo"].Path, "", ""},
 		{p.Webhooks["repo"].Path, "anything", "nope"},
 		{strings.Replace(p.Webhooks["repo"].Path, "/fan/", "/ghost/", 1), "anything", ""},
 	} {

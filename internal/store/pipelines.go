@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,13 +18,15 @@ import (
 
 // Pipeline is a pipeline row.
 type Pipeline struct {
-	ID        int64
-	Space     string
-	Spec      paved.PipelineSpec
-	Webhooks  map[string]string // source → webhook token
-	Version   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID    int64
+	Space string
+	Spec  paved.PipelineSpec // never with WebhookSecrets
+	// WebhookHashes holds each source's webhook secret as the hex sha256
+	// of it (WebhookHash); the secret itself is never stored.
+	WebhookHashes map[string]string
+	Version       int64
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // Input is the version of one source a build uses.
@@ -53,7 +58,7 @@ func InputsKey(in map[string]Input) string {
 
 func pipelineObject(space, name string) string { return "pipeline/" + space + "/" + name }
 
-const pipelineCols = "id, space, spec, webhooks, version, created_at, updated_at"
+const pipelineCols = "id, space, spec, webhook_hashes, version, created_at, updated_at"
 
 func scanPipeline(row scanner) (Pipeline, error) {
 	var p Pipeline
@@ -66,16 +71,38 @@ func scanPipeline(row scanner) (Pipeline, error) {
 		return p, err
 	}
 	json.Unmarshal([]byte(spec), &p.Spec)
-	json.Unmarshal([]byte(hooks), &p.Webhooks)
+	json.Unmarshal([]byte(hooks), &p.WebhookHashes)
 	p.CreatedAt, p.UpdatedAt = parseTS(created), parseTS(updated)
 	return p, nil
 }
 
+// WebhookHash is how a webhook secret is kept: its hex sha256 (the secrets
+// are high-entropy, so a fast hash is enough, as for API tokens).
+func WebhookHash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// WebhookMatches tells, in constant time, whether secret hashes to hash.
+func WebhookMatches(hash, secret string) bool {
+	if hash == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(WebhookHash(secret)), []byte(hash)) == 1
+}
+
 // SetPipeline creates or replaces a pipeline (ifVersion guards a replace).
-// newToken makes a webhook token for each source that has none yet.
-func (s *SQLite) SetPipeline(ctx context.Context, actor, space string, spec paved.PipelineSpec, ifVersion int64, newToken func() string) (Pipeline, error) {
+// A source named in spec.WebhookSecrets gets the hash of that secret; any
+// other source keeps the one it has, or gets one from newToken. The secrets
+// newToken made are returned (source → secret): the only time they exist
+// outside the caller of the webhook. spec is stored without its secrets.
+func (s *SQLite) SetPipeline(ctx context.Context, actor, space string, spec paved.PipelineSpec, ifVersion int64, newToken func() string) (Pipeline, map[string]string, error) {
 	t := ts(now())
+	chosen := spec.WebhookSecrets
+	spec.WebhookSecrets = nil
+	var generated map[string]string
 	err := s.inTx(ctx, event(actor, "pipeline.set", pipelineObject(space, spec.Name), ""), func(tx *sql.Tx) error {
+		generated = nil // a retried transaction starts over
 		var one int
 		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM spaces WHERE name = ?", space).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
@@ -86,28 +113,71 @@ func (s *SQLite) SetPipeline(ctx context.Context, actor, space string, spec pave
 		}
 		hooks := map[string]string{}
 		for _, src := range spec.Sources {
-			if tok := cur.Webhooks[src.Name]; tok != "" {
-				hooks[src.Name] = tok
-			} else {
-				hooks[src.Name] = newToken()
+			switch secret, ok := chosen[src.Name]; {
+			case ok && secret != "":
+				hooks[src.Name] = WebhookHash(secret)
+			case cur.WebhookHashes[src.Name] != "":
+				hooks[src.Name] = cur.WebhookHashes[src.Name]
+			default:
+				secret := newToken()
+				if generated == nil {
+					generated = map[string]string{}
+				}
+				generated[src.Name] = secret
+				hooks[src.Name] = WebhookHash(secret)
 			}
 		}
 		if errors.Is(err, ErrNotFound) {
-			_, err = tx.ExecContext(ctx, `INSERT INTO pipelines(space, name, spec, webhooks, version, created_at, updated_at) VALUES(?,?,?,?,1,?,?)`,
+			_, err = tx.ExecContext(ctx, `INSERT INTO pipelines(space, name, spec, webhook_hashes, version, created_at, updated_at) VALUES(?,?,?,?,1,?,?)`,
 				space, spec.Name, mustJSON(spec), mustJSON(hooks), t, t)
 			return err
 		}
 		if ifVersion != 0 && cur.Version != ifVersion {
 			return ErrStale
 		}
-		_, err = tx.ExecContext(ctx, "UPDATE pipelines SET spec = ?, webhooks = ?, version = version + 1, updated_at = ? WHERE id = ?",
+		_, err = tx.ExecContext(ctx, "UPDATE pipelines SET spec = ?, webhook_hashes = ?, version = version + 1, updated_at = ? WHERE id = ?",
 			mustJSON(spec), mustJSON(hooks), t, cur.ID)
 		return err
 	})
 	if err != nil {
-		return Pipeline{}, err
+		return Pipeline{}, nil, err
 	}
-	return s.GetPipeline(ctx, space, spec.Name)
+	p, err := s.GetPipeline(ctx, space, spec.Name)
+	return p, generated, err
+}
+
+// hashWebhookTokens is the data half of migration 0008: the webhook
+// tokens stored in plain text before it become their hashes.
+func hashWebhookTokens(tx *sql.Tx) error {
+	rows, err := tx.Query("SELECT id, webhook_hashes FROM pipelines")
+	if err != nil {
+		return err
+	}
+	plain := map[int64]map[string]string{}
+	for rows.Next() {
+		var id int64
+		var hooks string
+		if err := rows.Scan(&id, &hooks); err != nil {
+			rows.Close()
+			return err
+		}
+		m := map[string]string{}
+		json.Unmarshal([]byte(hooks), &m)
+		plain[id] = m
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for id, m := range plain {
+		for src, tok := range m {
+			m[src] = WebhookHash(tok)
+		}
+		if _, err := tx.Exec("UPDATE pipelines SET webhook_hashes = ? WHERE id = ?", mustJSON(m), id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // GetPipeline reads a pipeline by space and name.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -54,6 +55,12 @@ func Open(dataDir string) (*SQLite, error) {
 	return s, nil
 }
 
+// dataMigrations are the Go halves of migrations that rewrite data SQL
+// cannot (hashing), run in the migration's transaction after its SQL.
+var dataMigrations = map[string]func(*sql.Tx) error{
+	"0008_webhook_hashes.sql": hashWebhookTokens,
+}
+
 // migrate applies the embedded migrations past PRAGMA user_version, each in
 // its own transaction.
 func (s *SQLite) migrate() error {
@@ -82,6 +89,12 @@ func (s *SQLite) migrate() error {
 		if _, err := tx.Exec(string(ddl)); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if data := dataMigrations[path.Base(name)]; data != nil {
+			if err := data(tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migration %s: %w", name, err)
+			}
 		}
 		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
 			tx.Rollback()

@@ -113,7 +113,7 @@ type Store interface {
 	GetDeployment(ctx context.Context, id int64) (Deployment, error)
 	ListDeployments(ctx context.Context, space, app string) ([]Deployment, error)
 
-	SetPipeline(ctx context.Context, actor, space string, spec paved.PipelineSpec, ifVersion int64, newToken func() string) (Pipeline, error)
+	SetPipeline(ctx context.Context, actor, space string, spec paved.PipelineSpec, ifVersion int64, newToken func() string) (Pipeline, map[string]string, error)
 	GetPipeline(ctx context.Context, space, name string) (Pipeline, error)
 	GetPipelineByID(ctx context.Context, id int64) (Pipeline, error)
 	ListPipelines(ctx context.Context, space string) ([]Pipeline, error)

@@ -45,6 +45,10 @@ resource "paved_pipeline" "this" {
     check_every = var.check_every
   }
 
+  # Write-only: the secret is never in the plan or the state.
+  webhook_secrets_wo         = var.webhook_secret == null ? null : { repo = var.webhook_secret }
+  webhook_secrets_wo_version = var.webhook_secret_version
+
   job {
     name = "test"
     step {

@@ -29,12 +29,6 @@ output "jobs" {
 }
 
 output "webhook_path" {
-  description = "POST here (with webhook_token in X-Paved-Webhook-Token) to check the repository at once, e.g. from a git hook."
+  description = "POST here (with webhook_secret in X-Paved-Webhook-Token) to check the repository at once, e.g. from a git hook."
   value       = paved_pipeline.this.webhook_paths["repo"]
-}
-
-output "webhook_token" {
-  description = "Token of the repository's webhook."
-  value       = paved_pipeline.this.webhook_tokens["repo"]
-  sensitive   = true
 }

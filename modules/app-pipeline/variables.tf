@@ -124,6 +124,20 @@ variable "strategy" {
   }
 }
 
+variable "webhook_secret" {
+  description = "Secret of the repository's webhook (at least 32 printable characters without spaces), e.g. an ephemeral variable of the caller. Ephemeral and sent write-only: never in the plan or the state. null: no usable webhook, polling only."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "webhook_secret_version" {
+  description = "Change it to send a new webhook_secret (rotation): a write-only value cannot be compared."
+  type        = number
+  default     = null
+}
+
 variable "check_every" {
   description = "How often the pipeline polls the repository (a webhook checks at once too)."
   type        = string

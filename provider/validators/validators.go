@@ -7,6 +7,7 @@ import (
 	"context"
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -87,6 +88,32 @@ func (envMap) ValidateMap(_ context.Context, req validator.MapRequest, resp *val
 	for k := range req.ConfigValue.Elements() {
 		if err := paved.CheckEnvName(k); err != nil {
 			resp.Diagnostics.AddAttributeError(req.Path.AtMapKey(k), "Invalid environment variable name", err.Error())
+		}
+	}
+}
+
+// WebhookSecrets checks the values of a map of webhook secrets (source →
+// secret) without ever putting a value in a message.
+func WebhookSecrets() validator.Map { return webhookSecretMap{} }
+
+type webhookSecretMap struct{}
+
+func (webhookSecretMap) Description(context.Context) string {
+	return "secrets of at least 32 printable characters without spaces"
+}
+func (v webhookSecretMap) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (webhookSecretMap) ValidateMap(_ context.Context, req validator.MapRequest, resp *validator.MapResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	for k, v := range req.ConfigValue.Elements() {
+		s, ok := v.(types.String)
+		if !ok || s.IsNull() || s.IsUnknown() {
+			continue
+		}
+		if err := paved.CheckWebhookSecret(s.ValueString()); err != nil {
+			resp.Diagnostics.AddAttributeError(req.Path.AtMapKey(k), "Invalid webhook secret", err.Error())
 		}
 	}
 }

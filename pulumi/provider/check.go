@@ -237,12 +237,19 @@ func camel(s string) string {
 	return strings.Join(parts, "")
 }
 
+// secretInputs are, per resource type, the secret inputs that are never
+// outputs (never returned by the cell).
+var secretInputs = map[string]string{
+	Name + ":index:App":      "secretEnv",
+	Name + ":index:Pipeline": "webhookSecrets",
+}
+
 // diffSecretInputs adds the secret inputs' changes to a diff: they are not
 // in the outputs (never returned), so they are compared with the inputs
 // the engine recorded.
 func diffSecretInputs(req p.DiffRequest, resp p.DiffResponse) p.DiffResponse {
-	const key = "secretEnv"
-	if string(req.Urn.Type()) != Name+":index:App" {
+	key, ok := secretInputs[string(req.Urn.Type())]
+	if !ok {
 		return resp
 	}
 	if _, ok := resp.DetailedDiff[key]; ok {

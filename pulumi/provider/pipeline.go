@@ -7,7 +7,6 @@ import (
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -15,7 +14,8 @@ import (
 // Pipeline is paved:index:Pipeline, a delivery pipeline in a space, over
 // paved.Pipelines: sources whose new versions trigger jobs of steps. Every
 // change but space and name is an in-place update (the cell keeps builds,
-// versions and webhook tokens); the webhook tokens are a Pulumi secret.
+// versions and webhook secrets); webhookSecrets is a secret input that is
+// never an output.
 type Pipeline struct{}
 
 // Annotate documents the resource.
@@ -24,23 +24,16 @@ func (r *Pipeline) Annotate(a infer.Annotator) {
 	a.Describe(&r, "A delivery pipeline in a space: sources (`git`, `semver`, `time`, `app_release`) whose new versions trigger "+
 		"jobs of steps (get, task, deploy, assert, put, environment, inParallel, try) with onSuccess/onFailure/ensure hooks. "+
 		"Every version builds once per job; `passed` fans in. Every change but `space` and `name` is an in-place update "+
-		"(builds, versions and webhook tokens are kept). `webhookTokens` is a Pulumi secret. Import as `SPACE/NAME`.")
+		"(builds, versions and webhook secrets are kept). `webhookSecrets` is a secret input, never an output. Import as `SPACE/NAME`.")
 }
 
 var (
-	_ infer.CustomCheck[PipelineArgs]                         = (*Pipeline)(nil)
-	_ infer.CustomDiff[PipelineArgs, PipelineState]           = (*Pipeline)(nil)
-	_ infer.CustomUpdate[PipelineArgs, PipelineState]         = (*Pipeline)(nil)
-	_ infer.CustomRead[PipelineArgs, PipelineState]           = (*Pipeline)(nil)
-	_ infer.CustomDelete[PipelineState]                       = (*Pipeline)(nil)
-	_ infer.ExplicitDependencies[PipelineArgs, PipelineState] = (*Pipeline)(nil)
+	_ infer.CustomCheck[PipelineArgs]                 = (*Pipeline)(nil)
+	_ infer.CustomDiff[PipelineArgs, PipelineState]   = (*Pipeline)(nil)
+	_ infer.CustomUpdate[PipelineArgs, PipelineState] = (*Pipeline)(nil)
+	_ infer.CustomRead[PipelineArgs, PipelineState]   = (*Pipeline)(nil)
+	_ infer.CustomDelete[PipelineState]               = (*Pipeline)(nil)
 )
-
-// WireDependencies makes webhookTokens always secret; the other outputs
-// follow the inputs as by default.
-func (*Pipeline) WireDependencies(f infer.FieldSelector, _ *PipelineArgs, state *PipelineState) {
-	f.OutputField(&state.WebhookTokens).AlwaysSecret()
-}
 
 // Check decodes the inputs and runs paved's pipeline validation (the one
 // the cell, the CLI and the Terraform provider run), reporting each
@@ -52,11 +45,12 @@ func (*Pipeline) Check(ctx context.Context, req infer.CheckRequest) (infer.Check
 	}
 	var c checker
 	c.name("space", args.Space)
-	c.pipelineDurations(args)
+	c.pipelineDurations(args.PipelineSettings)
 	spec, _ := args.spec() // bad durations were reported above
+	spec.WebhookSecrets = args.WebhookSecrets
 	for _, fe := range spec.Validate(nil) {
 		at := pipelinePath(fe.Field)
-		c.add(at, fe.Message, pipelineDeps(at, args)...)
+		c.add(at, fe.Message, pipelineDeps(at, args.PipelineSettings)...)
 	}
 	return infer.CheckResponse[PipelineArgs]{Inputs: args, Failures: c.failures(req.NewInputs)}, nil
 }
@@ -73,7 +67,7 @@ func (*Pipeline) Diff(_ context.Context, req infer.DiffRequest[PipelineArgs, Pip
 	if in.Name != st.Name {
 		diff["name"] = p.PropertyDiff{Kind: p.UpdateReplace, InputDiff: true}
 	}
-	for _, name := range changedPipeline(in, st.PipelineArgs) {
+	for _, name := range changedPipeline(in.PipelineSettings, st.PipelineSettings) {
 		diff[name] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
 	}
 	return infer.DiffResponse{HasChanges: len(diff) > 0, DetailedDiff: diff}, nil
@@ -84,7 +78,7 @@ func (*Pipeline) Create(ctx context.Context, req infer.CreateRequest[PipelineArg
 	in := req.Inputs
 	id := in.Space + "/" + in.Name
 	if req.DryRun {
-		return infer.CreateResponse[PipelineState]{ID: id, Output: PipelineState{PipelineArgs: in}}, nil
+		return infer.CreateResponse[PipelineState]{ID: id, Output: PipelineState{PipelineSettings: in.PipelineSettings}}, nil
 	}
 	st, err := setPipeline(ctx, clientOf(ctx), in)
 	return infer.CreateResponse[PipelineState]{ID: id, Output: st}, err
@@ -94,7 +88,7 @@ func (*Pipeline) Create(ctx context.Context, req infer.CreateRequest[PipelineArg
 func (*Pipeline) Update(ctx context.Context, req infer.UpdateRequest[PipelineArgs, PipelineState]) (infer.UpdateResponse[PipelineState], error) {
 	if req.DryRun {
 		st := req.State
-		st.PipelineArgs = req.Inputs
+		st.PipelineSettings = req.Inputs.PipelineSettings
 		return infer.UpdateResponse[PipelineState]{Output: st}, nil
 	}
 	st, err := setPipeline(ctx, clientOf(ctx), req.Inputs)
@@ -110,6 +104,7 @@ func setPipeline(ctx context.Context, c *paved.Client, in PipelineArgs) (Pipelin
 	if err != nil {
 		return PipelineState{}, fmt.Errorf("pipeline %s: %w", id, err)
 	}
+	spec.WebhookSecrets = in.WebhookSecrets
 	pl, err := c.Pipelines.Set(ctx, in.Space, spec)
 	if err != nil {
 		var apiErr *paved.APIError
@@ -118,7 +113,7 @@ func setPipeline(ctx context.Context, c *paved.Client, in PipelineArgs) (Pipelin
 		}
 		return PipelineState{}, fmt.Errorf("set pipeline %s: %w", id, err)
 	}
-	return pipelineState(pl, in), nil
+	return pipelineState(pl, in.PipelineSettings), nil
 }
 
 // Read refreshes the pipeline from the cell, so a change made outside
@@ -126,10 +121,10 @@ func setPipeline(ctx context.Context, c *paved.Client, in PipelineArgs) (Pipelin
 // SPACE/NAME.
 func (*Pipeline) Read(ctx context.Context, req infer.ReadRequest[PipelineArgs, PipelineState]) (infer.ReadResponse[PipelineArgs, PipelineState], error) {
 	space, name := req.State.Space, req.State.Name
-	prior := req.State.PipelineArgs
+	prior := req.State.PipelineSettings
 	if space == "" || name == "" {
 		space, name = splitID(req.ID)
-		prior = req.Inputs
+		prior = req.Inputs.PipelineSettings
 		if paved.CheckName(space) != nil || paved.CheckName(name) != nil {
 			return infer.ReadResponse[PipelineArgs, PipelineState]{}, fmt.Errorf("import a pipeline as SPACE/NAME, e.g. ci/main; got %q", req.ID)
 		}
@@ -142,7 +137,9 @@ func (*Pipeline) Read(ctx context.Context, req infer.ReadRequest[PipelineArgs, P
 		return infer.ReadResponse[PipelineArgs, PipelineState]{}, fmt.Errorf("read pipeline %s/%s: %w", space, name, err)
 	}
 	st := pipelineState(pl, prior)
-	return infer.ReadResponse[PipelineArgs, PipelineState]{ID: pl.Space + "/" + pl.Name, Inputs: st.PipelineArgs, State: st}, nil
+	// The secrets are never read back: keep what the program set.
+	inputs := PipelineArgs{PipelineSettings: st.PipelineSettings, WebhookSecrets: req.Inputs.WebhookSecrets}
+	return infer.ReadResponse[PipelineArgs, PipelineState]{ID: pl.Space + "/" + pl.Name, Inputs: inputs, State: st}, nil
 }
 
 // Delete removes the pipeline with its builds and versions.
@@ -155,18 +152,4 @@ func (*Pipeline) Delete(ctx context.Context, req infer.DeleteRequest[PipelineSta
 		return infer.DeleteResponse{}, fmt.Errorf("delete pipeline %s/%s: %w", space, name, err)
 	}
 	return infer.DeleteResponse{}, nil
-}
-
-// secretOutputs marks the outputs that are always secret as secret in a
-// Read's answer too: a refresh keeps the state's secretness by itself,
-// an import has none to keep.
-func secretOutputs(urn resource.URN, resp p.ReadResponse) p.ReadResponse {
-	if string(urn.Type()) != Name+":index:Pipeline" {
-		return resp
-	}
-	const key = "webhookTokens"
-	if v, ok := resp.Properties.GetOk(key); ok && !v.Secret() {
-		resp.Properties = resp.Properties.Set(key, v.WithSecret(true))
-	}
-	return resp
 }

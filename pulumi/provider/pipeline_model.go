@@ -13,7 +13,7 @@ import (
 
 // spec maps the inputs onto the library's PipelineSpec. A bad duration is
 // an error (Check reports it at its property first) and is sent as zero.
-func (a PipelineArgs) spec() (paved.PipelineSpec, error) {
+func (a PipelineSettings) spec() (paved.PipelineSpec, error) {
 	var errs durations
 	spec := paved.PipelineSpec{Name: a.Name, Paused: deref(a.Paused), Retain: deref(a.Retain),
 		Sources: []paved.SourceSpec{}, Jobs: []paved.JobSpec{}}
@@ -83,11 +83,11 @@ func (s PipelineStep) step(at string, errs *durations) paved.Step {
 // the last state) keeps "not set" for what the program leaves out and the
 // user's spelling of durations, so an unchanged program previews no
 // changes and a refresh shows only real drift.
-func pipelineState(p *paved.Pipeline, prior PipelineArgs) PipelineState {
-	st := PipelineState{PipelineArgs: PipelineArgs{
+func pipelineState(p *paved.Pipeline, prior PipelineSettings) PipelineState {
+	st := PipelineState{PipelineSettings: PipelineSettings{
 		Space: p.Space, Name: p.Name, Paused: boolOr(p.Paused, prior.Paused), Retain: intOr(p.Retain, prior.Retain),
 		Sources: []PipelineSource{}, Jobs: []PipelineJob{},
-	}, WebhookPaths: map[string]string{}, WebhookTokens: map[string]string{}}
+	}, WebhookPaths: map[string]string{}}
 	for i, s := range p.Sources {
 		var ps PipelineSource
 		if i < len(prior.Sources) {
@@ -118,7 +118,7 @@ func pipelineState(p *paved.Pipeline, prior PipelineArgs) PipelineState {
 		st.Jobs = append(st.Jobs, job)
 	}
 	for src, h := range p.Webhooks {
-		st.WebhookPaths[src], st.WebhookTokens[src] = h.Path, h.Token
+		st.WebhookPaths[src] = h.Path // a generated secret (h.Token) is not kept
 	}
 	return st
 }
@@ -195,7 +195,7 @@ func listOr(v, prior []string) []string {
 // differs: durations compare by value, a list or map left out is an empty
 // one, and a source or job is compared as a whole ("sources[1]",
 // "jobs[0]"), or the list when their number changed.
-func changedPipeline(want, have PipelineArgs) []string {
+func changedPipeline(want, have PipelineSettings) []string {
 	var out []string
 	if deref(want.Paused) != deref(have.Paused) {
 		out = append(out, "paused")
@@ -259,7 +259,7 @@ var (
 // pipelineDeps are the properties a pipeline failure's verdict depends on
 // besides its own (a get is wrong only for a known list of sources), so a
 // preview with values not known yet does not fail on them.
-func pipelineDeps(path string, a PipelineArgs) []string {
+func pipelineDeps(path string, a PipelineSettings) []string {
 	var deps []string
 	switch {
 	case refersToSource.MatchString(path):
@@ -282,7 +282,7 @@ func pipelineDeps(path string, a PipelineArgs) []string {
 
 // pipelineDurations reports the durations of a pipeline that do not parse,
 // at their property paths.
-func (c *checker) pipelineDurations(a PipelineArgs) {
+func (c *checker) pipelineDurations(a PipelineSettings) {
 	for i, s := range a.Sources {
 		at := fmt.Sprintf("sources[%d].", i)
 		c.duration(at+"checkEvery", s.CheckEvery, false)

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
@@ -38,8 +39,8 @@ func TestPipelinePath(t *testing.T) {
 
 // fullPipeline uses every part of the model: each source type, each step
 // kind, nested inParallel and try, hooks on jobs and on steps.
-func fullPipeline() PipelineArgs {
-	return PipelineArgs{
+func fullPipeline() PipelineSettings {
+	return PipelineSettings{
 		Space: "ci", Name: "main", Paused: ptr(false), Retain: ptr(20),
 		Sources: []PipelineSource{
 			{Name: "repo", Type: "git", Uri: ptr("/srv/repo"), Branch: ptr("main"), Paths: []string{"web/"}, CheckEvery: ptr("1m")},
@@ -106,15 +107,23 @@ func TestPipelineRoundTrip(t *testing.T) {
 		t.Fatalf("the nested steps did not map: %+v", spec.Jobs[0].Plan)
 	}
 	st := pipelineState(asTheCellHasIt(t, spec), in)
-	if !reflect.DeepEqual(st.PipelineArgs, in) {
-		a, _ := json.MarshalIndent(st.PipelineArgs, "", " ")
+	if !reflect.DeepEqual(st.PipelineSettings, in) {
+		a, _ := json.MarshalIndent(st.PipelineSettings, "", " ")
 		t.Errorf("read back differs:\n%s", a)
 	}
-	if got := changedPipeline(in, st.PipelineArgs); len(got) != 0 {
+	if got := changedPipeline(in, st.PipelineSettings); len(got) != 0 {
 		t.Errorf("an unchanged pipeline differs in %v", got)
 	}
-	if st.WebhookTokens["rel"] != "tok-rel" || st.WebhookPaths["repo"] != "/v1/spaces/ci/pipelines/main/sources/repo/check" {
-		t.Errorf("webhooks: %v %v", st.WebhookPaths, st.WebhookTokens)
+	if st.WebhookPaths["repo"] != "/v1/spaces/ci/pipelines/main/sources/repo/check" {
+		t.Errorf("webhooks: %v", st.WebhookPaths)
+	}
+	// Secrets go to the cell but never into the outputs, generated ones
+	// (which the cell returns once) neither.
+	sent, _ := fullPipeline().spec()
+	sent.WebhookSecrets = map[string]string{"repo": "a-webhook-secret-0123456789abcdefghij"}
+	out := pipelineState(asTheCellHasIt(t, sent), fullPipeline())
+	if b, _ := json.Marshal(out); strings.Contains(string(b), "a-webhook-secret") || strings.Contains(string(b), "tok-") {
+		t.Errorf("the outputs hold a webhook secret: %s", b)
 	}
 
 	// Same meaning, other spelling: no change.
@@ -123,7 +132,7 @@ func TestPipelineRoundTrip(t *testing.T) {
 	other.Retain = ptr(20)
 	other.Paused = nil
 	other.Jobs[0].Steps[0].Passed = []string{}
-	if got := changedPipeline(other, st.PipelineArgs); len(got) != 0 {
+	if got := changedPipeline(other, st.PipelineSettings); len(got) != 0 {
 		t.Errorf("an equivalent pipeline differs in %v", got)
 	}
 
@@ -131,23 +140,23 @@ func TestPipelineRoundTrip(t *testing.T) {
 	drifted := asTheCellHasIt(t, spec)
 	drifted.Paused = true
 	drifted.Jobs[1].Plan[4].HTTP.Contains = "bye"
-	got := changedPipeline(in, pipelineState(drifted, in).PipelineArgs)
+	got := changedPipeline(in, pipelineState(drifted, in).PipelineSettings)
 	if !slices.Equal(got, []string{"paused", "jobs[1]"}) {
 		t.Errorf("drift shows as %v, want paused and jobs[1]", got)
 	}
 	fewer := asTheCellHasIt(t, spec)
 	fewer.Sources = fewer.Sources[:3]
-	if got := changedPipeline(in, pipelineState(fewer, in).PipelineArgs); !slices.Equal(got, []string{"sources"}) {
+	if got := changedPipeline(in, pipelineState(fewer, in).PipelineSettings); !slices.Equal(got, []string{"sources"}) {
 		t.Errorf("a removed source shows as %v", got)
 	}
 
 	// An import has no prior state: what the cell has, zero values left out.
-	imported := pipelineState(asTheCellHasIt(t, spec), PipelineArgs{})
+	imported := pipelineState(asTheCellHasIt(t, spec), PipelineSettings{})
 	if imported.Paused != nil || imported.Sources[0].CheckEvery == nil || *imported.Sources[0].CheckEvery != "1m0s" ||
 		imported.Jobs[1].Steps[0].Passed[0] != "test" {
-		t.Errorf("imported: %+v", imported.PipelineArgs)
+		t.Errorf("imported: %+v", imported.PipelineSettings)
 	}
-	if got := changedPipeline(in, imported.PipelineArgs); len(got) != 0 {
+	if got := changedPipeline(in, imported.PipelineSettings); len(got) != 0 {
 		t.Errorf("the imported pipeline differs from the program in %v", got)
 	}
 }
@@ -218,7 +227,7 @@ func TestPipelineRefusedAtPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = setPipeline(context.Background(), c, fullPipeline())
+	_, err = setPipeline(context.Background(), c, PipelineArgs{PipelineSettings: fullPipeline()})
 	want := `the cell refused pipeline ci/main: jobs[1].steps[3].deploy: deploy to unknown app "web": it must exist in the pipeline's space`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)

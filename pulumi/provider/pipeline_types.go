@@ -10,8 +10,9 @@ import (
 // property path by renaming alone (see pipelinePath). A step is one type
 // at every depth: in inParallel, under try and as a hook, as in the model.
 
-// PipelineArgs are a pipeline's inputs.
-type PipelineArgs struct {
+// PipelineSettings are what a program declares about a pipeline: its
+// inputs (PipelineArgs) but the secrets, and so its outputs too.
+type PipelineSettings struct {
 	Space   string           `pulumi:"space" provider:"replaceOnChanges"`
 	Name    string           `pulumi:"name" provider:"replaceOnChanges"`
 	Paused  *bool            `pulumi:"paused,optional"`
@@ -20,8 +21,22 @@ type PipelineArgs struct {
 	Jobs    []PipelineJob    `pulumi:"jobs"`
 }
 
-// Annotate documents the inputs.
+// PipelineArgs are a pipeline's inputs: its settings and the webhook
+// secrets, which are never outputs (the cell keeps only their hashes).
+type PipelineArgs struct {
+	PipelineSettings
+	WebhookSecrets map[string]string `pulumi:"webhookSecrets,optional" provider:"secret"`
+}
+
+// Annotate documents the secret input.
 func (a *PipelineArgs) Annotate(an infer.Annotator) {
+	an.Describe(&a.WebhookSecrets, "Per source: the secret a webhook call sends in `X-Paved-Webhook-Token` (at least 32 printable "+
+		"characters without spaces). A Pulumi secret, sent to the cell, which keeps only its sha256; never an output. "+
+		"A source left out keeps the secret it has; one that never had one has a secret nobody knows (only polling reaches it).")
+}
+
+// Annotate documents the settings.
+func (a *PipelineSettings) Annotate(an infer.Annotator) {
 	an.Describe(&a.Space, "Space of the pipeline (its deploy steps push to apps of this space). Changing it replaces the pipeline.")
 	an.Describe(&a.Name, "Name: a DNS label. Changing it replaces the pipeline.")
 	an.Describe(&a.Paused, "A paused pipeline checks no source and starts no build.")
@@ -195,15 +210,13 @@ func (b *PipelineBackupAssert) Annotate(a infer.Annotator) {
 }
 
 // PipelineState is a pipeline's outputs: the pipeline as the cell has it
-// and how to tell each source to check now.
+// (never with webhookSecrets) and where to tell each source to check now.
 type PipelineState struct {
-	PipelineArgs
-	WebhookPaths  map[string]string `pulumi:"webhookPaths"`
-	WebhookTokens map[string]string `pulumi:"webhookTokens" provider:"secret"`
+	PipelineSettings
+	WebhookPaths map[string]string `pulumi:"webhookPaths"`
 }
 
 // Annotate documents the outputs.
 func (s *PipelineState) Annotate(a infer.Annotator) {
-	a.Describe(&s.WebhookPaths, "Per source: the path of the cell's API to POST to check it now.")
-	a.Describe(&s.WebhookTokens, "Per source: the token to send in `X-Paved-Webhook-Token` (a Pulumi secret).")
+	a.Describe(&s.WebhookPaths, "Per source: the path of the cell's API to POST (with the source's secret in `X-Paved-Webhook-Token`) to check it now.")
 }

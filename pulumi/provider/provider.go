@@ -56,11 +56,6 @@ func New() (p.Provider, error) {
 		}
 		return diffSecretInputs(req, resp), nil
 	}
-	read := prov.Read
-	prov.Read = func(ctx context.Context, req p.ReadRequest) (p.ReadResponse, error) {
-		resp, err := read(ctx, req)
-		return secretOutputs(req.Urn, resp), err
-	}
 	return prov, nil
 }
 

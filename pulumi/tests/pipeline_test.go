@@ -72,20 +72,23 @@ func (r *gitRepo) commit(msg string, files ...string) string {
 
 // TestPulumiPipeline: a pipeline over a real git repository, in the same
 // program as the app it deploys to. up sets it; a commit, announced with
-// the webhook path and token from the stack's outputs, is tested and
-// rolled out to the app (its answer through the router changes); an
-// unchanged program previews nothing; the webhook tokens are a secret; a
+// the webhook path of the stack's outputs and the program's secret, is
+// tested and rolled out to the app (its answer through the router
+// changes); an unchanged program previews nothing; the webhook secret is
+// a secret input, never an output nor in plain text in the state; a
 // change made outside shows at refresh and up undoes it; a change of the
 // program is an update; destroy deletes the pipeline.
 func TestPulumiPipeline(t *testing.T) {
 	c := testcell.Start(t)
 	repo := newGitRepo(t)
 	const ciHost = "web.ci.example.test"
+	const webhookSecret = "pulumi-webhook-secret-0123456789abcdef"
 	var retain pulumi.IntPtrInput // not set, then 50
 	// pipelineArgs is the pipeline: in space, deploying to app.
 	pipelineArgs := func(space, app pulumi.StringInput) *pv.PipelineArgs {
 		return &pv.PipelineArgs{
 			Space: space, Name: pulumi.String("ci"), Retain: retain,
+			WebhookSecrets: pulumi.StringMap{"repo": pulumi.String(webhookSecret)},
 			Sources: pv.PipelineSourceArray{pv.PipelineSourceArgs{
 				Name: pulumi.String("repo"), Type: pulumi.String("git"), Uri: pulumi.String(repo.dir),
 				Branch: pulumi.String("main"), CheckEvery: pulumi.String("1h"), // the webhook checks at once
@@ -136,7 +139,6 @@ func TestPulumiPipeline(t *testing.T) {
 		}
 		ctx.Export("pipelineId", pl.ID())
 		ctx.Export("webhookPaths", pl.WebhookPaths)
-		ctx.Export("webhookTokens", pl.WebhookTokens)
 		return nil
 	}
 	s := newStack(t, "pipeline", c.Endpoint, c.Token, program)
@@ -180,21 +182,17 @@ func TestPulumiPipeline(t *testing.T) {
 		t.Errorf("the pipeline's ID is %v, want ci/ci", id)
 	}
 	paths, _ := up.Outputs["webhookPaths"].Value.(map[string]any)
-	tokens, _ := up.Outputs["webhookTokens"].Value.(map[string]any)
 	hook := pl.Webhooks["repo"]
 	if paths["repo"] != hook.Path || hook.Path == "" {
 		t.Errorf("webhookPaths = %v, want repo → %q", paths, hook.Path)
 	}
-	if tokens["repo"] != hook.Token || hook.Token == "" {
-		t.Errorf("webhookTokens does not hold the cell's token")
-	}
-	if !up.Outputs["webhookTokens"].Secret {
-		t.Error("webhookTokens is not a secret in the stack outputs")
+	if hook.Token != "" {
+		t.Error("a read of the pipeline shows a webhook secret")
 	}
 	if up.Outputs["webhookPaths"].Secret {
 		t.Error("webhookPaths is a secret")
 	}
-	tokensAreSecret(t, s, hook.Token)
+	tokensAreSecret(t, s, webhookSecret)
 
 	// An unchanged program previews no changes.
 	start = time.Now()
@@ -210,13 +208,13 @@ func TestPulumiPipeline(t *testing.T) {
 	}
 	answersAt(t, c.RouterAddr, ciHost, "hello from paved")
 
-	// A commit, announced with the webhook path and token of the outputs,
+	// A commit, announced with the webhook path of the outputs and the secret,
 	// is tested and reaches the app: its answer through the router changes.
 	main, _ := os.ReadFile(filepath.Join(repo.dir, "main.go"))
 	sha := repo.commit("say v2", "main.go", strings.Replace(string(main), `"hello from paved"`, `"hello v2 from paved"`, 1))
 	start = time.Now()
 	req, _ := http.NewRequest(http.MethodPost, c.Endpoint+paths["repo"].(string), nil)
-	req.Header.Set("X-Paved-Webhook-Token", tokens["repo"].(string))
+	req.Header.Set("X-Paved-Webhook-Token", webhookSecret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("POST the webhook: %v %v", resp, err)
@@ -283,8 +281,11 @@ func TestPulumiPipeline(t *testing.T) {
 		t.Errorf("up (retain) changed %v, want one update", got)
 	}
 	p, err := c.Client.Pipelines.Get(ctx, "ci", "ci")
-	if err != nil || p.Retain != 50 || p.Webhooks["repo"].Token != hook.Token {
-		t.Errorf("after the update (%v): retain %d, the same webhook token %t; want 50, true", err, p.Retain, p.Webhooks["repo"].Token == hook.Token)
+	if err != nil || p.Retain != 50 {
+		t.Errorf("after the update (%v): retain %d, want 50", err, p.Retain)
+	}
+	if err := c.Client.Pipelines.Webhook(ctx, "ci", "ci", "repo", webhookSecret); err != nil {
+		t.Errorf("after the update the webhook secret no longer works: %v", err)
 	}
 	if builds, err := c.Client.Pipelines.Builds(ctx, "ci", "ci", "ship"); err != nil || len(builds) < 2 {
 		t.Errorf("the ship builds after the update: %d, %v", len(builds), err)
@@ -295,7 +296,8 @@ func TestPulumiPipeline(t *testing.T) {
 
 	// Another stack imports the pipeline by SPACE/NAME: the program's
 	// inputs are what the cell has (durations compared by value), so the
-	// import succeeds; that stack lets go of it on destroy.
+	// import succeeds, and the webhook secret, which no read shows, is then
+	// sent by an update; that stack lets go of it on destroy.
 	imp := newStack(t, "pipeline-import", c.Endpoint, c.Token, func(ctx *pulumi.Context) error {
 		_, err := pv.NewPipeline(ctx, "ci", pipelineArgs(pulumi.String("ci"), pulumi.String("web")),
 			pulumi.Import(pulumi.ID("ci/ci")), pulumi.RetainOnDelete(true))
@@ -305,13 +307,14 @@ func TestPulumiPipeline(t *testing.T) {
 	if _, err := imp.Up(ctx, optup.ProgressStreams(imp.log()), optup.EventStreams(impSteps.ch)); err != nil {
 		t.Fatalf("up (import): %v", err)
 	}
-	if st := impSteps.of(pipelineType); len(st) != 1 || st[0].Op != apitype.OpImport {
-		t.Errorf("the import's steps: %+v, want one import", st)
+	if st := impSteps.of(pipelineType); len(st) != 2 || st[0].Op != apitype.OpImport ||
+		st[1].Op != apitype.OpUpdate || !slices.Equal(st[1].Diffs, []string{"webhookSecrets"}) {
+		t.Errorf("the import's steps: %+v, want an import and an update of webhookSecrets", st)
 	}
 	if pre := previewOf(t, imp); len(pre.changes()) != 0 {
 		t.Errorf("after the import the preview shows changes: %v", pre.changes())
 	}
-	tokensAreSecret(t, imp, hook.Token)
+	tokensAreSecret(t, imp, webhookSecret)
 	if _, err := imp.Destroy(ctx, optdestroy.ProgressStreams(imp.log())); err != nil {
 		t.Fatalf("destroy (import): %v", err)
 	}
@@ -393,9 +396,10 @@ func TestPulumiPipelineCheck(t *testing.T) {
 	}
 }
 
-// tokensAreSecret: the pipeline's webhookTokens output is recorded as a
-// Pulumi secret, and no file of the backend holds a token in plain text.
-func tokensAreSecret(t *testing.T, s *stack, token string) {
+// tokensAreSecret: the pipeline's webhookSecrets input is recorded as a
+// Pulumi secret and is no output, and no file of the backend holds the
+// secret in plain text.
+func tokensAreSecret(t *testing.T, s *stack, secret string) {
 	t.Helper()
 	found := false
 	for _, r := range deployment(t, s).Resources {
@@ -403,8 +407,11 @@ func tokensAreSecret(t *testing.T, s *stack, token string) {
 			continue
 		}
 		found = true
-		if out, _ := r.Outputs["webhookTokens"].(map[string]any); out[secretSig] != secretSigValue {
-			t.Errorf("the pipeline's webhookTokens output is not a secret: %v", r.Outputs["webhookTokens"])
+		if _, ok := r.Outputs["webhookSecrets"]; ok {
+			t.Errorf("the pipeline has a webhookSecrets output: %v", r.Outputs["webhookSecrets"])
+		}
+		if in, _ := r.Inputs["webhookSecrets"].(map[string]any); in[secretSig] != secretSigValue {
+			t.Errorf("the pipeline's webhookSecrets input is not a secret: %v", r.Inputs["webhookSecrets"])
 		}
 	}
 	if !found {
@@ -415,8 +422,8 @@ func tokensAreSecret(t *testing.T, s *stack, token string) {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		if b, _ := os.ReadFile(path); strings.Contains(string(b), token) {
-			t.Errorf("%s holds a webhook token in plain text", path)
+		if b, _ := os.ReadFile(path); strings.Contains(string(b), secret) {
+			t.Errorf("%s holds a webhook secret in plain text", path)
 		}
 		return nil
 	})

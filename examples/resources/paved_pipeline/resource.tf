@@ -1,15 +1,27 @@
 # Every commit to main runs the tests; versions that pass roll out to the
 # web app with its canary, and an assert checks the new version answers.
+# The forge's webhook secret: ephemeral, so it is in neither the plan nor
+# the state (pass it with TF_VAR_webhook_secret).
+variable "webhook_secret" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+
 resource "paved_pipeline" "web" {
   space = paved_space.shop.name
   name  = "web"
+
+  # Write-only: the cell keeps only a hash. Bump the version to rotate.
+  webhook_secrets_wo         = { repo = var.webhook_secret }
+  webhook_secrets_wo_version = 1
 
   source {
     name        = "repo"
     type        = "git"
     uri         = "https://git.example.test/shop/web.git"
     branch      = "main"
-    check_every = "1m" # or POST webhook_paths["repo"] with webhook_tokens["repo"]
+    check_every = "1m" # or POST webhook_paths["repo"] with the webhook secret
   }
 
   job {

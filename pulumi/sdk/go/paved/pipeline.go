@@ -12,7 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// A delivery pipeline in a space: sources (`git`, `semver`, `time`, `app_release`) whose new versions trigger jobs of steps (get, task, deploy, assert, put, environment, inParallel, try) with onSuccess/onFailure/ensure hooks. Every version builds once per job; `passed` fans in. Every change but `space` and `name` is an in-place update (builds, versions and webhook tokens are kept). `webhookTokens` is a Pulumi secret. Import as `SPACE/NAME`.
+// A delivery pipeline in a space: sources (`git`, `semver`, `time`, `app_release`) whose new versions trigger jobs of steps (get, task, deploy, assert, put, environment, inParallel, try) with onSuccess/onFailure/ensure hooks. Every version builds once per job; `passed` fans in. Every change but `space` and `name` is an in-place update (builds, versions and webhook secrets are kept). `webhookSecrets` is a secret input, never an output. Import as `SPACE/NAME`.
 type Pipeline struct {
 	pulumi.CustomResourceState
 
@@ -28,10 +28,8 @@ type Pipeline struct {
 	Sources PipelineSourceArrayOutput `pulumi:"sources"`
 	// Space of the pipeline (its deploy steps push to apps of this space). Changing it replaces the pipeline.
 	Space pulumi.StringOutput `pulumi:"space"`
-	// Per source: the path of the cell's API to POST to check it now.
+	// Per source: the path of the cell's API to POST (with the source's secret in `X-Paved-Webhook-Token`) to check it now.
 	WebhookPaths pulumi.StringMapOutput `pulumi:"webhookPaths"`
-	// Per source: the token to send in `X-Paved-Webhook-Token` (a Pulumi secret).
-	WebhookTokens pulumi.StringMapOutput `pulumi:"webhookTokens"`
 }
 
 // NewPipeline registers a new resource with the given unique name, arguments, and options.
@@ -53,10 +51,9 @@ func NewPipeline(ctx *pulumi.Context,
 	if args.Space == nil {
 		return nil, errors.New("invalid value for required argument 'Space'")
 	}
-	secrets := pulumi.AdditionalSecretOutputs([]string{
-		"webhookTokens",
-	})
-	opts = append(opts, secrets)
+	if args.WebhookSecrets != nil {
+		args.WebhookSecrets = pulumi.ToSecret(args.WebhookSecrets).(pulumi.StringMapInput)
+	}
 	replaceOnChanges := pulumi.ReplaceOnChanges([]string{
 		"name",
 		"space",
@@ -113,6 +110,8 @@ type pipelineArgs struct {
 	Sources []PipelineSource `pulumi:"sources"`
 	// Space of the pipeline (its deploy steps push to apps of this space). Changing it replaces the pipeline.
 	Space string `pulumi:"space"`
+	// Per source: the secret a webhook call sends in `X-Paved-Webhook-Token` (at least 32 printable characters without spaces). A Pulumi secret, sent to the cell, which keeps only its sha256; never an output. A source left out keeps the secret it has; one that never had one has a secret nobody knows (only polling reaches it).
+	WebhookSecrets map[string]string `pulumi:"webhookSecrets"`
 }
 
 // The set of arguments for constructing a Pipeline resource.
@@ -129,6 +128,8 @@ type PipelineArgs struct {
 	Sources PipelineSourceArrayInput
 	// Space of the pipeline (its deploy steps push to apps of this space). Changing it replaces the pipeline.
 	Space pulumi.StringInput
+	// Per source: the secret a webhook call sends in `X-Paved-Webhook-Token` (at least 32 printable characters without spaces). A Pulumi secret, sent to the cell, which keeps only its sha256; never an output. A source left out keeps the secret it has; one that never had one has a secret nobody knows (only polling reaches it).
+	WebhookSecrets pulumi.StringMapInput
 }
 
 func (PipelineArgs) ElementType() reflect.Type {
@@ -248,14 +249,9 @@ func (o PipelineOutput) Space() pulumi.StringOutput {
 	return o.ApplyT(func(v *Pipeline) pulumi.StringOutput { return v.Space }).(pulumi.StringOutput)
 }
 
-// Per source: the path of the cell's API to POST to check it now.
+// Per source: the path of the cell's API to POST (with the source's secret in `X-Paved-Webhook-Token`) to check it now.
 func (o PipelineOutput) WebhookPaths() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *Pipeline) pulumi.StringMapOutput { return v.WebhookPaths }).(pulumi.StringMapOutput)
-}
-
-// Per source: the token to send in `X-Paved-Webhook-Token` (a Pulumi secret).
-func (o PipelineOutput) WebhookTokens() pulumi.StringMapOutput {
-	return o.ApplyT(func(v *Pipeline) pulumi.StringMapOutput { return v.WebhookTokens }).(pulumi.StringMapOutput)
 }
 
 type PipelineArrayOutput struct{ *pulumi.OutputState }
