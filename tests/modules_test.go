@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,8 +33,16 @@ func TestModules(t *testing.T) {
 		t.Fatalf("no module tests found: %v", err)
 	}
 	for _, tests := range modules {
-		dir := filepath.Dir(tests)
-		t.Run(filepath.Base(dir), func(t *testing.T) {
+		src := filepath.Dir(tests)
+		t.Run(filepath.Base(src), func(t *testing.T) {
+			// A copy, so that init writes no .terraform or lock file into
+			// the source tree (a stale lock file would not match the next
+			// provider build). The module tests push examples/hello, by a
+			// path relative to the module: it is copied beside it.
+			root := t.TempDir()
+			dir := filepath.Join(root, "modules", filepath.Base(src))
+			copyTree(t, src, dir)
+			copyTree(t, filepath.Join(repoRoot(), "examples", "hello"), filepath.Join(root, "examples", "hello"))
 			tofu(t, dir, env, "init", "-input=false", "-no-color")
 			out := tofu(t, dir, env, "test", "-no-color")
 			if !strings.Contains(out, "Success!") {
@@ -72,4 +81,34 @@ func helloRepo(t *testing.T) string {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// copyTree copies the files under src to dst, leaving out .terraform
+// directories and lock files left by a run in place.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Name() == ".terraform" || d.Name() == ".terraform.lock.hcl" {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+	if err != nil {
+		t.Fatalf("copy %s: %v", src, err)
+	}
 }
