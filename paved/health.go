@@ -28,6 +28,21 @@ type CellHealth struct {
 	TLS bool `json:"tls,omitempty"`
 }
 
+// RouterURL is the base URL of the cell's router: http:// or, on a TLS
+// cell, https:// and its address.
+func (h CellHealth) RouterURL() string { return RouterURL(h.RouterAddr, h.TLS) }
+
+// RouterURL is the base URL of a router at addr (host:port).
+func RouterURL(addr string, tls bool) string {
+	if addr == "" {
+		return ""
+	}
+	if tls {
+		return "https://" + addr
+	}
+	return "http://" + addr
+}
+
 // Health reads the cell's health; it needs no token.
 func (c *Client) Health(ctx context.Context) (*CellHealth, error) {
 	var out CellHealth

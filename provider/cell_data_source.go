@@ -22,6 +22,8 @@ type cellModel struct {
 	Cloud                types.String `tfsdk:"cloud"`
 	Version              types.String `tfsdk:"version"`
 	RouterAddr           types.String `tfsdk:"router_address"`
+	RouterURL            types.String `tfsdk:"router_url"`
+	TLS                  types.Bool   `tfsdk:"tls"`
 	Apps                 types.Int64  `tfsdk:"apps"`
 	HealthyInstances     types.Int64  `tfsdk:"healthy_instances"`
 	MemoryLimitsEnforced types.Bool   `tfsdk:"memory_limits_enforced"`
@@ -45,6 +47,8 @@ func (d *CellDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 			"cloud":                  s("Cloud label."),
 			"version":                s("paved version of the cell."),
 			"router_address":         s("host:port of the cell's router."),
+			"router_url":             s("Base URL of the cell's router: `http://` or, on a TLS cell, `https://` and `router_address`."),
+			"tls":                    schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the cell's API and router speak HTTPS only (`paved server --tls-cert`)."},
 			"apps":                   schema.Int64Attribute{Computed: true, MarkdownDescription: "Number of apps."},
 			"healthy_instances":      schema.Int64Attribute{Computed: true, MarkdownDescription: "Instances passing their health check."},
 			"memory_limits_enforced": schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether `memory_mb` is enforced."},
@@ -67,6 +71,7 @@ func (d *CellDataSource) Read(ctx context.Context, _ datasource.ReadRequest, res
 	m := cellModel{
 		Endpoint: types.StringValue(d.client.Endpoint()), Region: types.StringValue(h.Region), Cloud: types.StringValue(h.Cloud),
 		Version: types.StringValue(h.Version), RouterAddr: types.StringValue(h.RouterAddr),
+		RouterURL: types.StringValue(h.RouterURL()), TLS: types.BoolValue(h.TLS),
 		Apps: types.Int64Value(int64(h.Counts.Apps)), HealthyInstances: types.Int64Value(int64(h.Counts.HealthyInstances)),
 		MemoryLimitsEnforced: types.BoolValue(h.MemoryLimitsEnforced),
 	}

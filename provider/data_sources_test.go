@@ -49,6 +49,8 @@ data "paved_cell" "this" {
 				resource.TestCheckResourceAttrPair("data.paved_release.first", "source_hash", "paved_app.web", "source_hash"),
 				resource.TestCheckResourceAttr("data.paved_cell.this", "region", "test"),
 				resource.TestCheckResourceAttr("data.paved_cell.this", "router_address", c.RouterAddr),
+				resource.TestCheckResourceAttr("data.paved_cell.this", "router_url", "http://"+c.RouterAddr),
+				resource.TestCheckResourceAttr("data.paved_cell.this", "tls", "false"),
 				resource.TestCheckResourceAttr("data.paved_cell.this", "apps", "1"),
 			),
 		}},

@@ -27,12 +27,15 @@ type regionHealthModel struct {
 	Cloud      types.String `tfsdk:"cloud"`
 	Version    types.String `tfsdk:"version"`
 	RouterAddr types.String `tfsdk:"router_address"`
+	RouterURL  types.String `tfsdk:"router_url"`
+	TLS        types.Bool   `tfsdk:"tls"`
 	Error      types.String `tfsdk:"error"`
 }
 
 var regionHealthType = types.ObjectType{AttrTypes: map[string]attr.Type{
 	"endpoint": types.StringType, "healthy": types.BoolType, "cloud": types.StringType,
-	"version": types.StringType, "router_address": types.StringType, "error": types.StringType,
+	"version": types.StringType, "router_address": types.StringType, "router_url": types.StringType,
+	"tls": types.BoolType, "error": types.StringType,
 }}
 
 // Metadata names the data source.
@@ -58,6 +61,8 @@ func (d *RegionsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 					"cloud":          s("Cloud label of the cell."),
 					"version":        s("paved version of the cell."),
 					"router_address": s("host:port of the cell's router, as other cells reach it."),
+					"router_url":     s("Base URL of the cell's router: `http://` or, on a TLS cell, `https://` and `router_address`."),
+					"tls":            schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the cell's API and router speak HTTPS only."},
 					"error":          s("Why the region is not healthy."),
 				}},
 			},
@@ -77,6 +82,7 @@ func (d *RegionsDataSource) Read(ctx context.Context, _ datasource.ReadRequest, 
 		m := regionHealthModel{
 			Endpoint: types.StringValue(h.Endpoint), Healthy: types.BoolValue(h.Healthy),
 			Cloud: stringOrNull(h.Cloud), Version: stringOrNull(h.Version), RouterAddr: stringOrNull(h.RouterAddr),
+			RouterURL: stringOrNull(paved.RouterURL(h.RouterAddr, h.RouterTLS)), TLS: types.BoolValue(h.RouterTLS),
 			Error: types.StringNull(),
 		}
 		if h.Err != nil {

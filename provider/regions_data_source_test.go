@@ -26,6 +26,7 @@ data "paved_regions" "all" {}
 				resource.TestCheckResourceAttr("data.paved_regions.all", "regions.aws-eu-west-1.cloud", "aws"),
 				resource.TestCheckResourceAttr("data.paved_regions.all", "regions.aws-eu-west-1.endpoint", aws.Endpoint),
 				resource.TestCheckResourceAttr("data.paved_regions.all", "regions.aws-eu-west-1.router_address", aws.RouterAddr),
+				resource.TestCheckResourceAttr("data.paved_regions.all", "regions.aws-eu-west-1.router_url", "http://"+aws.RouterAddr),
 				resource.TestCheckResourceAttrSet("data.paved_regions.all", "regions.aws-eu-west-1.version"),
 				resource.TestCheckNoResourceAttr("data.paved_regions.all", "regions.aws-eu-west-1.error"),
 				resource.TestCheckResourceAttr("data.paved_regions.all", "regions.gcp-europe-west2.healthy", "false"),

@@ -1,5 +1,5 @@
 data "paved_cell" "this" {}
 
 output "router" {
-  value = "http://${data.paved_cell.this.router_address}"
+  value = data.paved_cell.this.router_url
 }

@@ -4,7 +4,7 @@ data "paved_regions" "all" {}
 output "routers" {
   # Each healthy region's router.
   value = {
-    for name, r in data.paved_regions.all.regions : name => "http://${r.router_address}" if r.healthy
+    for name, r in data.paved_regions.all.regions : name => r.router_url if r.healthy
   }
 }
 
