@@ -191,6 +191,7 @@ type fuzzPipelines struct{}
 func (fuzzPipelines) Notify(int64)                                     {}
 func (fuzzPipelines) Check(_ context.Context, _ int64, _ string) error { return nil }
 func (fuzzPipelines) LogPath(store.JobBuild) string                    { return "" }
+func (fuzzPipelines) Stopped(context.Context, int64) error             { return nil }
 
 type fuzzDeployer struct{}
 

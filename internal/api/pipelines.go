@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/authz"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
@@ -18,6 +19,9 @@ import (
 // PipelineEngine is what the API needs of the pipeline engine.
 type PipelineEngine interface {
 	Notify(id int64)
+	// Stopped waits until a deleted pipeline's builds have stopped and
+	// their preview environments are gone.
+	Stopped(ctx context.Context, id int64) error
 	Check(ctx context.Context, pipelineID int64, source string) error
 	LogPath(b store.JobBuild) string
 }
@@ -129,9 +133,22 @@ func (s *Server) deletePipeline(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.Pipelines.Notify(p.ID)
+	// Like an app's DELETE, this one answers once nothing of the pipeline
+	// runs any more, so that a `destroy` that returns has left nothing
+	// behind. The wait is bounded: the deletion itself is done, and what
+	// is still stopping ends by itself.
+	ctx, cancel := context.WithTimeout(r.Context(), pipelineStopWait)
+	defer cancel()
+	if err := s.Pipelines.Stopped(ctx, p.ID); err != nil {
+		s.log.Warn("pipeline deleted; its builds are still stopping", "space", p.Space, "pipeline", p.Spec.Name, "err", err)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// pipelineStopWait bounds how long a pipeline's DELETE waits for its
+// builds to stop.
+const pipelineStopWait = 2 * time.Minute
 
 // checkSource checks a source now: the webhook. It takes the admin token
 // or the source's own webhook secret, compared by hash in constant time.

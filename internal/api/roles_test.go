@@ -23,6 +23,7 @@ type nopPipelines struct{}
 func (nopPipelines) Notify(int64)                                     {}
 func (nopPipelines) Check(_ context.Context, _ int64, _ string) error { return nil }
 func (nopPipelines) LogPath(store.JobBuild) string                    { return "" }
+func (nopPipelines) Stopped(context.Context, int64) error             { return nil }
 
 func newRolesEnv(t *testing.T, tweak func(*api.Options)) *env {
 	var hooks atomic.Int64

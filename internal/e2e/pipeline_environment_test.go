@@ -108,3 +108,59 @@ jobs:
 		return nil
 	})
 }
+
+// TestPipelineDeleteCleansUp: deleting a pipeline while a build holds a
+// preview environment answers only once the build has stopped and the
+// environment, its apps and their processes are gone, so that a destroy
+// that returns has left nothing running.
+func TestPipelineDeleteCleansUp(t *testing.T) {
+	c := startCell(t)
+	repo := newGitRepo(t)
+	c.pushHello("stage", "web", "web.stage.test", 1)
+	updateApp(t, c, "stage", "web", fastHealth)
+	ctx := context.Background()
+	c.setPipelineIn(t, "stage", fmt.Sprintf(`name: slow
+sources:
+  - {name: repo, type: git, uri: %s, check_every: 1s}
+jobs:
+  - name: check
+    plan:
+      - {get: repo, trigger: true}
+      - {environment: preview, from_space: stage, app: web, source: repo, ttl: 1h}
+      - {task: soak, run: "sleep 300"}
+`, repo.dir))
+
+	var preview string
+	eventually(t, 2*time.Minute, "a build soaking with its preview up", func() error {
+		bs, err := c.client.Pipelines.Builds(ctx, "stage", "slow", "check")
+		if err != nil {
+			return err
+		}
+		if len(bs) == 0 || bs[0].FinishedAt != nil {
+			return fmt.Errorf("no running build (%d builds)", len(bs))
+		}
+		preview = fmt.Sprintf("preview-%d", bs[0].ID)
+		if pids := processesWithEnv("PAVED_APP", preview+"/web"); len(pids) == 0 {
+			return fmt.Errorf("%s runs no instance yet", preview)
+		}
+		log, _ := c.client.Pipelines.BuildLog(ctx, bs[0].ID)
+		if !strings.Contains(log, "soak") {
+			return fmt.Errorf("the build has not reached its task yet")
+		}
+		return nil
+	})
+
+	if err := c.client.Pipelines.Delete(ctx, "stage", "slow"); err != nil {
+		t.Fatal(err)
+	}
+	// No waiting here: the DELETE has answered, so everything must be gone.
+	if _, err := c.client.Environments.Get(ctx, preview); !paved.IsNotFound(err) {
+		t.Errorf("the preview of the cut-short build outlived the pipeline's DELETE: %v", err)
+	}
+	if pids := processesWithEnv("PAVED_APP", preview+"/web"); len(pids) > 0 {
+		t.Errorf("processes of the preview outlived the pipeline's DELETE: %v", pids)
+	}
+	if pids := processesWithEnv("PAVED_PIPELINE", "slow"); len(pids) > 0 {
+		t.Errorf("task processes outlived the pipeline's DELETE: %v", pids)
+	}
+}

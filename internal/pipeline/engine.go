@@ -66,6 +66,7 @@ type loop struct {
 	checkMu   sync.Mutex // one check of a source at a time
 	ctx       context.Context
 	builds    sync.WaitGroup // this pipeline's running builds
+	done      chan struct{}  // closed when the loop has ended
 }
 
 // New returns an engine; it does nothing until Start.
@@ -122,12 +123,31 @@ func (e *Engine) Notify(id int64) {
 	l := e.loops[id]
 	if l == nil {
 		ctx, cancel := context.WithCancel(e.ctx)
-		l = &loop{id: id, wake: make(chan struct{}, 1), cancel: cancel, lastCheck: map[string]time.Time{}, ctx: ctx}
+		l = &loop{id: id, wake: make(chan struct{}, 1), cancel: cancel, lastCheck: map[string]time.Time{}, ctx: ctx,
+			done: make(chan struct{})}
 		e.loops[id] = l
 		e.wg.Add(1)
 		go e.run(ctx, l)
 	}
 	l.poke()
+}
+
+// Stopped waits until the loop of a deleted pipeline has ended: its builds
+// stopped and their preview environments destroyed. It returns at once
+// for a pipeline without a loop, and ctx's error if ctx ends first.
+func (e *Engine) Stopped(ctx context.Context, id int64) error {
+	e.mu.Lock()
+	l := e.loops[id]
+	e.mu.Unlock()
+	if l == nil {
+		return nil
+	}
+	select {
+	case <-l.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (l *loop) poke() {
@@ -168,6 +188,7 @@ func (e *Engine) Check(ctx context.Context, pipelineID int64, source string) err
 
 func (e *Engine) run(ctx context.Context, l *loop) {
 	defer e.wg.Done()
+	defer close(l.done)
 	l.dirty.Store(true)
 	for {
 		wait := time.Second

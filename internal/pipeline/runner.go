@@ -475,12 +475,23 @@ func (b *build) environment(ctx context.Context, s paved.Step) error {
 		}
 		spec.Overrides = map[string]paved.AppOverride{s.App: {Source: digest}}
 	}
-	env, err := c.Environments.Create(ctx, spec)
+	// The environment is the build's from before it is asked for, and the
+	// request is not cut short when the build is (its pipeline deleted):
+	// a create that the cell completes is then always destroyed with the
+	// build's others, never left running until its TTL.
+	b.mu.Lock()
+	b.envs = append(b.envs, name)
+	b.mu.Unlock()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	env, err := c.Environments.Create(cctx, spec)
+	cancel()
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	b.mu.Lock()
-	b.envs = append(b.envs, name)
 	b.envHosts = map[string]string{}
 	for app, u := range env.URLs {
 		_, hostPath, _ := strings.Cut(u, "://") // http:// or https://
