@@ -52,7 +52,7 @@ type AppSpec struct {
 	// SecretEnv is added to the instances' environment but never returned
 	// by the API (reads list SecretEnvKeys). On update, nil keeps the
 	// secrets the cell has; an empty map removes them.
-	SecretEnv   map[string]string `json:"secret_env,omitempty"`
+	SecretEnv   map[string]string `json:"secret_env,omitzero"` // omitzero: an empty map is sent
 	MemoryMB    int               `json:"memory_mb,omitempty"`
 	HealthCheck *HealthCheck      `json:"health_check,omitempty"`
 	Routes      []Route           `json:"routes,omitempty"`

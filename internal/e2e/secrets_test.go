@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,32 @@ func TestSecretsStayOut(t *testing.T) {
 	}
 	if strings.Contains(buildLog, "CLOUD_SECRET_ACCESS_KEY") {
 		t.Error("the build inherited the cell's CLOUD_SECRET_ACCESS_KEY")
+	}
+
+	// An update without secret_env keeps the secrets; an empty one
+	// removes them (the library sends {} rather than leaving it out).
+	if a, err = c.client.Apps.Get(ctx, "shop", "web"); err != nil {
+		t.Fatal(err)
+	}
+	spec = a.AppSpec
+	spec.SecretEnv = nil
+	spec.Env = map[string]string{"ROUND": "2"}
+	if _, err := c.client.Apps.Update(ctx, "shop", spec); err != nil {
+		t.Fatal(err)
+	}
+	if a, err = c.client.Apps.Wait(ctx, "shop", "web", nil); err != nil || !slices.Equal(a.SecretEnvKeys, []string{"API_KEY"}) {
+		t.Fatalf("after an update without secret_env: keys %v, want [API_KEY] kept (%v)", a.SecretEnvKeys, err)
+	}
+	spec = a.AppSpec
+	spec.SecretEnv = map[string]string{}
+	if _, err := c.client.Apps.Update(ctx, "shop", spec); err != nil {
+		t.Fatal(err)
+	}
+	if a, err = c.client.Apps.Wait(ctx, "shop", "web", nil); err != nil || len(a.SecretEnvKeys) != 0 || a.Status != paved.AppRunning {
+		t.Fatalf("after an update with an empty secret_env: keys %v, status %v, want none (%v)", a.SecretEnvKeys, a.Status, err)
+	}
+	if pids := processesWithEnv("API_KEY", appSecret); len(pids) > 0 {
+		t.Errorf("instances still get the removed secret: %v", pids)
 	}
 }
 
