@@ -60,9 +60,15 @@ func (c *checker) duration(path string, v *string, positive bool) {
 	}
 }
 
-// settings checks an app's name and settings; prefix is where they sit
-// ("" for App, "app." for a ReplicaSet's app).
+// settings checks an app's name, settings and secret environment; prefix
+// is where they sit ("" for App).
 func (c *checker) settings(prefix, name string, s AppSettings, secretEnv map[string]string) {
+	c.settingsAt(prefix, prefix, name, s, secretEnv)
+}
+
+// settingsAt is settings with the secret environment elsewhere: a
+// ReplicaSet's app settings sit under "app.", its secretEnv at the top.
+func (c *checker) settingsAt(prefix, secretPrefix, name string, s AppSettings, secretEnv map[string]string) {
 	// What users write as text, checked where it is parsed.
 	if s.Source != nil {
 		if fi, err := os.Stat(*s.Source); err != nil {
@@ -113,7 +119,11 @@ func (c *checker) settings(prefix, name string, s AppSettings, secretEnv map[str
 				deps = append(deps, prefix+pulumiPath(x.dep))
 			}
 		}
-		c.add(prefix+pulumiPath(e.Field), e.Message, deps...)
+		at := prefix
+		if strings.HasPrefix(e.Field, "secret_env.") {
+			at = secretPrefix
+		}
+		c.add(at+pulumiPath(e.Field), e.Message, deps...)
 	}
 }
 
@@ -240,8 +250,9 @@ func camel(s string) string {
 // secretInputs are, per resource type, the secret inputs that are never
 // outputs (never returned by the cell).
 var secretInputs = map[string]string{
-	Name + ":index:App":      "secretEnv",
-	Name + ":index:Pipeline": "webhookSecrets",
+	Name + ":index:App":        "secretEnv",
+	Name + ":index:ReplicaSet": "secretEnv",
+	Name + ":index:Pipeline":   "webhookSecrets",
 }
 
 // diffSecretInputs adds the secret inputs' changes to a diff: they are not

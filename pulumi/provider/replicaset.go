@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -29,8 +30,9 @@ func (a *ReplicaSetApp) Annotate(an infer.Annotator) {
 	an.Describe(&a.Name, "Name of the app in every region: a DNS label.")
 }
 
-// ReplicaSetArgs are a replica set's inputs.
-type ReplicaSetArgs struct {
+// ReplicaSetSettings are what a program declares about a replica set:
+// its inputs (ReplicaSetArgs) but the secrets, and so its outputs too.
+type ReplicaSetSettings struct {
 	Name              string        `pulumi:"name" provider:"replaceOnChanges"`
 	Regions           []string      `pulumi:"regions"`
 	MinHealthyRegions *int          `pulumi:"minHealthyRegions,optional"`
@@ -40,8 +42,26 @@ type ReplicaSetArgs struct {
 	App               ReplicaSetApp `pulumi:"app"`
 }
 
-// Annotate documents the inputs.
+// ReplicaSetArgs are a replica set's inputs: its settings and the app's
+// secret environment, which is never an output (no region returns it).
+// It sits at the top level, not in app: app is one object type for the
+// inputs and the outputs, and Pulumi's SDKs make only top-level inputs
+// secret before they leave the program.
+type ReplicaSetArgs struct {
+	ReplicaSetSettings
+	SecretEnv map[string]string `pulumi:"secretEnv,optional" provider:"secret"`
+}
+
+// Annotate documents the secret input.
 func (a *ReplicaSetArgs) Annotate(an infer.Annotator) {
+	an.Describe(&a.SecretEnv, "Secret environment variables of the app in every region: a Pulumi secret, sent to every region "+
+		"with every create and update (so a region added later gets them too) and never returned (the replica set's outputs "+
+		"do not hold them). A change of their values is an in-place update; a key dropped from the map is removed everywhere. "+
+		"Left out (or empty), nothing is sent and each region's app keeps the secrets it has.")
+}
+
+// Annotate documents the settings.
+func (a *ReplicaSetSettings) Annotate(an infer.Annotator) {
 	an.Describe(&a.Name, "Name: a DNS label. Changing it replaces the replica set.")
 	an.Describe(&a.Regions, "Regions of the provider's `regions` to run in. Order matters: with the `canary_region` rollout "+
 		"the first reachable one rolls out alone first. A region dropped from the list is cleaned up after the others converged.")
@@ -52,7 +72,7 @@ func (a *ReplicaSetArgs) Annotate(an infer.Annotator) {
 	an.Describe(&a.GlobalHost, "Host every region's router serves for the set (responses carry `X-Paved-Region`). A global host belongs to one replica set.")
 	an.Describe(&a.Rollout, "`canary_region` (default): the first reachable region alone, then the others in parallel; `parallel`: every region at once.")
 	an.SetDefault(&a.Rollout, paved.RolloutCanaryRegion)
-	an.Describe(&a.App, "The app, with App's settings. A change rolls out in place in every region.")
+	an.Describe(&a.App, "The app, with App's settings (its secret environment is the top-level `secretEnv`). A change rolls out in place in every region.")
 }
 
 // RegionStatus is one region of a replica set after the last update or refresh.
@@ -74,9 +94,10 @@ func (s *RegionStatus) Annotate(a infer.Annotator) {
 	a.Describe(&s.Cloud, "Cloud label of the region's cell.")
 }
 
-// ReplicaSetState is a replica set's outputs.
+// ReplicaSetState is a replica set's outputs: its settings (never
+// secretEnv) and each region's status.
 type ReplicaSetState struct {
-	ReplicaSetArgs
+	ReplicaSetSettings
 	SourceHash    *string                 `pulumi:"sourceHash,optional"`
 	RegionsStatus map[string]RegionStatus `pulumi:"regionsStatus"`
 }
@@ -93,7 +114,8 @@ func (r *ReplicaSet) Annotate(a infer.Annotator) {
 	a.Describe(&r, "The same app in several regions (cells of the provider's `regions`) behind one global host. "+
 		"Every region's router serves `globalHost` with its own healthy instances and fails over to the other regions' routers "+
 		"when it has none. Availability first: an update succeeds once `minHealthyRegions` regions converged; the others are "+
-		"reported in `regionsStatus` and converge on the next update, which the next preview shows.")
+		"reported in `regionsStatus` and converge on the next update, which the next preview shows. "+
+		"`secretEnv` is a secret input, never an output.")
 }
 
 var (
@@ -110,22 +132,47 @@ func (*ReplicaSet) Check(ctx context.Context, req infer.CheckRequest) (infer.Che
 	if err != nil || len(failures) > 0 {
 		return infer.CheckResponse[ReplicaSetArgs]{Inputs: args, Failures: failures}, err
 	}
-	var c checker
 	var known []string
 	if r := regionsOf(ctx); r != nil {
 		known = regionNames(r)
 	}
-	for _, fe := range args.placement().Validate(known) {
-		c.add(pulumiPath(fe.Field), fe.Message)
-	}
-	c.settings("app.", args.App.Name, args.App.AppSettings, nil)
+	c := args.check(known)
 	return infer.CheckResponse[ReplicaSetArgs]{Inputs: args, Failures: c.failures(req.NewInputs)}, nil
 }
 
+// check applies paved's rules to the inputs; known lists the configured
+// regions (nil: not known). The app's settings sit under app, its secret
+// environment at the top level.
+func (a ReplicaSetArgs) check(known []string) *checker {
+	var c checker
+	for _, fe := range a.placement().Validate(known) {
+		c.add(pulumiPath(fe.Field), fe.Message)
+	}
+	c.settingsAt("app.", "", a.App.Name, a.App.AppSettings, a.SecretEnv)
+	return &c
+}
+
 // placement is the spec without the app's settings and source.
-func (a ReplicaSetArgs) placement() paved.ReplicaSetSpec {
+func (a ReplicaSetSettings) placement() paved.ReplicaSetSpec {
 	return paved.ReplicaSetSpec{Name: a.Name, Regions: a.Regions, MinHealthyRegions: deref(a.MinHealthyRegions),
 		Space: a.Space, GlobalHost: a.GlobalHost, Rollout: deref(a.Rollout), App: paved.AppSpec{Name: a.App.Name}}
+}
+
+// spec is the replica set for the library: the placement, the app and its
+// secrets. The secrets go to every region each time (a region that joins
+// or lost its app gets them); none declared sends none, and each region
+// keeps what it has (paved's API cannot tell an empty map from none).
+func (a ReplicaSetArgs) spec(digest string) (paved.ReplicaSetSpec, error) {
+	spec := a.placement()
+	app, err := a.App.spec(a.App.Name, digest)
+	if err != nil {
+		return paved.ReplicaSetSpec{}, err
+	}
+	spec.App = app
+	if len(a.SecretEnv) > 0 {
+		spec.App.SecretEnv = maps.Clone(a.SecretEnv)
+	}
+	return spec, nil
 }
 
 // Diff compares the program with the state: the source by content, and a
@@ -194,7 +241,7 @@ func applyReplicaSet(ctx context.Context, in ReplicaSetArgs, prior *ReplicaSetSt
 	if err != nil {
 		return ReplicaSetState{}, err
 	}
-	saved := ReplicaSetState{ReplicaSetArgs: in}
+	saved := ReplicaSetState{ReplicaSetSettings: in.ReplicaSetSettings}
 	if digest != "" {
 		saved.SourceHash = &digest
 	}
@@ -204,11 +251,11 @@ func applyReplicaSet(ctx context.Context, in ReplicaSetArgs, prior *ReplicaSetSt
 		}
 		return saved, nil
 	}
-	spec := in.placement()
-	spec.Source = data
-	if spec.App, err = in.App.spec(in.App.Name, digest); err != nil {
+	spec, err := in.spec(digest)
+	if err != nil {
 		return ReplicaSetState{}, err
 	}
+	spec.Source = data
 	regions := regionsOf(ctx)
 	status, err := regions.ReplicaSets.Apply(ctx, spec, nil)
 	if status == nil {
@@ -258,6 +305,7 @@ func (*ReplicaSet) Read(ctx context.Context, req infer.ReadRequest[ReplicaSetArg
 	}
 	st := req.State
 	st.RegionsStatus = regionsStatus(status)
+	// The secrets are never read back: the inputs keep what the program set.
 	return infer.ReadResponse[ReplicaSetArgs, ReplicaSetState]{ID: req.ID, Inputs: req.Inputs, State: st}, nil
 }
 

@@ -132,7 +132,7 @@ func TestPulumiApp(t *testing.T) {
 	if err != nil || a.Instances != 2 || a.RunningCount != 2 || !slices.Equal(a.SecretEnvKeys, []string{"API_KEY"}) {
 		t.Fatalf("the cell's app after up: %+v, %v", a, err)
 	}
-	noSecretInOutputs(t, s)
+	noSecretInOutputs(t, s, appType, secret)
 	ourPluginOnly(t, s)
 
 	// An unchanged program previews no changes.
@@ -377,22 +377,30 @@ func deployment(t *testing.T, s *stack) apitype.DeploymentV3 {
 	return d
 }
 
-// noSecretInOutputs: the secret is not in the app's outputs, its input
-// is recorded as a Pulumi secret, and no file of the backend holds it in
-// plain text.
-func noSecretInOutputs(t *testing.T, s *stack) {
+// noSecretInOutputs: the secret is not in the outputs of the resources
+// of type typ, their secretEnv input is recorded as a Pulumi secret, and
+// no file of the backend holds the secret in plain text.
+func noSecretInOutputs(t *testing.T, s *stack, typ, secret string) {
 	t.Helper()
+	found := false
 	for _, r := range deployment(t, s).Resources { // exported with --show-secrets
-		if string(r.Type) != appType {
+		if string(r.Type) != typ {
 			continue
 		}
+		found = true
 		if _, ok := r.Outputs["secretEnv"]; ok {
-			t.Errorf("the app's outputs hold secretEnv: %v", r.Outputs["secretEnv"])
+			t.Errorf("the outputs of %s hold secretEnv: %v", r.URN, r.Outputs["secretEnv"])
+		}
+		if b, _ := json.Marshal(r.Outputs); strings.Contains(string(b), secret) {
+			t.Errorf("the outputs of %s hold the secret: %s", r.URN, b)
 		}
 		in, _ := r.Inputs["secretEnv"].(map[string]any)
 		if in[secretSig] != secretSigValue {
-			t.Errorf("the app's secretEnv input is not a secret: %v", r.Inputs["secretEnv"])
+			t.Errorf("the secretEnv input of %s is not a secret: %v", r.URN, r.Inputs["secretEnv"])
 		}
+	}
+	if !found {
+		t.Errorf("no %s in the state", typ)
 	}
 	backend := strings.TrimPrefix(s.Workspace().GetEnvVars()["PULUMI_BACKEND_URL"], "file://")
 	files := 0

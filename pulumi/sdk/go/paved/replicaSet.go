@@ -12,11 +12,11 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// The same app in several regions (cells of the provider's `regions`) behind one global host. Every region's router serves `globalHost` with its own healthy instances and fails over to the other regions' routers when it has none. Availability first: an update succeeds once `minHealthyRegions` regions converged; the others are reported in `regionsStatus` and converge on the next update, which the next preview shows.
+// The same app in several regions (cells of the provider's `regions`) behind one global host. Every region's router serves `globalHost` with its own healthy instances and fails over to the other regions' routers when it has none. Availability first: an update succeeds once `minHealthyRegions` regions converged; the others are reported in `regionsStatus` and converge on the next update, which the next preview shows. `secretEnv` is a secret input, never an output.
 type ReplicaSet struct {
 	pulumi.CustomResourceState
 
-	// The app, with App's settings. A change rolls out in place in every region.
+	// The app, with App's settings (its secret environment is the top-level `secretEnv`). A change rolls out in place in every region.
 	App ReplicaSetAppOutput `pulumi:"app"`
 	// Host every region's router serves for the set (responses carry `X-Paved-Region`). A global host belongs to one replica set.
 	GlobalHost pulumi.StringOutput `pulumi:"globalHost"`
@@ -65,6 +65,9 @@ func NewReplicaSet(ctx *pulumi.Context,
 	if args.Rollout == nil {
 		args.Rollout = pulumi.StringPtr("canary_region")
 	}
+	if args.SecretEnv != nil {
+		args.SecretEnv = pulumi.ToSecret(args.SecretEnv).(pulumi.StringMapInput)
+	}
 	replaceOnChanges := pulumi.ReplaceOnChanges([]string{
 		"name",
 		"space",
@@ -109,7 +112,7 @@ func ReplicaSetExists(ctx *pulumi.Context,
 }
 
 type replicaSetArgs struct {
-	// The app, with App's settings. A change rolls out in place in every region.
+	// The app, with App's settings (its secret environment is the top-level `secretEnv`). A change rolls out in place in every region.
 	App ReplicaSetApp `pulumi:"app"`
 	// Host every region's router serves for the set (responses carry `X-Paved-Region`). A global host belongs to one replica set.
 	GlobalHost string `pulumi:"globalHost"`
@@ -121,13 +124,15 @@ type replicaSetArgs struct {
 	Regions []string `pulumi:"regions"`
 	// `canary_region` (default): the first reachable region alone, then the others in parallel; `parallel`: every region at once.
 	Rollout *string `pulumi:"rollout"`
+	// Secret environment variables of the app in every region: a Pulumi secret, sent to every region with every create and update (so a region added later gets them too) and never returned (the replica set's outputs do not hold them). A change of their values is an in-place update; a key dropped from the map is removed everywhere. Left out (or empty), nothing is sent and each region's app keeps the secrets it has.
+	SecretEnv map[string]string `pulumi:"secretEnv"`
 	// Space of the app in every region, created where missing and never deleted. Changing it replaces the replica set.
 	Space string `pulumi:"space"`
 }
 
 // The set of arguments for constructing a ReplicaSet resource.
 type ReplicaSetArgs struct {
-	// The app, with App's settings. A change rolls out in place in every region.
+	// The app, with App's settings (its secret environment is the top-level `secretEnv`). A change rolls out in place in every region.
 	App ReplicaSetAppInput
 	// Host every region's router serves for the set (responses carry `X-Paved-Region`). A global host belongs to one replica set.
 	GlobalHost pulumi.StringInput
@@ -139,6 +144,8 @@ type ReplicaSetArgs struct {
 	Regions pulumi.StringArrayInput
 	// `canary_region` (default): the first reachable region alone, then the others in parallel; `parallel`: every region at once.
 	Rollout pulumi.StringPtrInput
+	// Secret environment variables of the app in every region: a Pulumi secret, sent to every region with every create and update (so a region added later gets them too) and never returned (the replica set's outputs do not hold them). A change of their values is an in-place update; a key dropped from the map is removed everywhere. Left out (or empty), nothing is sent and each region's app keeps the secrets it has.
+	SecretEnv pulumi.StringMapInput
 	// Space of the app in every region, created where missing and never deleted. Changing it replaces the replica set.
 	Space pulumi.StringInput
 }
@@ -230,7 +237,7 @@ func (o ReplicaSetOutput) ToReplicaSetOutputWithContext(ctx context.Context) Rep
 	return o
 }
 
-// The app, with App's settings. A change rolls out in place in every region.
+// The app, with App's settings (its secret environment is the top-level `secretEnv`). A change rolls out in place in every region.
 func (o ReplicaSetOutput) App() ReplicaSetAppOutput {
 	return o.ApplyT(func(v *ReplicaSet) ReplicaSetAppOutput { return v.App }).(ReplicaSetAppOutput)
 }
