@@ -369,10 +369,33 @@ func (b *build) deploy(ctx context.Context, s paved.Step) error {
 		return err
 	}
 	if final.Status != paved.AppRunning && final.Status != paved.AppStopped {
+		// The app's status is of this moment: an instance of a release
+		// that rolled out fine may crash just after (and be restarted).
+		// The step is about the rollout, which its deployment records.
+		if ok, err := b.rolledOut(ctx, s.Deploy, final.Release); err == nil && ok {
+			b.logLine("deploy %s: release %d rolled out; the app is %s right now: %s", s.Deploy, final.Release, final.Status, final.Message)
+			return nil
+		}
 		return fmt.Errorf("the rollout of %s did not succeed (%s): %s", s.Deploy, final.Status, final.Message)
 	}
 	b.logLine("deploy %s: release %d is live", s.Deploy, final.Release)
 	return nil
+}
+
+// rolledOut tells whether the newest deployment of release of app
+// succeeded.
+func (b *build) rolledOut(ctx context.Context, app string, release int) (bool, error) {
+	deps, err := b.e.opts.Client.Deployments.List(ctx, b.p.Space, app)
+	if err != nil {
+		return false, err
+	}
+	var newest *paved.Deployment
+	for i := range deps {
+		if deps[i].Release == release && (newest == nil || deps[i].ID > newest.ID) {
+			newest = &deps[i]
+		}
+	}
+	return newest != nil && newest.Status == paved.DeploymentSucceeded, nil
 }
 
 // assert runs an HTTP check or a command.
