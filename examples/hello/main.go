@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 func main() {
@@ -50,6 +51,16 @@ func main() {
 		}
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprint(w, kib)
+	})
+	// /slow?ms=N answers after N milliseconds (at most a minute): an
+	// instance that is slow to answer, for timeout tests.
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		select {
+		case <-time.After(time.Duration(min(max(ms, 0), 60000)) * time.Millisecond):
+			fmt.Fprintf(w, "answered after %d ms\n", ms)
+		case <-r.Context().Done():
+		}
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if fail(w) {

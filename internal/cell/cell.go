@@ -49,6 +49,9 @@ type Config struct {
 	// router's own HTTP/1.1 server, router.Server; the default) or "std"
 	// (net/http's http.Server with the router as handler).
 	RouterServer string
+	// RouterResponseTimeout bounds how long the router waits for an
+	// instance's response head (then 502); 0 means no limit.
+	RouterResponseTimeout time.Duration
 	// TLSCert and TLSKey (PEM files, both or neither) make the API and the
 	// router listeners speak HTTPS only. TLSCert may hold the chain after
 	// the leaf. The certificate needs a SAN for every name clients and peer
@@ -153,7 +156,8 @@ func (c *Cell) start() error {
 		return err
 	}
 	logs := logbuf.New(0)
-	c.router = router.New(router.Options{Logger: c.log, Region: c.cfg.Region, PeerTLS: c.peerTLS})
+	c.router = router.New(router.Options{Logger: c.log, Region: c.cfg.Region, PeerTLS: c.peerTLS,
+		ResponseHeaderTimeout: c.cfg.RouterResponseTimeout})
 	var d *deploy.Deployer
 	c.peers = peering.New(peering.Options{Records: c.store, Region: c.cfg.Region, TLS: c.peerTLS,
 		OnChange: func() { d.Republish() }, Logger: c.log.With("component", "peering")})

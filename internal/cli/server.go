@@ -53,6 +53,8 @@ func NewCmdServer(f *Factory, runF func(*ServerOptions) error) *cobra.Command {
 	fl.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) for HTTPS on the API and the router; needs --tls-key and a SAN for every name clients and peers dial")
 	fl.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.StringVar(&c.PeerCACert, "peer-ca-cert", "", "PEM bundle trusted for peer cells' HTTPS routers (default: the certificates in --tls-cert)")
+	fl.DurationVar(&c.RouterResponseTimeout, "router-response-timeout", time.Minute,
+		"how long the router waits for an instance to start answering (its response head) before it answers 502; 0 = no limit (like nginx's proxy_read_timeout)")
 	fl.StringVar(&opts.LogFmt, "log-format", "text", "cell log format: text or json")
 	cmd.MarkFlagRequired("data")
 	return cmd

@@ -535,8 +535,8 @@ func TestResponseHeaderTimeout(t *testing.T) {
 		Route{Host: "web.test", App: "s/web", Backends: []Backend{b}})
 	start := time.Now()
 	res := do(t, base, "GET", "web.test", "/", nil)
-	if res.status != http.StatusBadGateway {
-		t.Errorf("status %d, want 502", res.status)
+	if res.status != http.StatusGatewayTimeout || !strings.Contains(res.body, "did not start answering within 100ms") {
+		t.Errorf("status %d %q, want 504 naming the timeout", res.status, res.body)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v", d)

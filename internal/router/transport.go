@@ -336,6 +336,11 @@ func (r *Router) proxyError(w http.ResponseWriter, ctx context.Context, rt *rout
 		r.log.LogAttrs(ctx, slog.LevelDebug, "router: bad request body",
 			slog.String("app", rt.app), slog.Any("error", err))
 		plainError(w, http.StatusBadRequest, "paved: could not read the request body")
+	case errors.As(err, &ue) && isTimeout(ue.err) && r.opts.ResponseHeaderTimeout > 0:
+		r.log.LogAttrs(ctx, slog.LevelWarn, "router: an instance did not answer in time",
+			slog.String("app", rt.app), slog.Duration("timeout", r.opts.ResponseHeaderTimeout), slog.Any("error", ue.err))
+		plainError(w, http.StatusGatewayTimeout, fmt.Sprintf(
+			"paved: app %q did not start answering within %s", rt.app, r.opts.ResponseHeaderTimeout))
 	case errors.As(err, &ue):
 		r.log.LogAttrs(ctx, slog.LevelWarn, "router: no instance responded",
 			slog.String("app", rt.app), slog.Int("tried", ue.tried), slog.Any("error", ue.err))
