@@ -12,12 +12,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -43,6 +45,7 @@ type Cell struct {
 	CACert     []byte
 	CACertFile string
 	cmd        *exec.Cmd
+	exited     chan struct{} // closed when cmd has exited (its Wait returned)
 	args       []string
 }
 
@@ -119,6 +122,21 @@ func Launch(opts Options) (*Cell, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
+	// The ports are free when picked, but another process may take one
+	// before the cell binds it: a cell that exits because an address is
+	// in use is started again on new ports.
+	for attempt := 1; ; attempt++ {
+		c, err := launchOn(opts)
+		if err == nil || attempt == 3 || !errors.Is(err, errAddrInUse) {
+			return c, err
+		}
+	}
+}
+
+// errAddrInUse is a cell that exited because one of its ports was taken.
+var errAddrInUse = errors.New("address already in use")
+
+func launchOn(opts Options) (*Cell, error) {
 	api, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -169,17 +187,37 @@ func (c *Cell) Start() error {
 		return err
 	}
 	defer logf.Close()
+	logStart, _ := logf.Seek(0, io.SeekEnd)
 	c.cmd = exec.Command(bin, c.args...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	if err := c.cmd.Start(); err != nil {
 		c.cmd = nil
 		return err
 	}
+	c.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(c.cmd, c.exited)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		_, err := c.Client.Health(context.Background())
+		// Each probe is short, so that an exit is noticed at once (and a
+		// port held by another process that never answers cannot stall it).
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.Client.Health(ctx)
+		cancel()
 		if err == nil {
 			return nil
+		}
+		select {
+		case <-c.exited:
+			// Exited before answering: say why, from its log.
+			c.cmd = nil
+			b, _ := os.ReadFile(c.LogPath)
+			out := strings.TrimSpace(string(b[min(int(logStart), len(b)):]))
+			err := fmt.Errorf("cell %s exited before it answered: %s", c.Region, out)
+			if strings.Contains(out, "address already in use") {
+				err = fmt.Errorf("%w (%w)", err, errAddrInUse)
+			}
+			return err
+		default:
 		}
 		if time.Now().After(deadline) {
 			c.Kill9()
@@ -195,7 +233,7 @@ func (c *Cell) Kill9() {
 		return
 	}
 	c.cmd.Process.Kill()
-	c.cmd.Wait()
+	<-c.exited
 	c.cmd = nil
 }
 
@@ -205,13 +243,11 @@ func (c *Cell) Stop() {
 		return
 	}
 	c.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { c.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-c.exited:
 	case <-time.After(30 * time.Second):
 		c.cmd.Process.Kill()
-		<-done
+		<-c.exited
 	}
 	c.cmd = nil
 }
