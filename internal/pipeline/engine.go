@@ -63,7 +63,8 @@ type loop struct {
 	scheduled time.Time
 	cancel    context.CancelFunc
 	lastCheck map[string]time.Time
-	checkMu   sync.Mutex // one check of a source at a time
+	checkMu   sync.Mutex            // one check of a source at a time
+	checks    map[string]*coalescer // per source: concurrent checks share runs
 	ctx       context.Context
 	builds    sync.WaitGroup // this pipeline's running builds
 	done      chan struct{}  // closed when the loop has ended
@@ -124,7 +125,8 @@ func (e *Engine) Notify(id int64) {
 	if l == nil {
 		ctx, cancel := context.WithCancel(e.ctx)
 		l = &loop{id: id, wake: make(chan struct{}, 1), cancel: cancel, lastCheck: map[string]time.Time{}, ctx: ctx,
-			done: make(chan struct{})}
+			checks: map[string]*coalescer{},
+			done:   make(chan struct{})}
 		e.loops[id] = l
 		e.wg.Add(1)
 		go e.run(ctx, l)

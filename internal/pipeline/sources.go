@@ -16,8 +16,25 @@ import (
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
-// check asks a source for new versions and records them.
-func (e *Engine) check(ctx context.Context, l *loop, p store.Pipeline, src paved.SourceSpec) error {
+// check asks a source for new versions and records them. Concurrent
+// checks of one source (a webhook per commit, the poll) share runs: a
+// caller gets the result of a check that started after it asked (see
+// coalescer). A shared run belongs to the pipeline, not to one caller: it
+// runs on the pipeline loop's context, so a webhook caller that hangs up
+// does not fail the check for the others.
+func (e *Engine) check(_ context.Context, l *loop, p store.Pipeline, src paved.SourceSpec) error {
+	l.checkMu.Lock()
+	co := l.checks[src.Name]
+	if co == nil {
+		co = &coalescer{}
+		l.checks[src.Name] = co
+	}
+	l.checkMu.Unlock()
+	return co.do(func() error { return e.checkNow(l.ctx, l, p, src) })
+}
+
+// checkNow is one check of a source.
+func (e *Engine) checkNow(ctx context.Context, l *loop, p store.Pipeline, src paved.SourceSpec) error {
 	l.checkMu.Lock()
 	defer l.checkMu.Unlock()
 	l.lastCheck[src.Name] = time.Now()
