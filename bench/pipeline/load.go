@@ -61,8 +61,9 @@ type loadResult struct {
 	firstFailure                         string
 	fromCommit, fromHook, hookCall       []time.Duration
 	commitCall, lag                      []time.Duration
-	lastStart                            time.Time // the last build start of a load commit
-	loadEnd                              time.Time // the last webhook answered
+	lastStart                            time.Time     // the last build start of a load commit
+	loadEnd                              time.Time     // the last webhook answered
+	commitSpan                           time.Duration // first commit started → last commit made
 }
 
 func (b *bench) loadPart(ctx context.Context) (*loadResult, error) {
@@ -139,6 +140,7 @@ func (b *bench) loadPart(ctx context.Context) (*loadResult, error) {
 		mu       sync.Mutex
 		firstErr error
 		wg       sync.WaitGroup
+		hooks    sync.WaitGroup // webhook calls in flight
 	)
 	logs := make([][]loadCommit, len(pipes))
 	for i, p := range pipes {
@@ -163,17 +165,28 @@ func (b *bench) loadPart(ctx context.Context) (*loadResult, error) {
 					return
 				}
 				c.committed = time.Now()
-				c.hookSent = time.Now()
-				c.hookStatus, err = b.webhook(lctx, p.hook)
-				c.hookDone = time.Now()
-				if err != nil {
-					c.hookErr = err.Error()
-				}
-				logs[i] = append(logs[i], c)
+				// Open loop, as a forge sends its webhooks: the next commit
+				// keeps its schedule however long the cell takes to answer
+				// this one.
+				hooks.Add(1)
+				go func(c loadCommit) {
+					defer hooks.Done()
+					c.hookSent = time.Now()
+					var err error
+					c.hookStatus, err = b.webhook(lctx, p.hook)
+					c.hookDone = time.Now()
+					if err != nil {
+						c.hookErr = err.Error()
+					}
+					mu.Lock()
+					logs[i] = append(logs[i], c)
+					mu.Unlock()
+				}(c)
 			}
 		}()
 	}
 	wg.Wait()
+	hooks.Wait()
 	if firstErr != nil {
 		rss.finish()
 		return nil, firstErr
@@ -188,6 +201,9 @@ func (b *bench) loadPart(ctx context.Context) (*loadResult, error) {
 		res.commits = append(res.commits, l...)
 	}
 	for _, c := range res.commits {
+		if d := c.committed.Sub(start); d > res.commitSpan {
+			res.commitSpan = d
+		}
 		if c.hookDone.After(res.loadEnd) {
 			res.loadEnd = c.hookDone
 		}

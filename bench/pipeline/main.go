@@ -98,7 +98,11 @@ func main() {
 	flag.StringVar(&o.loadVersion, "load-version", "every", "3. version of the get step: every (each commit must build) or latest")
 	flag.IntVar(&o.setupJobs, "setup-jobs", 4, "3. repositories created at once during set-up")
 	flag.DurationVar(&o.buildTimeout, "build-timeout", 60*time.Second, "1./2. how long one build may take to start")
+	flag.StringVar(&commitWith, "commit-with", "objects", "how commits are made: objects (written by this program, as git stores them) or git (`git commit --allow-empty`, a process each)")
 	flag.Parse()
+	if commitWith != "objects" && commitWith != "git" {
+		fatalf("--commit-with is objects or git")
+	}
 	if o.token == "" {
 		o.token = os.Getenv("PAVED_TOKEN")
 	}
