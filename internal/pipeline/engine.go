@@ -65,6 +65,7 @@ type loop struct {
 	lastCheck map[string]time.Time
 	checkMu   sync.Mutex            // one check of a source at a time
 	checks    map[string]*coalescer // per source: concurrent checks share runs
+	mirrorURI map[string]string     // per git source: the URI its mirror fetches (under checkMu)
 	ctx       context.Context
 	builds    sync.WaitGroup // this pipeline's running builds
 	done      chan struct{}  // closed when the loop has ended
@@ -125,8 +126,8 @@ func (e *Engine) Notify(id int64) {
 	if l == nil {
 		ctx, cancel := context.WithCancel(e.ctx)
 		l = &loop{id: id, wake: make(chan struct{}, 1), cancel: cancel, lastCheck: map[string]time.Time{}, ctx: ctx,
-			checks: map[string]*coalescer{},
-			done:   make(chan struct{})}
+			checks: map[string]*coalescer{}, mirrorURI: map[string]string{},
+			done: make(chan struct{})}
 		e.loops[id] = l
 		e.wg.Add(1)
 		go e.run(ctx, l)

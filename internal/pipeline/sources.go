@@ -40,7 +40,7 @@ func (e *Engine) checkNow(ctx context.Context, l *loop, p store.Pipeline, src pa
 	l.lastCheck[src.Name] = time.Now()
 	switch src.Type {
 	case paved.SourceGit:
-		return e.checkGit(ctx, p, src)
+		return e.checkGit(ctx, l, p, src)
 	case paved.SourceSemver:
 		vs, err := e.opts.Store.ListVersions(ctx, p.ID, src.Name)
 		if err != nil || len(vs) > 0 {
@@ -87,7 +87,7 @@ func (e *Engine) mirror(p store.Pipeline, src paved.SourceSpec) string {
 
 // checkGit fetches the source into a mirror and records every new commit
 // on the branch (that touches the paths, when given), oldest first.
-func (e *Engine) checkGit(ctx context.Context, p store.Pipeline, src paved.SourceSpec) error {
+func (e *Engine) checkGit(ctx context.Context, l *loop, p store.Pipeline, src paved.SourceSpec) error {
 	m := e.mirror(p, src)
 	if _, err := os.Stat(m); err != nil {
 		if err := os.MkdirAll(e.dir(fmt.Sprint(p.ID), "sources"), 0o755); err != nil {
@@ -96,10 +96,20 @@ func (e *Engine) checkGit(ctx context.Context, p store.Pipeline, src paved.Sourc
 		if _, err := git(ctx, "", "clone", "--quiet", "--mirror", src.URI, m); err != nil {
 			return err
 		}
-	} else if _, err := git(ctx, m, "remote", "set-url", "origin", src.URI); err != nil {
-		return err
-	} else if _, err := git(ctx, m, "fetch", "--quiet", "--prune", "origin"); err != nil {
-		return err
+		l.mirrorURI[src.Name] = src.URI
+	} else {
+		// The URI may have changed with the pipeline: point the mirror at
+		// it (once per change, not on every check: a check is a few git
+		// processes, and a busy cell runs many).
+		if l.mirrorURI[src.Name] != src.URI {
+			if _, err := git(ctx, m, "remote", "set-url", "origin", src.URI); err != nil {
+				return err
+			}
+			l.mirrorURI[src.Name] = src.URI
+		}
+		if _, err := git(ctx, m, "fetch", "--quiet", "--prune", "origin"); err != nil {
+			return err
+		}
 	}
 	branch := src.Branch
 	if branch == "" {
@@ -113,7 +123,9 @@ func (e *Engine) checkGit(ctx context.Context, p store.Pipeline, src paved.Sourc
 	if err != nil {
 		return err
 	}
-	args := []string{"rev-list", "--reverse"}
+	// One git log lists the new commits with their subjects, oldest first
+	// (each line "SHA SUBJECT").
+	args := []string{"log", "--reverse", "--format=%H %s"}
 	if len(known) == 0 {
 		args = append(args, "-1", head) // a new source starts at its head
 	} else {
@@ -135,8 +147,11 @@ func (e *Engine) checkGit(ctx context.Context, p store.Pipeline, src paved.Sourc
 	if err != nil {
 		return err
 	}
-	for _, sha := range strings.Fields(out) {
-		subject, _ := git(ctx, m, "log", "-1", "--format=%s", sha)
+	for _, line := range strings.Split(out, "\n") {
+		sha, subject, _ := strings.Cut(line, " ")
+		if sha == "" {
+			continue
+		}
 		if _, _, err := e.opts.Store.AddVersion(ctx, p.ID, src.Name, sha, subject); err != nil {
 			return err
 		}
