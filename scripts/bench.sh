@@ -379,6 +379,10 @@ PROFILE_SECS=5
 PROFILE_TOP=
 PROFILE_SYSCALL=
 say "profiling the router: $PROFILE_C connections, ${PROFILE_SECS}s"
+# Heap allocations and lock contention are read as the difference of two
+# snapshots around the profiled run (PAVED_PPROF samples contention too).
+curl -fsS -o "$WORK/allocs0.pprof" "http://$PPROF_ADDR/debug/pprof/allocs" || true
+curl -fsS -o "$WORK/mutex0.pprof" "http://$PPROF_ADDR/debug/pprof/mutex" || true
 mapfile -t cmd < <(wrk_cmd router "$PROFILE_C" "$((PROFILE_SECS + 2))s")
 "${cmd[@]}" >"$WORK/wrk-profile.txt" 2>&1 &
 WRK_PID=$!
@@ -392,6 +396,20 @@ if curl -fsS -o "$WORK/router.pprof" "http://$PPROF_ADDR/debug/pprof/profile?sec
 fi
 wait "$WRK_PID" 2>/dev/null || true
 WRK_PID=
+# pprof_total KIND BASE PROFILE: the total of a profile difference ("0" when
+# nothing was sampled), from pprof's "accounting for X" line.
+pprof_total() {
+  go tool pprof -sample_index="$1" -base "$2" -top "$PAVED" "$3" 2>/dev/null |
+    awk '/accounting for/ { for (i = 1; i <= NF; i++) if ($i == "for") { v = $(i + 1); sub(/,$/, "", v); print v; exit } }'
+}
+PROFILE_REQS=$(awk '/requests in/ {print $1}' "$WORK/wrk-profile.txt")
+PROFILE_ALLOCS=
+PROFILE_MUTEX=
+if curl -fsS -o "$WORK/allocs1.pprof" "http://$PPROF_ADDR/debug/pprof/allocs" &&
+  curl -fsS -o "$WORK/mutex1.pprof" "http://$PPROF_ADDR/debug/pprof/mutex"; then
+  PROFILE_ALLOCS=$(pprof_total alloc_objects "$WORK/allocs0.pprof" "$WORK/allocs1.pprof")
+  PROFILE_MUTEX=$(pprof_total delay "$WORK/mutex0.pprof" "$WORK/mutex1.pprof")
+fi
 
 # ----------------------------------------------------------------- report --
 
@@ -496,6 +514,15 @@ tmp=$WORK/report.md
     echo "A CPU profile of the cell (\`PAVED_PPROF\`, \`/debug/pprof/profile?seconds=$PROFILE_SECS\`) while wrk"
     echo "drives the router with $PROFILE_C connections, read with \`go tool pprof -top\`."
     [ -z "$PROFILE_SYSCALL" ] || echo "System calls (read, write, epoll) and the kernel under them take $PROFILE_SYSCALL of its samples."
+    if [ -n "$PROFILE_ALLOCS" ]; then
+      if [ "$PROFILE_ALLOCS" = 0 ]; then
+        allocs_what="none: nothing on the request path allocates"
+      else
+        allocs_what="$PROFILE_ALLOCS objects, an estimate (the heap profile samples)"
+      fi
+      echo "Over the same run (${PROFILE_REQS:-?} requests), heap allocations come to $allocs_what;"
+      echo "lock contention (\`/debug/pprof/mutex\`, 1 in 100 events sampled) to ${PROFILE_MUTEX:-0} of waiting in all."
+    fi
     echo
     echo '```'
     echo "$PROFILE_TOP"

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	_ "net/http/pprof" // served only when PAVED_PPROF names an address
 	"os"
+	"runtime"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/cli"
 	"github.com/pavedroad/terraform-provider-paved/internal/version"
@@ -19,6 +20,8 @@ func main() {
 	// debugs a process, not part of any command's contract; it has no
 	// authentication, so keep it on loopback.
 	if addr := os.Getenv("PAVED_PPROF"); addr != "" {
+		// Sample lock contention too (/debug/pprof/mutex): 1 in 100 events.
+		runtime.SetMutexProfileFraction(100)
 		go func() {
 			if err := http.ListenAndServe(addr, nil); err != nil {
 				fmt.Fprintf(os.Stderr, "paved: PAVED_PPROF %s: %v\n", addr, err)
