@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -67,6 +68,7 @@ type cell struct {
 	cmd     *exec.Cmd
 	logPath string
 	client  *paved.Client
+	exited  chan struct{} // closed when cmd has exited
 	// TLS cells (see startTLSCell): scheme "https" and the CA clients
 	// trust, as a file (for --ca-cert) and as PEM. Empty for plain cells.
 	scheme string
@@ -111,7 +113,19 @@ func launchCell(t *testing.T, c *cell) *cell {
 	c.t, c.data, c.api, c.router, c.token = t, t.TempDir(), freeAddr(t), freeAddr(t), "test-token-"+t.Name()
 	c.token = strings.NewReplacer("/", "-", " ", "-").Replace(c.token)
 	c.logPath = filepath.Join(t.TempDir(), "cell.log")
-	c.start()
+	// The ports were free when picked, but another process may take one
+	// before the cell binds it: then the cell is started on new ones.
+	for attempt := 1; ; attempt++ {
+		err := c.tryStart()
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !errors.Is(err, errPortTaken) {
+			t.Fatal(err)
+		}
+		t.Logf("%v; starting it on new ports", err)
+		c.api, c.router = freeAddr(t), freeAddr(t)
+	}
 	t.Cleanup(func() {
 		c.stop()
 		if t.Failed() {
@@ -123,28 +137,66 @@ func launchCell(t *testing.T, c *cell) *cell {
 	return c
 }
 
+// start starts the cell's process (again, after stop or kill9: same
+// ports, same data dir) and waits until it answers.
 func (c *cell) start() {
 	c.t.Helper()
+	if err := c.tryStart(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// errPortTaken marks a cell that exited because its address was in use.
+var errPortTaken = errors.New("address already in use")
+
+// tryStart is start that returns what went wrong: a cell that exits
+// before it answers is reported at once, with its own words.
+func (c *cell) tryStart() error {
 	args := append([]string{"server", "--region", "test", "--cloud", "local", "--data", c.data,
 		"--api", c.api, "--router", c.router, "--token", c.token, "--stop-grace", "3s"}, c.extra...)
 	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		c.t.Fatal(err)
+		return err
 	}
+	logStart, _ := logf.Seek(0, io.SeekEnd)
 	c.cmd = exec.Command(pavedBin, args...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	if err := c.cmd.Start(); err != nil {
-		c.t.Fatal(err)
+		logf.Close()
+		return err
 	}
 	logf.Close()
+	c.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(c.cmd, c.exited)
 	c.client, err = paved.NewClient(paved.Config{Endpoint: c.endpoint(), Token: c.token, CACert: c.caPEM, PollInterval: 100 * time.Millisecond})
 	if err != nil {
-		c.t.Fatal(err)
-	}
-	eventually(c.t, 20*time.Second, "cell answers /v1/health", func() error {
-		_, err := c.client.Health(context.Background())
 		return err
-	})
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.client.Health(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-c.exited:
+			c.cmd = nil
+			b, _ := os.ReadFile(c.logPath)
+			out := strings.TrimSpace(string(b[min(int(logStart), len(b)):]))
+			err := fmt.Errorf("the cell exited before it answered: %s", tail(out, 20))
+			if strings.Contains(out, "address already in use") {
+				err = fmt.Errorf("%w (%w)", err, errPortTaken)
+			}
+			return err
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the cell did not answer /v1/health within 20s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -153,13 +205,11 @@ func (c *cell) stop() {
 		return
 	}
 	c.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
 	select {
-	case <-done:
+	case <-c.exited:
 	case <-time.After(30 * time.Second):
 		c.cmd.Process.Kill()
-		<-done
+		<-c.exited
 		c.t.Errorf("cell did not stop within 30s of SIGTERM")
 	}
 	c.cmd = nil
@@ -168,7 +218,7 @@ func (c *cell) stop() {
 // kill9 kills the cell without warning.
 func (c *cell) kill9() {
 	c.cmd.Process.Kill()
-	c.cmd.Wait()
+	<-c.exited
 	c.cmd = nil
 }
 
@@ -336,3 +386,25 @@ func asAPIError(err error, target **paved.APIError) bool { return errors.As(err,
 func httpClient() *http.Client { return &http.Client{Timeout: 5 * time.Second} }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestHarnessReportsPortTaken: a cell whose port another process holds
+// exits, and the harness says so at once (which launchCell answers with new
+// ports) rather than waiting out its 20 s.
+func TestHarnessReportsPortTaken(t *testing.T) {
+	c := startCell(t)
+	c.stop()
+	ln, err := net.Listen("tcp", c.api)
+	if err != nil {
+		t.Skipf("could not take the stopped cell's port: %v", err)
+	}
+	start := time.Now()
+	err = c.tryStart()
+	ln.Close()
+	if !errors.Is(err, errPortTaken) || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("start on a taken port: %v, want errPortTaken with the cell's words", err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("noticing the exit took %v", d)
+	}
+	c.start() // the port is free again
+}
