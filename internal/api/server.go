@@ -248,7 +248,7 @@ func (s *Server) authenticate(r *http.Request) (authz.Principal, error) {
 	case t.Revoked():
 		return authz.Principal{}, newError(http.StatusUnauthorized, paved.CodeUnauthorized, "", "the token %s was revoked", t.ID)
 	}
-	return authz.Principal{ID: t.ID, Name: t.Name, Role: authz.Role(t.Role), Space: t.Space}, nil
+	return authz.Principal{ID: t.ID, Name: t.Name, Role: t.Role, Space: t.Space}, nil
 }
 
 // hashSecret is what the store keeps of a token's secret.

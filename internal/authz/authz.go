@@ -25,29 +25,21 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
-// Role is what a token may do. The values are the API's (paved.Role).
-type Role string
+// Role is what a token may do: the API's paved.Role, whose Scoped says
+// whether it is limited to one space.
+type Role = paved.Role
 
-// The roles.
+// The roles, by shorter names.
 const (
-	Admin            Role = "admin"
-	SpaceDeveloper   Role = "space_developer"
-	SpaceAuditor     Role = "space_auditor"
-	PipelineOperator Role = "pipeline_operator"
+	Admin            = paved.RoleAdmin
+	SpaceDeveloper   = paved.RoleSpaceDeveloper
+	SpaceAuditor     = paved.RoleSpaceAuditor
+	PipelineOperator = paved.RolePipelineOperator
 )
-
-// Roles lists every role.
-var Roles = []Role{Admin, SpaceDeveloper, SpaceAuditor, PipelineOperator}
-
-// Scoped tells whether the role is limited to one space.
-func (r Role) Scoped() bool {
-	return r == SpaceDeveloper || r == SpaceAuditor || r == PipelineOperator
-}
-
-// Valid tells whether r is one of Roles.
-func (r Role) Valid() bool { return r == Admin || r.Scoped() }
 
 // Principal is who a request acts as: the cell's admin token or a token.
 type Principal struct {
