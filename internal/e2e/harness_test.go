@@ -5,12 +5,10 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/cli"
+	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
@@ -68,7 +67,7 @@ type cell struct {
 	cmd     *exec.Cmd
 	logPath string
 	client  *paved.Client
-	exited  chan struct{} // closed when cmd has exited
+	exited  <-chan struct{} // closed when cmd has exited
 	// TLS cells (see startTLSCell): scheme "https" and the CA clients
 	// trust, as a file (for --ca-cert) and as PEM. Empty for plain cells.
 	scheme string
@@ -120,7 +119,7 @@ func launchCell(t *testing.T, c *cell) *cell {
 		if err == nil {
 			break
 		}
-		if attempt == 3 || !errors.Is(err, errPortTaken) {
+		if attempt == 3 || !errors.Is(err, testcell.ErrAddrInUse) {
 			t.Fatal(err)
 		}
 		t.Logf("%v; starting it on new ports", err)
@@ -146,57 +145,18 @@ func (c *cell) start() {
 	}
 }
 
-// errPortTaken marks a cell that exited because its address was in use.
-var errPortTaken = errors.New("address already in use")
-
-// tryStart is start that returns what went wrong: a cell that exits
-// before it answers is reported at once, with its own words.
+// tryStart is start that returns what went wrong (testcell.StartProcess:
+// an early exit is reported at once, testcell.ErrAddrInUse for a taken port).
 func (c *cell) tryStart() error {
 	args := append([]string{"server", "--region", "test", "--cloud", "local", "--data", c.data,
 		"--api", c.api, "--router", c.router, "--token", c.token, "--stop-grace", "3s"}, c.extra...)
-	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	logStart, _ := logf.Seek(0, io.SeekEnd)
-	c.cmd = exec.Command(pavedBin, args...)
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	if err := c.cmd.Start(); err != nil {
-		logf.Close()
-		return err
-	}
-	logf.Close()
-	c.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(c.cmd, c.exited)
+	var err error
 	c.client, err = paved.NewClient(paved.Config{Endpoint: c.endpoint(), Token: c.token, CACert: c.caPEM, PollInterval: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := c.client.Health(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-c.exited:
-			c.cmd = nil
-			b, _ := os.ReadFile(c.logPath)
-			out := strings.TrimSpace(string(b[min(int(logStart), len(b)):]))
-			err := fmt.Errorf("the cell exited before it answered: %s", tail(out, 20))
-			if strings.Contains(out, "address already in use") {
-				err = fmt.Errorf("%w (%w)", err, errPortTaken)
-			}
-			return err
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the cell did not answer /v1/health within 20s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	c.cmd, c.exited, err = testcell.StartProcess(pavedBin, args, c.logPath, c.client)
+	return err
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -400,8 +360,8 @@ func TestHarnessReportsPortTaken(t *testing.T) {
 	start := time.Now()
 	err = c.tryStart()
 	ln.Close()
-	if !errors.Is(err, errPortTaken) || !strings.Contains(err.Error(), "address already in use") {
-		t.Fatalf("start on a taken port: %v, want errPortTaken with the cell's words", err)
+	if !errors.Is(err, testcell.ErrAddrInUse) || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("start on a taken port: %v, want testcell.ErrAddrInUse with the cell's words", err)
 	}
 	if d := time.Since(start); d > 15*time.Second {
 		t.Errorf("noticing the exit took %v", d)

@@ -27,7 +27,7 @@ func TestStartReportsAnEarlyExit(t *testing.T) {
 	if err == nil {
 		t.Fatal("the cell started on a port another process holds")
 	}
-	if !errors.Is(err, errAddrInUse) || !strings.Contains(err.Error(), "exited before it answered") {
+	if !errors.Is(err, ErrAddrInUse) || !strings.Contains(err.Error(), "exited before it answered") {
 		t.Fatalf("Start: %v, want an early exit marked as an address in use", err)
 	}
 	if d := time.Since(start); d > 15*time.Second {

@@ -12,14 +12,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -45,7 +43,7 @@ type Cell struct {
 	CACert     []byte
 	CACertFile string
 	cmd        *exec.Cmd
-	exited     chan struct{} // closed when cmd has exited (its Wait returned)
+	exited     <-chan struct{} // closed when cmd has exited (its Wait returned)
 	args       []string
 }
 
@@ -127,14 +125,11 @@ func Launch(opts Options) (*Cell, error) {
 	// in use is started again on new ports.
 	for attempt := 1; ; attempt++ {
 		c, err := launchOn(opts)
-		if err == nil || attempt == 3 || !errors.Is(err, errAddrInUse) {
+		if err == nil || attempt == 3 || !errors.Is(err, ErrAddrInUse) {
 			return c, err
 		}
 	}
 }
-
-// errAddrInUse is a cell that exited because one of its ports was taken.
-var errAddrInUse = errors.New("address already in use")
 
 func launchOn(opts Options) (*Cell, error) {
 	api, err := freeAddr()
@@ -182,49 +177,12 @@ func (c *Cell) Start() error {
 	if err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(c.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd, exited, err := StartProcess(bin, c.args, c.LogPath, c.Client)
 	if err != nil {
-		return err
+		return fmt.Errorf("cell %s: %w", c.Region, err)
 	}
-	defer logf.Close()
-	logStart, _ := logf.Seek(0, io.SeekEnd)
-	c.cmd = exec.Command(bin, c.args...)
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	if err := c.cmd.Start(); err != nil {
-		c.cmd = nil
-		return err
-	}
-	c.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(c.cmd, c.exited)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		// Each probe is short, so that an exit is noticed at once (and a
-		// port held by another process that never answers cannot stall it).
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := c.Client.Health(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-c.exited:
-			// Exited before answering: say why, from its log.
-			c.cmd = nil
-			b, _ := os.ReadFile(c.LogPath)
-			out := strings.TrimSpace(string(b[min(int(logStart), len(b)):]))
-			err := fmt.Errorf("cell %s exited before it answered: %s", c.Region, out)
-			if strings.Contains(out, "address already in use") {
-				err = fmt.Errorf("%w (%w)", err, errAddrInUse)
-			}
-			return err
-		default:
-		}
-		if time.Now().After(deadline) {
-			c.Kill9()
-			return fmt.Errorf("cell %s did not answer within 20s: %w", c.Region, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	c.cmd, c.exited = cmd, exited
+	return nil
 }
 
 // Kill9 kills the cell's process without warning, as a lost machine would.
