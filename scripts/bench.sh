@@ -47,8 +47,11 @@ SPACE=bench
 APP=hello
 FLOOR=0.5
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+# say, die, stop, free_port and show_cmd come from the benchmarks' shared
+# helpers; this script has more processes to stop, so its cleanup (below)
+# replaces theirs.
+# shellcheck source=scripts/lib/bench.sh
+. "$ROOT/scripts/lib/bench.sh"
 
 # ---------------------------------------------------------------- cleanup --
 
@@ -60,19 +63,6 @@ NGINX_PID=
 INSTANCE_PID=
 WRK_PID=
 OK=0
-
-# stop PID [SECONDS]: SIGTERM, wait, then SIGKILL.
-stop() {
-  local pid=$1 grace=${2:-10} i
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$?
@@ -105,25 +95,8 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- helpers --
 
-# free_port: a loopback TCP port nobody listens on, below the ephemeral
-# range, not handed out earlier in this run.
-USED_PORTS=" "
-free_port() {
-  local p i
-  for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 12000))
-    case "$USED_PORTS" in *" $p "*) continue ;; esac
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      USED_PORTS="$USED_PORTS$p "
-      echo "$p"
-      return 0
-    fi
-  done
-  die "no free loopback port found"
-}
-
-# wait_http URL [CURL ARGS…]: wait up to 10 s for URL to answer 2xx.
-wait_http() {
+# wait_target URL [CURL ARGS…]: wait up to 10 s for URL to answer 2xx.
+wait_target() {
   local url=$1 i
   shift
   for ((i = 0; i < 100; i++)); do
@@ -205,7 +178,7 @@ say "starting a cell: API $API_ADDR, router $ROUTER_ADDR, data $WORK/data, pprof
 PAVED_PPROF=$PPROF_ADDR "$PAVED" server --region bench --cloud local --data "$WORK/data" \
   --api "$API_ADDR" --router "$ROUTER_ADDR" --token "$TOKEN" >"$WORK/cell.log" 2>&1 &
 CELL_PID=$!
-if ! wait_http "$PAVED_ENDPOINT/v1/health"; then
+if ! wait_target "$PAVED_ENDPOINT/v1/health"; then
   tail -20 "$WORK/cell.log" >&2
   die "the cell did not start (log above)"
 fi
@@ -286,7 +259,7 @@ fi
 for t in "${TARGETS[@]}"; do
   hargs=()
   [ -z "${HDR[$t]}" ] || hargs=(-H "${HDR[$t]}")
-  wait_http "${URL[$t]}" "${hargs[@]}" || die "$t (${URL[$t]}) does not answer; logs in $WORK"
+  wait_target "${URL[$t]}" "${hargs[@]}" || die "$t (${URL[$t]}) does not answer; logs in $WORK"
   size=$(curl -fsS "${hargs[@]}" "${URL[$t]}" | wc -c)
   [ "$size" -eq 1024 ] || die "$t answered $size bytes on /kib, want 1024"
 done
@@ -301,14 +274,6 @@ wrk_cmd() {
   printf '%s\n' "${URL[$t]}"
 }
 
-# show_cmd WORDS…: a copy-pasteable rendering of a command line.
-show_cmd() {
-  local w out=
-  for w in "$@"; do
-    case "$w" in *[\ \']*) out+=" '$w'" ;; *) out+=" $w" ;; esac
-  done
-  echo "${out# }"
-}
 
 # Rounds, not repeats in a row: every target at every level once per
 # round, so a slow spell of the shared machine spreads over the targets
