@@ -139,11 +139,8 @@ func printRegions(f *Factory, rows []regionRow) {
 			fmt.Fprintf(tw, "%s\t-\tdown: %s\t-\t-\t-\t-\n", r.Region, r.Error)
 			continue
 		}
-		scheme := "http"
-		if r.RouterTLS {
-			scheme = "https"
-		}
-		fmt.Fprintf(tw, "%s\t%s\tup\t%d\t%d/%d healthy\t%s://%s\t%s\n", r.Region, r.Cloud, r.Apps, r.Running, r.Instances, scheme, r.Router, r.Version)
+		fmt.Fprintf(tw, "%s\t%s\tup\t%d\t%d/%d healthy\t%s\t%s\n", r.Region, r.Cloud, r.Apps, r.Running, r.Instances,
+			paved.RouterURL(r.Router, r.RouterTLS), r.Version)
 	}
 	tw.Flush()
 }

@@ -57,11 +57,7 @@ func runStatus(ctx context.Context, opts *StatusOptions) error {
 	}
 	fmt.Fprintf(opts.f.Out, "cell:      %s (%s) at %s, version %s, up %s\n", h.Region, h.Cloud, c.Endpoint(), h.Version,
 		(time.Duration(h.UptimeSeconds) * time.Second).String())
-	scheme := "http"
-	if h.TLS {
-		scheme = "https"
-	}
-	fmt.Fprintf(opts.f.Out, "router:    %s://%s\n", scheme, h.RouterAddr)
+	fmt.Fprintf(opts.f.Out, "router:    %s\n", h.RouterURL())
 	fmt.Fprintf(opts.f.Out, "memory:    %s\n", mem)
 	fmt.Fprintf(opts.f.Out, "counts:    %d spaces, %d apps, %d/%d instances healthy\n\n",
 		h.Counts.Spaces, h.Counts.Apps, h.Counts.HealthyInstances, h.Counts.Instances)

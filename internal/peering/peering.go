@@ -78,10 +78,7 @@ func keyOf(p paved.Peer) peerKey { return peerKey{p.Router, p.TLS} }
 
 // url is the probe's URL on the peer.
 func (k peerKey) url() string {
-	if k.tls {
-		return "https://" + k.addr + router.ProbePath
-	}
-	return "http://" + k.addr + router.ProbePath
+	return paved.RouterURL(k.addr, k.tls) + router.ProbePath
 }
 
 // peerHealth is the last probe of one peer router.

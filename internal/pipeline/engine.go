@@ -181,7 +181,7 @@ func (e *Engine) Check(ctx context.Context, pipelineID int64, source string) err
 	}
 	for _, src := range p.Spec.Sources {
 		if src.Name == source {
-			err := e.check(ctx, l, p, src)
+			err := e.check(l, p, src)
 			l.poke()
 			return err
 		}
@@ -253,7 +253,7 @@ func (e *Engine) pass(ctx context.Context, l *loop, p store.Pipeline) {
 			due := time.Since(l.lastCheck[src.Name]) >= checkEvery(src)
 			l.checkMu.Unlock()
 			if due {
-				if err := e.check(ctx, l, p, src); err != nil && ctx.Err() == nil {
+				if err := e.check(l, p, src); err != nil && ctx.Err() == nil {
 					e.log.Warn("check source", "pipeline", p.Spec.Name, "source", src.Name, "err", err)
 				}
 				l.dirty.Store(true)

@@ -408,10 +408,7 @@ func (b *build) assert(ctx context.Context, s paved.Step) error {
 	}
 	h := s.HTTP
 	url, host := h.URL, h.Host
-	router := "http://" + b.e.opts.RouterAddr
-	if b.e.opts.RouterTLS {
-		router = "https://" + b.e.opts.RouterAddr
-	}
+	router := paved.RouterURL(b.e.opts.RouterAddr, b.e.opts.RouterTLS)
 	viaRouter := false
 	if rest, ok := strings.CutPrefix(url, "router:"); ok {
 		url, viaRouter = router+rest, true

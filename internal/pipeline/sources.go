@@ -22,7 +22,7 @@ import (
 // coalescer). A shared run belongs to the pipeline, not to one caller: it
 // runs on the pipeline loop's context, so a webhook caller that hangs up
 // does not fail the check for the others.
-func (e *Engine) check(_ context.Context, l *loop, p store.Pipeline, src paved.SourceSpec) error {
+func (e *Engine) check(l *loop, p store.Pipeline, src paved.SourceSpec) error {
 	l.checkMu.Lock()
 	co := l.checks[src.Name]
 	if co == nil {

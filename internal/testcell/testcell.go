@@ -269,10 +269,7 @@ func Attach(endpoint, routerAddr, token string) (*Cell, error) {
 // RouterURL is the router's base URL: http://ADDR, or https://ADDR for a
 // TLS cell.
 func (c *Cell) RouterURL() string {
-	if c.TLS {
-		return "https://" + c.RouterAddr
-	}
-	return "http://" + c.RouterAddr
+	return paved.RouterURL(c.RouterAddr, c.TLS)
 }
 
 // HTTPClient is a client for requests through the router: a plain one, or
