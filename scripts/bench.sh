@@ -309,9 +309,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
   done
 done
 
-# med|lo|hi ARRAY TARGET CONNS: median (lower middle), min or max over the
+# over_rounds med|lo|hi|sum ARRAY TARGET CONNS: median (lower middle), min or max over the
 # rounds; sum for the errors.
-stat() {
+over_rounds() {
   local how=$1 arr=$2 t=$3 c=$4 r
   local -n a=$arr
   for ((r = 1; r <= ROUNDS; r++)); do echo "${a[$t,$c,$r]}"; done | sort -g | awk -v how="$how" '
@@ -325,12 +325,12 @@ stat() {
 declare -A MRPS MP50 MP99 SPREAD_RPS SPREAD_P99 TERRS
 for c in $CONNS; do
   for t in "${TARGETS[@]}"; do
-    MRPS[$t,$c]=$(stat med RPS "$t" "$c")
-    MP50[$t,$c]=$(stat med P50 "$t" "$c")
-    MP99[$t,$c]=$(stat med P99 "$t" "$c")
-    SPREAD_RPS[$t,$c]="$(stat lo RPS "$t" "$c")–$(stat hi RPS "$t" "$c")"
-    SPREAD_P99[$t,$c]="$(stat lo P99 "$t" "$c")–$(stat hi P99 "$t" "$c")"
-    TERRS[$t,$c]=$(stat sum ERRS "$t" "$c")
+    MRPS[$t,$c]=$(over_rounds med RPS "$t" "$c")
+    MP50[$t,$c]=$(over_rounds med P50 "$t" "$c")
+    MP99[$t,$c]=$(over_rounds med P99 "$t" "$c")
+    SPREAD_RPS[$t,$c]="$(over_rounds lo RPS "$t" "$c")–$(over_rounds hi RPS "$t" "$c")"
+    SPREAD_P99[$t,$c]="$(over_rounds lo P99 "$t" "$c")–$(over_rounds hi P99 "$t" "$c")"
+    TERRS[$t,$c]=$(over_rounds sum ERRS "$t" "$c")
   done
 done
 
