@@ -672,7 +672,9 @@ func (r *Router) relay(w http.ResponseWriter, out *outReq, tg *target, pc *pconn
 	res := head.res
 	announced := 0
 	if head.raw {
-		stream = out.fc.writeRawHead(pc, tg)
+		n := len(out.fc.rh.block)
+		stream = out.fc.writeRawHead(tg)
+		pc.br.Discard(n)
 	} else {
 		h = w.Header()
 		stream = r.relayHead(w, h, res, tg, head.status)

@@ -151,6 +151,14 @@ func (fc *h1Conn) Read(p []byte) (int, error) {
 
 func (fc *h1Conn) serve() {
 	defer fc.close()
+	if fc.setup() {
+		fc.loop()
+	}
+}
+
+// setup prepares a new connection for its first request; false means it
+// was handed over or its TLS handshake failed.
+func (fc *h1Conn) setup() bool {
 	fc.ctx, fc.cancel = context.WithCancel(context.Background())
 	fc.unwatchFn = fc.unwatch
 	fc.resp.fc = fc
@@ -173,12 +181,16 @@ func (fc *h1Conn) serve() {
 	}
 	if fc.r.opts.FlushInterval > 0 {
 		fc.handOff() // ReverseProxy does periodic flushing; net/http does any TLS
-		return
+		return false
 	}
 	if tc, isTLS := fc.conn.(*tls.Conn); isTLS && !fc.handshake(tc) {
-		return
+		return false
 	}
+	return true
+}
 
+// loop serves the connection's requests until it closes or is handed over.
+func (fc *h1Conn) loop() {
 	for {
 		if fc.br.Buffered() == 0 && !fc.hasStash {
 			if _, err := fc.br.Peek(1); err != nil {

@@ -349,8 +349,9 @@ func bodyAllowedForStatus(status int) bool {
 // writeRawHead writes the plain instance response scanned into fc.rh to the
 // client: its status line (with the client's HTTP version) and header
 // lines as they came, minus what the router replaces, then the router's
-// own lines. It reports whether the response is an event stream.
-func (fc *h1Conn) writeRawHead(pc *pconn, tg *target) bool {
+// own lines. It reports whether the response is an event stream. The
+// caller consumes the head's bytes from the instance connection.
+func (fc *h1Conn) writeRawHead(tg *target) bool {
 	sh := &fc.rh
 	b := sh.block
 	w := &fc.resp
@@ -401,8 +402,7 @@ func (fc *h1Conn) writeRawHead(pc *pconn, tg *target) bool {
 	}
 	writeConnection(bw, fc, closeAfter)
 	bw.WriteString("\r\n")
-	pc.br.Discard(len(b))
-	sh.block = nil // pc's buffer: pc goes back to its pool
+	sh.block = nil // the instance connection's buffer, which the caller consumes
 	return sh.stream
 }
 

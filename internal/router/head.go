@@ -107,6 +107,12 @@ func scanHead(pc *pconn, method string, sh *scannedHead) (head respHead, ok bool
 		}
 	}
 
+	return scanBlock(block, method, sh)
+}
+
+// scanBlock validates the response head block (status line through the
+// final empty line) as scanHead does, recording its kept fields in sh.
+func scanBlock(block []byte, method string, sh *scannedHead) (head respHead, ok bool) {
 	// Status line: "HTTP/1.1 NNN" and an optional reason phrase.
 	e := bytes.Index(block, crlf)
 	line := block[:e]

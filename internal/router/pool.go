@@ -54,6 +54,12 @@ type connPool struct {
 	tls              *tls.Config
 	handshakeTimeout time.Duration
 
+	// The event loops keep their own idle connections to the address
+	// (lanePool): gen tells them to drop those (closeIdle, retire), and
+	// laneIdle counts them.
+	gen      atomic.Uint64
+	laneIdle atomic.Int64
+
 	mu      sync.Mutex
 	idle    []*pconn
 	retired bool // no longer in the routing table: never pool again
@@ -150,6 +156,12 @@ func (p *connPool) dial(ctx context.Context) (*pconn, error) {
 			return nil, err
 		}
 	}
+	return newPconn(c, raw, p), nil
+}
+
+// newPconn wraps a connection to the pool's instance: c is what requests
+// are exchanged over, raw the socket under it (c itself unless TLS).
+func newPconn(c, raw net.Conn, p *connPool) *pconn {
 	pc := &pconn{conn: c, pool: p, readLimit: math.MaxInt64}
 	pc.br = bufio.NewReaderSize(pc, connReadBufSize)
 	pc.bw = bufio.NewWriterSize(pc, connWriteBufSize)
@@ -157,7 +169,7 @@ func (p *connPool) dial(ctx context.Context) (*pconn, error) {
 	// The liveness peek looks at the socket under TLS too: on an idle
 	// connection any bytes (a close_notify alert) or EOF mean "closed".
 	pc.probe.init(raw)
-	return pc, nil
+	return pc
 }
 
 // handshake runs the TLS client handshake on a fresh connection. A failure
@@ -252,6 +264,7 @@ func (p *connPool) sweep() {
 
 // closeIdle closes every idle connection; the pool stays usable.
 func (p *connPool) closeIdle() {
+	p.gen.Add(1)
 	p.mu.Lock()
 	stale := p.takeAllLocked()
 	p.mu.Unlock()
@@ -261,6 +274,7 @@ func (p *connPool) closeIdle() {
 // retire closes the idle connections of an address that left the routing
 // table; connections of requests still in flight are closed when done.
 func (p *connPool) retire() {
+	p.gen.Add(1)
 	p.mu.Lock()
 	p.retired = true
 	if p.timer != nil {
@@ -278,11 +292,12 @@ func (p *connPool) takeAllLocked() []*pconn {
 	return stale
 }
 
-// idleCount returns the number of pooled connections (for tests).
+// idleCount returns the number of pooled connections, the event loops'
+// included (for tests).
 func (p *connPool) idleCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.idle)
+	return len(p.idle) + int(p.laneIdle.Load())
 }
 
 func closeAll(pcs []*pconn) {

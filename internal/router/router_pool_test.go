@@ -210,14 +210,23 @@ func TestPoolConnClosedAfterRequestWritten(t *testing.T) {
 	if st := r.Stats("flaky"); st.TransportErrors != 0 || st.Requests != 4 {
 		t.Errorf("after GETs: stats %+v, want 4 requests and no transport error", st)
 	}
+	posts := int64(1)
+	if frontEnd == "lane" {
+		// The event loops pool their own connections and leave a POST to
+		// the fast server's goroutines: give those a used connection.
+		if res := do(t, base, "POST", "web.test", "/", strings.NewReader("first")); res.status != http.StatusOK {
+			t.Fatalf("first POST: %d %q", res.status, res.body)
+		}
+		posts++
+	}
 	// The pooled connection has served one request: a POST on it is
 	// written, dropped, and must not be resent.
 	res := do(t, base, "POST", "web.test", "/", strings.NewReader("charge"))
 	if res.status != http.StatusBadGateway || !strings.Contains(res.body, "(tried 1 of 1)") {
 		t.Errorf("POST: %d %q, want a 502 without resending", res.status, res.body)
 	}
-	if v, ok := seen.Load("POST"); !ok || v.(*atomic.Int64).Load() != 1 {
-		t.Errorf("POST reached the instance %v times, want exactly once", v)
+	if v, ok := seen.Load("POST"); !ok || v.(*atomic.Int64).Load() != posts {
+		t.Errorf("POSTs reached the instance %v times, want %d (each exactly once)", v, posts)
 	}
 	if st := r.Stats("flaky"); st.TransportErrors != 1 || st.Outstanding != 0 {
 		t.Errorf("stats %+v, want 1 transport error", st)

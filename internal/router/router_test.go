@@ -35,12 +35,14 @@ func newBackend(t testing.TB, id string, h http.HandlerFunc) (*httptest.Server, 
 }
 
 // frontEnd is the server newFront puts in front of the router: "std"
-// (http.Server with Router.ServeHTTP) or "fast" (the router's own Server).
-// TestMain runs the whole suite once with each.
+// (http.Server with Router.ServeHTTP), "fast" (the router's own Server
+// with a goroutine per connection) or "lane" (the router's own Server with
+// its event loops, where the platform has them). TestMain runs the whole
+// suite once with each.
 var frontEnd = "std"
 
 func TestMain(m *testing.M) {
-	fronts := []string{"std", "fast"}
+	fronts := []string{"std", "fast", "lane"}
 	if f := os.Getenv("ROUTER_TEST_FRONT"); f != "" {
 		fronts = []string{f} // run one front end only
 	}
@@ -61,7 +63,7 @@ func newFront(t testing.TB, opts Options, routes ...Route) (*Router, string) {
 	t.Helper()
 	r := New(opts)
 	r.Update(routes)
-	if frontEnd == "fast" {
+	if frontEnd != "std" {
 		_, url := newFastFront(t, r)
 		return r, url
 	}
@@ -81,7 +83,7 @@ func newFastFront(t testing.TB, r *Router) (*Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &Server{Router: r, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}
+	srv := newServer(r, 10*time.Second, 90*time.Second, 0)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -92,6 +94,13 @@ func newFastFront(t testing.TB, r *Router) (*Server, string) {
 		r.Close()
 	})
 	return srv, "http://" + ln.Addr().String()
+}
+
+// newServer returns the router's Server for r with the given limits, with
+// or without event loops as the front end under test says.
+func newServer(r *Router, readHeader, idle time.Duration, maxHeader int) *Server {
+	return &Server{Router: r, ReadHeaderTimeout: readHeader, IdleTimeout: idle, MaxHeaderBytes: maxHeader,
+		DisableEventLoop: frontEnd != "lane"}
 }
 
 // closedAddr returns an address on which nothing listens.

@@ -62,6 +62,14 @@ type Server struct {
 	// (1 MiB), with net/http's 4 KiB of slack.
 	MaxHeaderBytes int
 
+	// DisableEventLoop serves every connection with a goroutine, as on
+	// systems other than Linux. By default Serve runs event loops for a
+	// TCP listener on Linux (lane_linux.go).
+	DisableEventLoop bool
+	// EventLoops is the number of event loops; default GOMAXPROCS (at
+	// most 16).
+	EventLoops int
+
 	init1     sync.Once
 	headLimit int
 
@@ -69,6 +77,11 @@ type Server struct {
 	listeners map[*net.Listener]struct{}
 	conns     map[*h1Conn]struct{}
 	shutdown  atomic.Bool
+	closing   atomic.Bool   // Close: every connection goes at once
+	stopping  chan struct{} // closed by the first Shutdown or Close
+	stopOnce  sync.Once
+	lanes     []*lane
+	laneConns atomic.Int64 // connections the event loops serve
 
 	// The watchdog's coarse clock: tick counts periods of tickEvery.
 	tick       atomic.Uint64
@@ -110,6 +123,7 @@ func (s *Server) initOnce() {
 		s.listeners = make(map[*net.Listener]struct{})
 		s.conns = make(map[*h1Conn]struct{})
 		s.wdStop = make(chan struct{})
+		s.stopping = make(chan struct{})
 		max := s.MaxHeaderBytes
 		if max <= 0 {
 			max = http.DefaultMaxHeaderBytes
@@ -154,6 +168,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	defer s.trackListener(&ln, false)
 	s.wdStart.Do(func() { go s.watchdog() })
+	if ok, err := s.serveLane(ln); ok {
+		return err
+	}
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()
@@ -218,6 +235,7 @@ func (s *Server) forget(fc *h1Conn) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.initOnce()
 	s.shutdown.Store(true)
+	s.stop()
 	lnerr := s.closeListeners()
 	wait := time.Millisecond
 	timer := time.NewTimer(wait)
@@ -256,14 +274,27 @@ func (s *Server) closeIdle() bool {
 			}
 		}
 	}
-	return len(s.conns) == 0
+	return len(s.conns) == 0 && s.laneConns.Load() == 0
+}
+
+// stop tells Serve and the event loops that the server is shutting down.
+func (s *Server) stop() {
+	s.stopOnce.Do(func() { close(s.stopping) })
+	s.mu.Lock()
+	lanes := s.lanes
+	s.mu.Unlock()
+	for _, l := range lanes {
+		l.wake()
+	}
 }
 
 // Close closes the listeners and every connection at once, and the
 // fallback http.Server.
 func (s *Server) Close() error {
 	s.initOnce()
+	s.closing.Store(true)
 	s.shutdown.Store(true)
+	s.stop()
 	err := s.closeListeners()
 	s.mu.Lock()
 	for fc := range s.conns {

@@ -304,7 +304,7 @@ func TestRequestHeadLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &Server{Router: r, MaxHeaderBytes: 100}
+	srv := newServer(r, 0, 0, 100)
 	go srv.Serve(ln)
 	defer srv.Close()
 	c, br = dialFront(t, "http://"+ln.Addr().String())
@@ -407,7 +407,7 @@ func TestIdleAndHeaderTimeouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &Server{Router: r, ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 200 * time.Millisecond}
+	srv := newServer(r, 300*time.Millisecond, 200*time.Millisecond, 0)
 	go srv.Serve(ln)
 	defer srv.Close()
 	base := "http://" + ln.Addr().String()
@@ -462,7 +462,7 @@ func TestShutdownWaitsForInFlightRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &Server{Router: r, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}
+	srv := newServer(r, 10*time.Second, 90*time.Second, 0)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	base := "http://" + ln.Addr().String()
