@@ -49,8 +49,12 @@ type Config struct {
 	// router's own HTTP/1.1 server, router.Server; the default) or "std"
 	// (net/http's http.Server with the router as handler).
 	RouterServer string
+	// RouterEventLoops is the number of event loops of the fast router
+	// server (Linux, plain HTTP; router.Server.EventLoops): 0 means one
+	// per CPU, negative none.
+	RouterEventLoops int
 	// RouterResponseTimeout bounds how long the router waits for an
-	// instance's response head (then 502); 0 means no limit.
+	// instance's response head (then 504); 0 means no limit.
 	RouterResponseTimeout time.Duration
 	// TLSCert and TLSKey (PEM files, both or neither) make the API and the
 	// router listeners speak HTTPS only. TLSCert may hold the chain after
@@ -260,7 +264,8 @@ func (c *Cell) start() error {
 	if c.cfg.RouterServer == "std" {
 		c.routerSrv = &http.Server{Handler: c.router, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}
 	} else {
-		c.routerSrv = &router.Server{Router: c.router, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}
+		c.routerSrv = &router.Server{Router: c.router, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
+			EventLoops: max(c.cfg.RouterEventLoops, 0), DisableEventLoop: c.cfg.RouterEventLoops < 0}
 	}
 	go c.serve(c.apiSrv, c.apiLn, "api")
 	go c.serve(c.routerSrv, c.routerLn, "router")

@@ -44,6 +44,7 @@ func NewCmdServer(f *Factory, runF func(*ServerOptions) error) *cobra.Command {
 	fl.StringVar(&c.APIAddr, "api", "127.0.0.1:7400", "API listen address")
 	fl.StringVar(&c.RouterAddr, "router", "127.0.0.1:7480", "router listen address")
 	fl.StringVar(&c.RouterServer, "router-server", "fast", "router HTTP server: fast (the router's own HTTP/1.1 server) or std (net/http)")
+	fl.IntVar(&c.RouterEventLoops, "router-event-loops", 0, "event loops of the fast router server on Linux (plain HTTP): 0 = one per CPU, -1 = none (a goroutine per connection)")
 	fl.StringVar(&c.Token, "token", "", "admin token (default: --token-file, else DATA/admin.token, generated on first start)")
 	fl.StringVar(&c.TokenFile, "token-file", "", "file holding the admin token")
 	fl.Int64Var(&c.MaxSourceBytes, "max-source-bytes", 256<<20, "largest source archive accepted")
@@ -54,7 +55,7 @@ func NewCmdServer(f *Factory, runF func(*ServerOptions) error) *cobra.Command {
 	fl.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.StringVar(&c.PeerCACert, "peer-ca-cert", "", "PEM bundle trusted for peer cells' HTTPS routers (default: the certificates in --tls-cert)")
 	fl.DurationVar(&c.RouterResponseTimeout, "router-response-timeout", time.Minute,
-		"how long the router waits for an instance to start answering (its response head) before it answers 502; 0 = no limit (like nginx's proxy_read_timeout)")
+		"how long the router waits for an instance to start answering (its response head) before it answers 504; 0 = no limit (like nginx's proxy_read_timeout)")
 	fl.StringVar(&opts.LogFmt, "log-format", "text", "cell log format: text or json")
 	cmd.MarkFlagRequired("data")
 	return cmd

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -60,17 +61,42 @@ type loop struct {
 	wakefd int
 	lnfd   int // -1 once the listener is dropped (shutdown)
 
-	fds     []laneFD // by file descriptor
+	fds     []laneSlot // by file descriptor
+	gen     int32      // registrations so far, to tell a reused descriptor number apart
 	clients map[*laneClient]struct{}
 	pools   map[*connPool]*lanePool
 	events  []unix.EpollEvent
 
-	lastTick uint64
+	lastTick     uint64
+	acceptPaused bool // the listener is out of the epoll set until the next tick
+
+	// load counts the connections the loop serves or has in its inbox;
+	// accept gives a new connection to the least loaded loop, so that
+	// each serves its share (the kernel wakes whichever loop waits).
+	load    atomic.Int64
+	inboxMu sync.Mutex
+	inbox   []accepted
+	exited  bool // no more deliveries: the loop stopped
+}
+
+// accepted is a connection one loop accepted for another.
+type accepted struct {
+	fd int
+	sa unix.Sockaddr
 }
 
 // laneFD is a socket the loop reads and writes.
 type laneFD interface {
 	event(ev uint32)
+}
+
+// laneSlot is the socket registered under a descriptor number, with the
+// registration's generation, which its events carry: an event still in
+// the batch for a socket closed meanwhile does not reach the socket that
+// reused its number.
+type laneSlot struct {
+	h   laneFD
+	gen int32
 }
 
 const (
@@ -193,7 +219,9 @@ func (l *loop) dropListener() {
 	if l.lnfd < 0 {
 		return
 	}
-	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lnfd, nil)
+	if !l.acceptPaused {
+		unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lnfd, nil)
+	}
 	if l.lane.listening.Add(-1) == 0 {
 		unix.Close(l.lnfd)
 	}
@@ -223,8 +251,9 @@ func (l *loop) run() {
 			case fd == l.wakefd:
 				var b [8]byte
 				unix.Read(l.wakefd, b[:])
-			case fd < len(l.fds) && l.fds[fd] != nil:
-				l.fds[fd].event(ev.Events)
+				l.takeInbox()
+			case fd < len(l.fds) && l.fds[fd].h != nil && l.fds[fd].gen == ev.Pad:
+				l.fds[fd].h.event(ev.Events)
 			}
 		}
 		if now := s.tick.Load(); now != l.lastTick {
@@ -259,8 +288,11 @@ func (l *loop) accept() {
 			}
 			if err != unix.EAGAIN {
 				// Out of descriptors and the like: the listener stays
-				// ready, and the next wait comes back to it.
+				// ready, so it leaves the epoll set until the next tick
+				// rather than spin (net/http sleeps).
 				s.Router.log.Warn("router: accept failed", "error", err)
+				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lnfd, nil)
+				l.acceptPaused = true
 			}
 			return
 		}
@@ -268,26 +300,76 @@ func (l *loop) accept() {
 			unix.Close(fd)
 			continue
 		}
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		c := &laneClient{l: l, fd: fd}
-		c.fc.s, c.fc.r = s, l.r
-		c.fc.resp.fc = &c.fc
-		c.fc.ctx = context.Background()
-		if ip, ok := sockaddrIP(sa); ok {
-			c.fc.ip, c.fc.ipOK = ip, true
-		}
-		c.w.fd = fd
-		c.fc.bw = bufio.NewWriterSize(&c.w, clientBufSize)
-		c.in = make([]byte, 0, clientBufSize)
-		c.since = s.tick.Load()
-		c.fresh = true
-		if !l.register(fd, c) {
-			unix.Close(fd)
+		s.laneConns.Add(1)
+		if t := l.lane.leastLoaded(l); t != l && t.give(fd, sa) {
 			continue
 		}
-		l.clients[c] = struct{}{}
-		s.laneConns.Add(1)
+		l.load.Add(1)
+		l.serveClient(fd, sa)
 	}
+}
+
+// leastLoaded returns the loop with the fewest connections, l on a tie.
+func (ln *lane) leastLoaded(l *loop) *loop {
+	best, min := l, l.load.Load()
+	for _, o := range ln.loops {
+		if n := o.load.Load(); n < min {
+			best, min = o, n
+		}
+	}
+	return best
+}
+
+// give puts a connection in the loop's inbox and wakes it; false when the
+// loop has stopped.
+func (l *loop) give(fd int, sa unix.Sockaddr) bool {
+	l.inboxMu.Lock()
+	if l.exited {
+		l.inboxMu.Unlock()
+		return false
+	}
+	l.inbox = append(l.inbox, accepted{fd, sa})
+	l.load.Add(1)
+	l.inboxMu.Unlock()
+	l.wake()
+	return true
+}
+
+// takeInbox serves the connections other loops accepted for this one.
+func (l *loop) takeInbox() {
+	l.inboxMu.Lock()
+	in := l.inbox
+	l.inbox = nil
+	l.inboxMu.Unlock()
+	for _, a := range in {
+		l.serveClient(a.fd, a.sa)
+	}
+}
+
+// serveClient registers a new client connection (counted in load and in
+// the server's laneConns).
+func (l *loop) serveClient(fd int, sa unix.Sockaddr) {
+	s := l.s
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	c := &laneClient{l: l, fd: fd}
+	c.fc.s, c.fc.r = s, l.r
+	c.fc.resp.fc = &c.fc
+	c.fc.ctx = context.Background()
+	if ip, ok := sockaddrIP(sa); ok {
+		c.fc.ip, c.fc.ipOK = ip, true
+	}
+	c.w.fd = fd
+	c.fc.bw = bufio.NewWriterSize(&c.w, clientBufSize)
+	c.in = make([]byte, 0, clientBufSize)
+	c.since = s.tick.Load()
+	c.fresh = true
+	if !l.register(fd, c) {
+		unix.Close(fd)
+		l.load.Add(-1)
+		s.laneConns.Add(-1)
+		return
+	}
+	l.clients[c] = struct{}{}
 }
 
 func sockaddrIP(sa unix.Sockaddr) (string, bool) {
@@ -303,14 +385,15 @@ func sockaddrIP(sa unix.Sockaddr) (string, bool) {
 func (l *loop) register(fd int, h laneFD) bool {
 	if fd >= len(l.fds) {
 		n := max(2*len(l.fds), fd+1, 64)
-		fds := make([]laneFD, n)
+		fds := make([]laneSlot, n)
 		copy(fds, l.fds)
 		l.fds = fds
 	}
-	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: laneEvents, Fd: int32(fd)}); err != nil {
+	l.gen++
+	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: laneEvents, Fd: int32(fd), Pad: l.gen}); err != nil {
 		return false
 	}
-	l.fds[fd] = h
+	l.fds[fd] = laneSlot{h: h, gen: l.gen}
 	return true
 }
 
@@ -318,13 +401,17 @@ func (l *loop) register(fd int, h laneFD) bool {
 func (l *loop) forget(fd int) {
 	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, fd, nil)
 	if fd < len(l.fds) {
-		l.fds[fd] = nil
+		l.fds[fd] = laneSlot{}
 	}
 }
 
 // onTick applies the timeouts, once per tick of the server's clock.
 func (l *loop) onTick(now uint64) {
 	s := l.s
+	if l.acceptPaused && l.lnfd >= 0 {
+		l.acceptPaused = false
+		unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, l.lnfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(l.lnfd)})
+	}
 	for c := range l.clients {
 		switch c.state {
 		case lcHead:
@@ -360,6 +447,16 @@ func (l *loop) closeIdleClients(now uint64) {
 // stop closes every connection of the loop and the loop itself.
 func (l *loop) stop() {
 	l.dropListener()
+	l.inboxMu.Lock()
+	l.exited = true
+	in := l.inbox
+	l.inbox = nil
+	l.inboxMu.Unlock()
+	for _, a := range in {
+		unix.Close(a.fd)
+		l.load.Add(-1)
+		l.s.laneConns.Add(-1)
+	}
 	for c := range l.clients {
 		c.close()
 	}
@@ -727,6 +824,7 @@ func (c *laneClient) close() {
 
 func (l *loop) drop(c *laneClient) {
 	delete(l.clients, c)
+	l.load.Add(-1)
 	l.s.laneConns.Add(-1)
 }
 
