@@ -47,7 +47,8 @@ type lane struct {
 	s         *Server
 	lnfd      int
 	loops     []*loop
-	listening atomic.Int32 // loops still holding the listener; the last closes it
+	listening atomic.Int32  // loops still holding the listener; the last closes it
+	lnClosed  chan struct{} // closed once it has
 }
 
 // loop is one event loop: its epoll set holds the listener (shared with
@@ -136,7 +137,7 @@ func (s *Server) serveLane(ln net.Listener) (ok bool, err error) {
 	if s.EventLoops > 0 {
 		n = s.EventLoops
 	}
-	l := &lane{s: s, lnfd: lnfd}
+	l := &lane{s: s, lnfd: lnfd, lnClosed: make(chan struct{})}
 	for range n {
 		lp, err := newLoop(l, lnfd)
 		if err != nil {
@@ -165,6 +166,7 @@ func (s *Server) serveLane(ln net.Listener) (ok bool, err error) {
 	}
 	<-s.stopping
 	l.wake()
+	<-l.lnClosed // as with net/http, no connection is accepted once Serve returns
 	return true, http.ErrServerClosed
 }
 
@@ -224,6 +226,7 @@ func (l *loop) dropListener() {
 	}
 	if l.lane.listening.Add(-1) == 0 {
 		unix.Close(l.lnfd)
+		close(l.lane.lnClosed)
 	}
 	l.lnfd = -1
 }

@@ -44,6 +44,11 @@ import (
 // differing Content-Lengths, obsolete line folding, invalid bytes in names
 // or values, several Host headers.
 //
+// On Linux, Serve on a TCP listener runs event loops (lane_linux.go) in
+// front of all this: they serve the common request without a goroutine and
+// hand every other connection, at the request or response they do not take,
+// to the goroutines described above. DisableEventLoop turns them off.
+//
 // Differences from net/http's server that clients can see: response
 // header names from an instance keep their case and order, and a response
 // without Content-Type does not get a sniffed one.

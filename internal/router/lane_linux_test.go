@@ -1,0 +1,128 @@
+//go:build linux
+
+package router
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// newLaneServer serves r with event loops until the test ends.
+func newLaneServer(t *testing.T, r *Router, loops int) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{Router: r, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second, EventLoops: loops}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+		r.Close()
+	})
+	return srv, "http://" + ln.Addr().String()
+}
+
+func laneLoads(srv *Server) []int64 {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	var loads []int64
+	for _, l := range srv.lanes {
+		for _, lp := range l.loops {
+			loads = append(loads, lp.load.Load())
+		}
+	}
+	return loads
+}
+
+// The kernel wakes one waiting loop per new connection, often the same
+// one; accept gives each connection to the least loaded loop instead.
+func TestLaneSpreadsConnectionsOverLoops(t *testing.T) {
+	b, _ := echoBackend(t, "echo")
+	r := New(Options{})
+	r.Update([]Route{{Host: "web.test", App: "s/web", Backends: []Backend{b}}})
+	srv, base := newLaneServer(t, r, 2)
+	for range 16 {
+		c, br := dialFront(t, base)
+		io.WriteString(c, "GET /x HTTP/1.1\r\nHost: web.test\r\n\r\n")
+		if res, body := readResp(t, br, "GET"); res.StatusCode != 200 || body != "GET /x " {
+			t.Fatalf("%d %q", res.StatusCode, body)
+		}
+	}
+	loads := laneLoads(srv)
+	if len(loads) != 2 || loads[0] != 8 || loads[1] != 8 {
+		t.Errorf("connections per loop %v, want [8 8]", loads)
+	}
+}
+
+// A response the loop does not relay (chunked) is finished by a goroutine,
+// which then serves the connection: the requests before, at and after the
+// hand-over are answered in order, and the instance's counters balance.
+func TestLaneHandsOverAtAChunkedResponse(t *testing.T) {
+	_, b := newBackend(t, "web", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/chunked" {
+			io.WriteString(w, "one,")
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "two")
+			return
+		}
+		io.WriteString(w, "plain "+r.URL.Path)
+	})
+	r := New(Options{})
+	r.Update([]Route{{Host: "web.test", App: "s/web", Backends: []Backend{b}}})
+	srv, base := newLaneServer(t, r, 1)
+	c, br := dialFront(t, base)
+	io.WriteString(c, "GET /a HTTP/1.1\r\nHost: web.test\r\n\r\n")
+	if res, body := readResp(t, br, "GET"); res.StatusCode != 200 || body != "plain /a" {
+		t.Fatalf("before: %d %q", res.StatusCode, body)
+	}
+	if n := srv.laneConns.Load(); n != 1 {
+		t.Fatalf("%d connections on the loops, want 1", n)
+	}
+	// Pipelined: the chunked answer and the request after it.
+	io.WriteString(c, "GET /chunked HTTP/1.1\r\nHost: web.test\r\n\r\nGET /b HTTP/1.1\r\nHost: web.test\r\n\r\n")
+	res, body := readResp(t, br, "GET")
+	if res.StatusCode != 200 || body != "one,two" || res.TransferEncoding == nil {
+		t.Errorf("at the hand-over: %d %q (transfer encoding %v), want a chunked 200 \"one,two\"", res.StatusCode, body, res.TransferEncoding)
+	}
+	if res, body := readResp(t, br, "GET"); res.StatusCode != 200 || body != "plain /b" {
+		t.Errorf("after: %d %q", res.StatusCode, body)
+	}
+	io.WriteString(c, "GET /c HTTP/1.1\r\nHost: web.test\r\n\r\n")
+	if res, body := readResp(t, br, "GET"); res.StatusCode != 200 || body != "plain /c" {
+		t.Errorf("on the goroutine: %d %q", res.StatusCode, body)
+	}
+	if n := srv.laneConns.Load(); n != 0 {
+		t.Errorf("%d connections on the loops after the hand-over, want 0", n)
+	}
+	if st := r.Stats("web"); st.Requests != 4 || st.Outstanding != 0 || st.TransportErrors != 0 {
+		t.Errorf("stats %+v, want 4 requests, none outstanding", st)
+	}
+}
+
+// A request the loop does not take (a POST) goes with the bytes read after
+// it to a goroutine, after the responses the loop still had to write.
+func TestLaneHandsOverAtAPost(t *testing.T) {
+	b, n := echoBackend(t, "echo")
+	r := New(Options{})
+	r.Update([]Route{{Host: "web.test", App: "s/web", Backends: []Backend{b}}})
+	srv, base := newLaneServer(t, r, 1)
+	c, br := dialFront(t, base)
+	io.WriteString(c, "GET /1 HTTP/1.1\r\nHost: web.test\r\n\r\n"+
+		"POST /2 HTTP/1.1\r\nHost: web.test\r\nContent-Length: 4\r\n\r\nbody"+
+		"GET /3 HTTP/1.1\r\nHost: web.test\r\n\r\n")
+	for i, want := range []string{"GET /1 ", "POST /2 body", "GET /3 "} {
+		if res, body := readResp(t, br, "GET"); res.StatusCode != 200 || body != want {
+			t.Errorf("response %d: %d %q, want %q", i, res.StatusCode, body, want)
+		}
+	}
+	if n.Load() != 3 {
+		t.Errorf("%d requests reached the instance, want 3", n.Load())
+	}
+	waitFor(t, "the connection to leave the loops", func() bool { return srv.laneConns.Load() == 0 })
+}
