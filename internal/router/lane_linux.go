@@ -839,8 +839,9 @@ func (c *laneClient) leave() {
 }
 
 // handOver detaches the socket from the loop and gives it, with the
-// responses still to be written, to fn on a new goroutine.
-func (c *laneClient) handOver(fn func(conn net.Conn, out []byte)) {
+// responses still to be written, to fn on a new goroutine; false when the
+// socket could not be turned into a net.Conn (it is then closed).
+func (c *laneClient) handOver(fn func(conn net.Conn, out []byte)) bool {
 	out := append([]byte(nil), c.w.pendingBytes()...)
 	c.state = lcGone
 	l := c.l
@@ -849,9 +850,10 @@ func (c *laneClient) handOver(fn func(conn net.Conn, out []byte)) {
 	conn, err := fdConn(c.fd)
 	if err != nil {
 		l.r.log.Warn("router: handing a connection to the fast server failed", "error", err)
-		return
+		return false
 	}
 	go fn(conn, out)
+	return true
 }
 
 // fdConn turns a socket the loop owned into a net.Conn, closing fd.
@@ -898,7 +900,7 @@ func (up *laneUp) event(ev uint32) {
 	c := up.c
 	if c == nil {
 		// Idle: any byte or close means it cannot be used again.
-		if up.readable {
+		if ev&(unix.EPOLLIN|closedMask) != 0 {
 			up.pool.remove(up)
 			up.close()
 		}
@@ -1055,9 +1057,12 @@ func (c *laneClient) resume(up *laneUp) {
 		return
 	}
 	c.ex.up = nil
-	c.handOver(func(conn net.Conn, out []byte) {
+	if !c.handOver(func(conn net.Conn, out []byte) {
 		l.s.resume(conn, out, block, prefix, resumed{rt: ex.rt, tg: ex.tg, attempts: ex.attempts, up: upConn, head: head})
-	})
+	}) {
+		upConn.Close()
+		ex.tg.state.outstanding.Add(-1)
+	}
 }
 
 // upFailedHard answers 502 after a failure the lane cannot retry.
