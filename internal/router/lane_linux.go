@@ -101,9 +101,8 @@ type laneSlot struct {
 }
 
 const (
-	laneEvents  = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
-	closedMask  = unix.EPOLLERR | unix.EPOLLHUP | unix.EPOLLRDHUP
-	maxLaneLoop = 16
+	laneEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+	closedMask = unix.EPOLLERR | unix.EPOLLHUP | unix.EPOLLRDHUP
 
 	// pendingLimit is how much response the lane holds for a slow client
 	// before it stops reading the instance.
@@ -133,7 +132,7 @@ func (s *Server) serveLane(ln net.Listener) (ok bool, err error) {
 		unix.Close(lnfd)
 		return false, nil
 	}
-	n := min(max(runtime.GOMAXPROCS(0), 1), maxLaneLoop)
+	n := DefaultEventLoops()
 	if s.EventLoops > 0 {
 		n = s.EventLoops
 	}
