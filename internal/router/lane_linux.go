@@ -1135,29 +1135,29 @@ func (l *loop) dial(p *lanePool) (*laneUp, error) {
 	return up, nil
 }
 
-// peekHasData reports whether bytes wait to be read on fd.
-func peekHasData(fd int) bool {
+// peek looks at fd without taking anything: n > 0 when bytes wait, 0 at
+// a close, err EAGAIN when neither.
+func peek(fd int) (int, error) {
 	var b [1]byte
 	for {
 		n, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		if err == unix.EINTR {
-			continue
+		if err != unix.EINTR {
+			return n, err
 		}
-		return err == nil && n > 0
 	}
+}
+
+// peekHasData reports whether bytes wait to be read on fd.
+func peekHasData(fd int) bool {
+	n, err := peek(fd)
+	return err == nil && n > 0
 }
 
 // peekAlive reports whether an idle connection has neither bytes nor a
 // close waiting (see prober).
 func peekAlive(fd int) bool {
-	var b [1]byte
-	for {
-		_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		if err == unix.EINTR {
-			continue
-		}
-		return err == unix.EAGAIN
-	}
+	_, err := peek(fd)
+	return err == unix.EAGAIN
 }
 
 // lanePool is a loop's keep-alive pool for one instance: a LIFO stack, as
@@ -1353,28 +1353,15 @@ var errUnexpectedEOF = errors.New("unexpected EOF")
 // sysRead and sysWrite are read(2) and write(2) on non-blocking sockets,
 // which never block: a raw system call spares the scheduler hand-off of
 // syscall.Read.
-func sysRead(fd int, p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, e
-		}
-		return int(n), nil
-	}
-}
+func sysRead(fd int, p []byte) (int, error)  { return rawIO(unix.SYS_READ, fd, p) }
+func sysWrite(fd int, p []byte) (int, error) { return rawIO(unix.SYS_WRITE, fd, p) }
 
-func sysWrite(fd int, p []byte) (int, error) {
+func rawIO(trap uintptr, fd int, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	for {
-		n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		if e == unix.EINTR {
 			continue
 		}
