@@ -49,6 +49,7 @@ type lane struct {
 	loops     []*loop
 	listening atomic.Int32  // loops still holding the listener; the last closes it
 	lnClosed  chan struct{} // closed once it has
+	lnGone    atomic.Bool   // the caller closed ln itself: stop accepting
 }
 
 // loop is one event loop: its epoll set holds the listener (shared with
@@ -163,10 +164,28 @@ func (s *Server) serveLane(ln net.Listener) (ok bool, err error) {
 	for _, lp := range l.loops {
 		go lp.run()
 	}
-	<-s.stopping
-	l.wake()
-	<-l.lnClosed // as with net/http, no connection is accepted once Serve returns
-	return true, http.ErrServerClosed
+	// The loops accept on a duplicate of ln's socket, which closing ln
+	// does not close: watch ln, so that closing it stops accepting as it
+	// does for net/http (connections already open are still served).
+	rc, rcErr := tl.SyscallConn()
+	tick := time.NewTicker(s.tickEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stopping:
+			l.wake()
+			<-l.lnClosed // as with net/http, no connection is accepted once Serve returns
+			return true, http.ErrServerClosed
+		case <-tick.C:
+		}
+		if rcErr != nil || rc.Control(func(uintptr) {}) == nil {
+			continue
+		}
+		l.lnGone.Store(true)
+		l.wake()
+		<-l.lnClosed
+		return true, &net.OpError{Op: "accept", Net: "tcp", Addr: tl.Addr(), Err: net.ErrClosed}
+	}
 }
 
 func newLoop(ln *lane, lnfd int) (*loop, error) {
@@ -261,6 +280,9 @@ func (l *loop) run() {
 		if now := s.tick.Load(); now != l.lastTick {
 			l.lastTick = now
 			l.onTick(now)
+		}
+		if l.lane.lnGone.Load() {
+			l.dropListener()
 		}
 		if s.shutdown.Load() {
 			l.dropListener()

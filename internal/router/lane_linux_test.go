@@ -126,3 +126,42 @@ func TestLaneHandsOverAtAPost(t *testing.T) {
 	}
 	waitFor(t, "the connection to leave the loops", func() bool { return srv.laneConns.Load() == 0 })
 }
+
+// Closing the listener itself stops accepting, as with net/http, though
+// the loops accept on a duplicate of its socket; open connections are
+// still served.
+func TestLaneStopsAcceptingWhenTheListenerCloses(t *testing.T) {
+	b, _ := echoBackend(t, "echo")
+	r := New(Options{})
+	r.Update([]Route{{Host: "web.test", App: "s/web", Backends: []Backend{b}}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{Router: r, EventLoops: 2}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); r.Close() })
+	base := "http://" + ln.Addr().String()
+	c, br := dialFront(t, base)
+	io.WriteString(c, "GET /before HTTP/1.1\r\nHost: web.test\r\n\r\n")
+	readResp(t, br, "GET")
+
+	ln.Close()
+	select {
+	case err := <-done:
+		if err == nil || err == http.ErrServerClosed {
+			t.Errorf("Serve returned %v, want the listener's error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve still running after its listener was closed")
+	}
+	if c2, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		c2.Close()
+		t.Error("still accepting connections after the listener was closed")
+	}
+	io.WriteString(c, "GET /after HTTP/1.1\r\nHost: web.test\r\n\r\n")
+	if res, body := readResp(t, br, "GET"); res.StatusCode != 200 || body != "GET /after " {
+		t.Errorf("open connection after the close: %d %q", res.StatusCode, body)
+	}
+}

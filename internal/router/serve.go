@@ -167,8 +167,8 @@ func (s *Server) ticksFor(d time.Duration) uint64 {
 // Serve accepts connections on ln and serves them until Shutdown or Close,
 // after which it returns http.ErrServerClosed, like http.Server.Serve.
 // With event loops (a *net.TCPListener on Linux) the loops accept on a
-// duplicate of ln's socket: stop the server with Shutdown or Close, which
-// close both, rather than by closing ln alone.
+// duplicate of ln's socket, and Serve watches ln to close it too when ln is
+// closed (within a tick of the server's clock).
 func (s *Server) Serve(ln net.Listener) error {
 	s.initOnce()
 	if !s.trackListener(&ln, true) {
