@@ -705,9 +705,14 @@ func (c *laneClient) attempt() {
 			c.fail(&upstreamError{app: rt.app, tried: ex.attempts, total: len(rt.targets), err: ex.lastErr})
 			return
 		}
+		tg := &rt.targets[i]
+		if _, _, err := c.l.poolFor(tg).sockaddr(); err != nil && ex.attempts == 0 {
+			// An instance addressed by name: the goroutines resolve it.
+			c.leave()
+			return
+		}
 		ex.tried.add(i)
 		ex.attempts++
-		tg := &rt.targets[i]
 		tg.state.requests.Add(1)
 		tg.state.outstanding.Add(1)
 		ex.tg = tg

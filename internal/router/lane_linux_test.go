@@ -165,3 +165,21 @@ func TestLaneStopsAcceptingWhenTheListenerCloses(t *testing.T) {
 		t.Errorf("open connection after the close: %d %q", res.StatusCode, body)
 	}
 }
+
+// An instance addressed by name is left to the goroutines, which resolve
+// it: the loops dial IP addresses only.
+func TestLaneLeavesNamedInstances(t *testing.T) {
+	srvB, _ := newBackend(t, "named", nil)
+	_, port, _ := net.SplitHostPort(srvB.Listener.Addr().String())
+	r := New(Options{})
+	r.Update([]Route{{Host: "web.test", App: "s/web", Backends: []Backend{{ID: "named", Addr: net.JoinHostPort("localhost", port)}}}})
+	_, base := newLaneServer(t, r, 1)
+	c, br := dialFront(t, base)
+	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: web.test\r\n\r\n")
+	if res, body := readResp(t, br, "GET"); res.StatusCode != 200 || body != "/x" {
+		t.Errorf("%d %q, want 200 \"/x\"", res.StatusCode, body)
+	}
+	if st := r.Stats("named"); st.FailedConnects != 0 || st.Requests != 1 {
+		t.Errorf("stats %+v, want 1 request and no failed connect", st)
+	}
+}
