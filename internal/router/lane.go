@@ -11,7 +11,7 @@ import (
 //
 // Each loop keeps its thread, and the P it runs on, in epoll_wait while it
 // waits. When no P is left idle, the runtime's sysmon takes a waiting
-// loop's P back after 20 µs and hands it on, tens of thousands of times a
+// loop's P back after 20 µs and hands it on, thousands of times a
 // second under load (futex wake-ups and context switches that cost the
 // machine about 10% of the router's throughput on 2 cores). A process
 // serving the router should therefore run with one P more than loops: see
