@@ -370,10 +370,16 @@ pprof_total() {
 }
 PROFILE_REQS=$(awk '/requests in/ {print $1}' "$WORK/wrk-profile.txt")
 PROFILE_ALLOCS=
+PROFILE_ALLOC_TOP=
 PROFILE_MUTEX=
 if curl -fsS -o "$WORK/allocs1.pprof" "http://$PPROF_ADDR/debug/pprof/allocs" &&
   curl -fsS -o "$WORK/mutex1.pprof" "http://$PPROF_ADDR/debug/pprof/mutex"; then
   PROFILE_ALLOCS=$(pprof_total alloc_objects "$WORK/allocs0.pprof" "$WORK/allocs1.pprof")
+  # Where they were made: the heap profile samples one allocation per 512
+  # KiB, so a few small objects anywhere in the cell (health checks, the
+  # API) read as thousands; the sites tell whether the request path is one.
+  PROFILE_ALLOC_TOP=$(go tool pprof -sample_index=alloc_objects -base "$WORK/allocs0.pprof" -top -nodecount=5 \
+    "$PAVED" "$WORK/allocs1.pprof" 2>/dev/null | sed -n '/^ *flat/,$p') || true
   PROFILE_MUTEX=$(pprof_total delay "$WORK/mutex0.pprof" "$WORK/mutex1.pprof")
 fi
 
@@ -502,9 +508,9 @@ tmp=$WORK/report.md
       if [ "$PROFILE_ALLOCS" = 0 ]; then
         allocs_what="none: nothing on the request path allocates"
       else
-        allocs_what="$PROFILE_ALLOCS objects, an estimate (the heap profile samples)"
+        allocs_what="$PROFILE_ALLOCS objects, an estimate from a sampling profile (sites below)"
       fi
-      echo "Over the same run (${PROFILE_REQS:-?} requests), heap allocations come to $allocs_what;"
+      echo "Over the same run (${PROFILE_REQS:-?} requests), heap allocations in the whole cell come to $allocs_what;"
       echo "lock contention (\`/debug/pprof/mutex\`, 1 in 100 events sampled) to ${PROFILE_MUTEX:-0} of waiting in all."
     fi
     echo
@@ -512,6 +518,14 @@ tmp=$WORK/report.md
     echo "$PROFILE_TOP"
     echo '```'
     echo
+    if [ -n "$PROFILE_ALLOCS" ] && [ "$PROFILE_ALLOCS" != 0 ] && [ -n "$PROFILE_ALLOC_TOP" ]; then
+      echo "Where the sampled allocations were made (\`go tool pprof -sample_index=alloc_objects -base\`):"
+      echo
+      echo '```'
+      echo "$PROFILE_ALLOC_TOP"
+      echo '```'
+      echo
+    fi
   fi
   echo "## Caveats"
   echo

@@ -1285,11 +1285,9 @@ func (p *lanePool) closeAll() {
 	p.idle = p.idle[:0]
 }
 
-func (p *lanePool) retired() bool {
-	p.cp.mu.Lock()
-	defer p.cp.mu.Unlock()
-	return p.cp.retired
-}
+// retired reports whether the instance left the routing table (an
+// atomic load: this runs for every response).
+func (p *lanePool) retired() bool { return p.cp.gone.Load() }
 
 // sweep closes expired idle connections; true when the pool's instance
 // left the routing table, so the loop can drop the pool.

@@ -55,9 +55,10 @@ type connPool struct {
 	handshakeTimeout time.Duration
 
 	// The event loops keep their own idle connections to the address
-	// (lanePool): gen tells them to drop those (closeIdle, retire), and
-	// laneIdle counts them.
+	// (lanePool): gen tells them to drop those (closeIdle, retire),
+	// gone that the pool is retired, and laneIdle counts them.
 	gen      atomic.Uint64
+	gone     atomic.Bool
 	laneIdle atomic.Int64
 
 	mu      sync.Mutex
@@ -274,6 +275,7 @@ func (p *connPool) closeIdle() {
 // retire closes the idle connections of an address that left the routing
 // table; connections of requests still in flight are closed when done.
 func (p *connPool) retire() {
+	p.gone.Store(true)
 	p.gen.Add(1)
 	p.mu.Lock()
 	p.retired = true
