@@ -3,9 +3,14 @@
 package router
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"math/rand"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -181,5 +186,104 @@ func TestLaneLeavesNamedInstances(t *testing.T) {
 	}
 	if st := r.Stats("named"); st.FailedConnects != 0 || st.Requests != 1 {
 		t.Errorf("stats %+v, want 1 request and no failed connect", st)
+	}
+}
+
+// Mixed traffic through the loops — plain, chunked, slow, large and
+// closing responses; GET, HEAD and POST; clients that give up after 1 to
+// 40 ms — gets the right bodies, and leaves no request outstanding and no
+// connection behind once the clients are gone.
+func TestLaneUnderMixedLoad(t *testing.T) {
+	if frontEnd != "lane" {
+		t.Skip("runs in the lane pass")
+	}
+	big := strings.Repeat("b", 200<<10)
+	h := func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/chunked":
+			io.WriteString(w, "c1,")
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "c2")
+		case "/slow":
+			time.Sleep(5 * time.Millisecond)
+			io.WriteString(w, "slow")
+		case "/big":
+			io.WriteString(w, big)
+		case "/close":
+			w.Header().Set("Connection", "close")
+			io.WriteString(w, "closed")
+		default:
+			fmt.Fprintf(w, "%s %s", r.URL.Path, body)
+		}
+	}
+	_, b1 := newBackend(t, "b1", h)
+	_, b2 := newBackend(t, "b2", h)
+	r := New(Options{})
+	r.Update([]Route{{Host: "web.test", App: "s/web", Backends: []Backend{b1, b2}}})
+	srv, base := newLaneServer(t, r, 2)
+	want := map[string]string{"/chunked": "c1,c2", "/slow": "slow", "/big": big, "/close": "closed"}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	bad := 0
+	deadline := time.Now().Add(2 * time.Second)
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(int64(g)))
+			tr := &http.Transport{MaxIdleConnsPerHost: 4}
+			cl := &http.Client{Transport: tr}
+			defer tr.CloseIdleConnections()
+			paths := []string{"/plain", "/chunked", "/slow", "/big", "/close"}
+			for time.Now().Before(deadline) {
+				p := paths[rng.Intn(len(paths))]
+				method := []string{"GET", "GET", "HEAD", "POST"}[rng.Intn(4)]
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+rng.Intn(40))*time.Millisecond)
+				var body io.Reader
+				if method == "POST" {
+					body = strings.NewReader("data")
+				}
+				req, _ := http.NewRequestWithContext(ctx, method, base+p, body)
+				req.Host = "web.test"
+				res, err := cl.Do(req)
+				if err != nil {
+					cancel()
+					continue
+				}
+				got, err := io.ReadAll(res.Body)
+				res.Body.Close()
+				cancel()
+				if err != nil {
+					continue
+				}
+				exp, ok := want[p]
+				if !ok {
+					exp = p + " "
+					if method == "POST" {
+						exp += "data"
+					}
+				}
+				if method == "HEAD" {
+					exp = ""
+				}
+				if res.StatusCode != 200 || string(got) != exp {
+					mu.Lock()
+					bad++
+					if bad < 5 {
+						t.Errorf("%s %s: %d %q", method, p, res.StatusCode, string(got)[:min(len(got), 60)])
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "outstanding to drain", func() bool {
+		return r.Stats("b1").Outstanding == 0 && r.Stats("b2").Outstanding == 0
+	})
+	waitFor(t, "lane connections to go", func() bool { return srv.laneConns.Load() == 0 })
+	if n := r.Stats("b1").Requests + r.Stats("b2").Requests; n < 100 {
+		t.Errorf("only %d requests reached the instances", n)
 	}
 }
