@@ -41,6 +41,14 @@ func (s *backendState) coolDown(d time.Duration) {
 	}
 }
 
+// answered records that the instance sent a response head with status.
+func (s *backendState) answered(status int) {
+	s.recovered()
+	if status >= 500 {
+		s.responses5xx.Add(1)
+	}
+}
+
 // recovered clears a cooldown once the instance answered. The load-first
 // avoids dirtying the shared cache line on every request.
 func (s *backendState) recovered() {

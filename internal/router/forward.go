@@ -242,6 +242,14 @@ func (r *Router) exchange(w http.ResponseWriter, out *outReq, tg *target) (*pcon
 
 func neverStopped() bool { return true }
 
+// bodilessByRule reports whether a response has no body whatever its
+// headers say (HEAD, 204, 304). A server that sends one anyway leaves bytes
+// that would be taken for the next response, so the connection is probed
+// before its next use.
+func bodilessByRule(method string, status int) bool {
+	return method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified
+}
+
 // resendable reports whether the request may be resent after its
 // connection broke before a response, as http.Transport decides it.
 func (o *outReq) resendable() bool { return o.replayable() && o.idempotent }
@@ -662,10 +670,7 @@ func removeZone(host string) string {
 func (r *Router) relay(w http.ResponseWriter, out *outReq, tg *target, pc *pconn, head respHead) error {
 	st := tg.state
 	defer st.outstanding.Add(-1)
-	st.recovered()
-	if head.status >= 500 {
-		st.responses5xx.Add(1)
-	}
+	st.answered(head.status)
 
 	var h http.Header
 	stream := false
@@ -698,8 +703,7 @@ func (r *Router) relay(w http.ResponseWriter, out *outReq, tg *target, pc *pconn
 	}
 	canceled := !out.stop()
 	if err == nil && !canceled && !out.noReuse && !head.close {
-		pc.suspect = out.method == http.MethodHead ||
-			head.status == http.StatusNoContent || head.status == http.StatusNotModified
+		pc.suspect = bodilessByRule(out.method, head.status)
 		pc.pool.put(pc)
 	} else {
 		pc.close()

@@ -50,22 +50,23 @@ type resumed struct {
 // block is the request's head; prefix the bytes read after it.
 func (s *Server) resume(conn net.Conn, out, block, prefix []byte, rs resumed) {
 	pc := newPconn(withPrefix(rs.up, rs.head), rs.up, rs.tg.pool)
-	if !writeAll(conn, out) {
-		conn.Close()
+	abandon := func() { // the exchange cannot be finished
 		pc.close()
 		rs.tg.state.outstanding.Add(-1)
+	}
+	if !writeAll(conn, out) {
+		conn.Close()
+		abandon()
 		return
 	}
 	fc := s.newConn(withPrefix(conn, prefix))
 	if fc == nil {
-		pc.close()
-		rs.tg.state.outstanding.Add(-1)
+		abandon()
 		return
 	}
 	defer fc.close()
 	if !fc.setup() {
-		pc.close()
-		rs.tg.state.outstanding.Add(-1)
+		abandon()
 		return
 	}
 	q := &fc.req

@@ -117,20 +117,14 @@ func (s *Server) serveLane(ln net.Listener) (ok bool, err error) {
 	if !isTCP || s.DisableEventLoop || s.Router.opts.FlushInterval > 0 {
 		return false, nil
 	}
-	f, err := tl.File()
+	// The loops accept on their own descriptor of ln's socket (already
+	// non-blocking, as Go keeps it); rc also tells when ln is closed.
+	rc, err := tl.SyscallConn()
 	if err != nil {
 		return false, nil
 	}
-	lnfd := int(f.Fd())
-	// f's descriptor is the lane's: keep it open past f.
-	lnfd, err = unix.Dup(lnfd)
-	f.Close()
-	if err != nil {
-		return false, nil
-	}
-	unix.CloseOnExec(lnfd)
-	if err := unix.SetNonblock(lnfd, true); err != nil {
-		unix.Close(lnfd)
+	lnfd, dupErr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) { lnfd, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || dupErr != nil {
 		return false, nil
 	}
 	n := DefaultEventLoops()
@@ -138,13 +132,16 @@ func (s *Server) serveLane(ln net.Listener) (ok bool, err error) {
 		n = s.EventLoops
 	}
 	l := &lane{s: s, lnfd: lnfd, lnClosed: make(chan struct{})}
+	discard := func() {
+		for _, lp := range l.loops {
+			lp.closeFDs()
+		}
+		unix.Close(lnfd)
+	}
 	for range n {
 		lp, err := newLoop(l, lnfd)
 		if err != nil {
-			for _, lp := range l.loops {
-				lp.closeFDs()
-			}
-			unix.Close(lnfd)
+			discard()
 			return false, nil
 		}
 		l.loops = append(l.loops, lp)
@@ -152,10 +149,7 @@ func (s *Server) serveLane(ln net.Listener) (ok bool, err error) {
 	s.mu.Lock()
 	if s.shutdown.Load() {
 		s.mu.Unlock()
-		for _, lp := range l.loops {
-			lp.closeFDs()
-		}
-		unix.Close(lnfd)
+		discard()
 		return true, http.ErrServerClosed
 	}
 	s.lanes = append(s.lanes, l)
@@ -164,10 +158,9 @@ func (s *Server) serveLane(ln net.Listener) (ok bool, err error) {
 	for _, lp := range l.loops {
 		go lp.run()
 	}
-	// The loops accept on a duplicate of ln's socket, which closing ln
-	// does not close: watch ln, so that closing it stops accepting as it
-	// does for net/http (connections already open are still served).
-	rc, rcErr := tl.SyscallConn()
+	// Closing ln does not close the loops' descriptor: watch ln, so that
+	// closing it stops accepting as it does for net/http (connections
+	// already open are still served).
 	tick := time.NewTicker(s.tickEvery)
 	defer tick.Stop()
 	for {
@@ -178,7 +171,7 @@ func (s *Server) serveLane(ln net.Listener) (ok bool, err error) {
 			return true, http.ErrServerClosed
 		case <-tick.C:
 		}
-		if rcErr != nil || rc.Control(func(uintptr) {}) == nil {
+		if rc.Control(func(uintptr) {}) == nil {
 			continue
 		}
 		l.lnGone.Store(true)
@@ -702,11 +695,12 @@ func (c *laneClient) attempt() {
 	for {
 		i := rt.pick(&ex.tried)
 		if i < 0 {
-			c.fail(&upstreamError{app: rt.app, tried: ex.attempts, total: len(rt.targets), err: ex.lastErr})
+			c.fail(ex.failure(ex.lastErr))
 			return
 		}
 		tg := &rt.targets[i]
-		if _, _, err := c.l.poolFor(tg).sockaddr(); err != nil && ex.attempts == 0 {
+		p := c.l.poolFor(tg)
+		if _, _, err := p.sockaddr(); err != nil && ex.attempts == 0 {
 			// An instance addressed by name: the goroutines resolve it.
 			c.leave()
 			return
@@ -716,7 +710,7 @@ func (c *laneClient) attempt() {
 		tg.state.requests.Add(1)
 		tg.state.outstanding.Add(1)
 		ex.tg = tg
-		up, err := c.l.upstream(tg, false)
+		up, err := c.l.upstream(p, false)
 		if err != nil {
 			tg.state.outstanding.Add(-1)
 			ex.lastErr = err
@@ -726,6 +720,11 @@ func (c *laneClient) attempt() {
 		c.send(up)
 		return
 	}
+}
+
+// failure is the error of an exchange that no instance answered.
+func (ex *laneExchange) failure(err error) error {
+	return &upstreamError{app: ex.rt.app, tried: ex.attempts, total: len(ex.rt.targets), err: err}
 }
 
 // send writes the request on up (queued while it connects).
@@ -756,8 +755,8 @@ func (c *laneClient) upFailed(up *laneUp, err error) {
 	up.close()
 	ex.up = nil
 	if reused && !gotByte && !isTimeout(err) {
-		c.l.poolFor(tg).closeAll() // the instance probably restarted
-		if fresh, derr := c.l.upstream(tg, true); derr == nil {
+		up.pool.closeAll() // the instance probably restarted
+		if fresh, derr := c.l.upstream(up.pool, true); derr == nil {
 			c.send(fresh)
 			return
 		} else {
@@ -770,7 +769,7 @@ func (c *laneClient) upFailed(up *laneUp, err error) {
 		c.attempt()
 		return
 	}
-	c.fail(&upstreamError{app: ex.rt.app, tried: ex.attempts, total: len(ex.rt.targets), err: err})
+	c.fail(ex.failure(err))
 }
 
 // fail answers the request with the router's error page for err.
@@ -791,7 +790,7 @@ func (c *laneClient) checkExchange(now uint64) {
 	elapsed := time.Duration(monoNow() - c.ex.started)
 	switch {
 	case up.connecting && elapsed > r.opts.DialTimeout:
-		c.upFailed(up, &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded})
+		c.upFailed(up, dialError(os.ErrDeadlineExceeded))
 	case !up.connecting && !up.gotByte && r.opts.ResponseHeaderTimeout > 0 && elapsed > r.opts.ResponseHeaderTimeout:
 		c.upFailed(up, errHeaderTimeout)
 	}
@@ -801,11 +800,7 @@ func (c *laneClient) checkExchange(now uint64) {
 func (c *laneClient) gotHead(up *laneUp, head respHead, n int) {
 	ex := &c.ex
 	fc := &c.fc
-	st := ex.tg.state
-	st.recovered()
-	if head.status >= 500 {
-		st.responses5xx.Add(1)
-	}
+	ex.tg.state.answered(head.status)
 	fc.writeRawHead(ex.tg)
 	ex.head = head
 	ex.bodyLeft = head.bodyLen
@@ -938,7 +933,7 @@ func (up *laneUp) event(ev uint32) {
 			if err == nil {
 				err = syscall.Errno(errno)
 			}
-			c.upFailed(up, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)})
+			c.upFailed(up, dialError(os.NewSyscallError("connect", err)))
 			return
 		}
 		up.w.hold = false
@@ -997,11 +992,8 @@ func (up *laneUp) relay() {
 				// Cut short after the head went out: the client must see
 				// the response truncated.
 				c.l.r.log.Debug("router: response body copy failed", "instance", ex.tg.id, "error", err)
-				ex.tg.state.outstanding.Add(-1)
-				up.close()
-				ex.up = nil
 				c.fc.bw.Flush()
-				c.close()
+				c.close() // with the exchange and its connection
 				return
 			}
 			c.upFailed(up, err)
@@ -1056,8 +1048,7 @@ func (c *laneClient) finishExchange(up *laneUp) {
 	if ex.head.close || up.hup {
 		up.close()
 	} else {
-		up.suspect = c.fc.out.method == http.MethodHead ||
-			ex.head.status == http.StatusNoContent || ex.head.status == http.StatusNotModified
+		up.suspect = bodilessByRule(c.fc.out.method, ex.head.status)
 		up.pool.put(up)
 	}
 	c.done()
@@ -1073,27 +1064,21 @@ func (c *laneClient) resume(up *laneUp) {
 	block := append([]byte(nil), c.in[c.off:ex.reqEnd]...)
 	prefix := append([]byte(nil), c.in[ex.reqEnd:]...)
 	up.c = nil
+	c.ex.up = nil
 	l.forget(up.fd)
 	up.closed = true
 	upConn, err := fdConn(up.fd)
 	if err != nil {
 		ex.tg.state.outstanding.Add(-1)
-		c.ex.up = nil
-		c.upFailedHard(err)
+		c.fail(ex.failure(err))
 		return
 	}
-	c.ex.up = nil
 	if !c.handOver(func(conn net.Conn, out []byte) {
 		l.s.resume(conn, out, block, prefix, resumed{rt: ex.rt, tg: ex.tg, attempts: ex.attempts, up: upConn, head: head})
 	}) {
 		upConn.Close()
 		ex.tg.state.outstanding.Add(-1)
 	}
-}
-
-// upFailedHard answers 502 after a failure the lane cannot retry.
-func (c *laneClient) upFailedHard(err error) {
-	c.fail(&upstreamError{app: c.ex.rt.app, tried: c.ex.attempts, total: len(c.ex.rt.targets), err: err})
 }
 
 func (up *laneUp) close() {
@@ -1105,10 +1090,9 @@ func (up *laneUp) close() {
 	unix.Close(up.fd)
 }
 
-// upstream returns a connection to tg's instance: the pool's most recent
+// upstream returns a connection to p's instance: the pool's most recent
 // idle one unless fresh, else a new one (connecting).
-func (l *loop) upstream(tg *target, fresh bool) (*laneUp, error) {
-	p := l.poolFor(tg)
+func (l *loop) upstream(p *lanePool, fresh bool) (*laneUp, error) {
 	if !fresh {
 		for up := p.get(); up != nil; up = p.get() {
 			if up.suspect && !peekAlive(up.fd) {
@@ -1139,7 +1123,7 @@ func (l *loop) dial(p *lanePool) (*laneUp, error) {
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", err)}
+		return nil, dialError(os.NewSyscallError("socket", err))
 	}
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	up := &laneUp{l: l, fd: fd, pool: p}
@@ -1153,14 +1137,18 @@ func (l *loop) dial(p *lanePool) (*laneUp, error) {
 		up.w.hold = true
 	default:
 		unix.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)}
+		return nil, dialError(os.NewSyscallError("connect", err))
 	}
 	if !l.register(fd, up) {
 		unix.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("epoll registration failed")}
+		return nil, dialError(errors.New("epoll registration failed"))
 	}
 	return up, nil
 }
+
+// dialError is a failed connect as net.Dialer reports it (*net.OpError with
+// Op "dial"), which recordFailure counts as such and retries elsewhere.
+func dialError(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Err: err} }
 
 // peek looks at fd without taking anything: n > 0 when bytes wait, 0 at
 // a close, err EAGAIN when neither.
@@ -1210,7 +1198,7 @@ func (p *lanePool) sockaddr() (unix.Sockaddr, int, error) {
 	ap, err := netip.ParseAddrPort(p.cp.addr)
 	if err != nil {
 		// Instances listen on IP addresses; a name would need a resolver.
-		return nil, 0, &net.OpError{Op: "dial", Net: "tcp", Err: err}
+		return nil, 0, dialError(err)
 	}
 	if a := ap.Addr().Unmap(); a.Is4() {
 		p.sa, p.fam = &unix.SockaddrInet4{Addr: a.As4(), Port: int(ap.Port())}, unix.AF_INET
@@ -1287,7 +1275,7 @@ func (p *lanePool) closeAll() {
 
 // retired reports whether the instance left the routing table (an
 // atomic load: this runs for every response).
-func (p *lanePool) retired() bool { return p.cp.gone.Load() }
+func (p *lanePool) retired() bool { return p.cp.retired.Load() }
 
 // sweep closes expired idle connections; true when the pool's instance
 // left the routing table, so the loop can drop the pool.

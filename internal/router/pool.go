@@ -55,15 +55,18 @@ type connPool struct {
 	handshakeTimeout time.Duration
 
 	// The event loops keep their own idle connections to the address
-	// (lanePool): gen tells them to drop those (closeIdle, retire),
-	// gone that the pool is retired, and laneIdle counts them.
+	// (lanePool): gen tells them to drop those (closeIdle, retire), and
+	// laneIdle counts them.
 	gen      atomic.Uint64
-	gone     atomic.Bool
 	laneIdle atomic.Int64
+
+	// retired: no longer in the routing table, never pool again. Atomic so
+	// that the event loops read it without taking mu; put reads it under
+	// mu, and retire then takes whatever put pooled before it.
+	retired atomic.Bool
 
 	mu      sync.Mutex
 	idle    []*pconn
-	retired bool // no longer in the routing table: never pool again
 	timer   *time.Timer
 	timerOn bool
 }
@@ -223,7 +226,7 @@ func (p *connPool) put(pc *pconn) {
 	}
 	pc.idleAt = monoNow()
 	p.mu.Lock()
-	if p.retired || len(p.idle) >= p.maxIdle {
+	if p.retired.Load() || len(p.idle) >= p.maxIdle {
 		p.mu.Unlock()
 		pc.close()
 		return
@@ -254,7 +257,7 @@ func (p *connPool) sweep() {
 	rest := copy(p.idle, p.idle[cut:])
 	clear(p.idle[rest:])
 	p.idle = p.idle[:rest]
-	if rest > 0 && !p.retired {
+	if rest > 0 && !p.retired.Load() {
 		p.timer.Reset(p.timeout - p.idle[0].idleFor(now))
 	} else {
 		p.timerOn = false
@@ -275,10 +278,10 @@ func (p *connPool) closeIdle() {
 // retire closes the idle connections of an address that left the routing
 // table; connections of requests still in flight are closed when done.
 func (p *connPool) retire() {
-	p.gone.Store(true)
+	// retired first: a loop that sees the new gen sees it too.
+	p.retired.Store(true)
 	p.gen.Add(1)
 	p.mu.Lock()
-	p.retired = true
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timerOn = false
