@@ -2,7 +2,6 @@ package router
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -530,13 +529,7 @@ func (b *h1Body) discard() bool {
 // appendHostKey appends the routing key of a Host value, as normalizeHost
 // computes it, without allocating.
 func appendHostKey(dst, host []byte) []byte {
-	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
-		host = host[:i]
-	}
-	if n := len(host); n > 0 && host[n-1] == '.' {
-		host = host[:n-1]
-	}
-	for _, c := range host {
+	for _, c := range hostKeySpan(host) {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}

@@ -189,6 +189,7 @@ func TestHostAndPathMatching(t *testing.T) {
 		{"app.example.test", "/", "root"},
 		{"APP.example.Test:8080", "/x", "root"},
 		{"app.example.test.", "/", "root"},
+		{"App.Example.Test..:8080", "/", "root"},
 		{"app.example.test", "/api", "api"},
 		{"app.example.test", "/api/", "api"},
 		{"app.example.test", "/api/x/y", "api"},
@@ -224,6 +225,17 @@ func TestNormalizeHost(t *testing.T) {
 		"[::1]:80":         "[::1]",
 		"[::1]":            "[::1]",
 		"":                 "",
+		// Spellings that once keyed differently on a second pass (a second
+		// port or trailing dot), and Unicode folding that must not reach
+		// an ASCII host.
+		"web.test..":             "web.test",
+		"WEB.Example.TEST.:8443": "web.example.test",
+		"a:1:2":                  "a",
+		"a.:80.":                 "a",
+		"x.test:80:80":           "x.test",
+		"[::1]]:80":              "[::1]",
+		"::1":                    "",
+		"K\u212aelvin.test":      "k\u212aelvin.test",
 	} {
 		if got := normalizeHost(in); got != want {
 			t.Errorf("normalizeHost(%q) = %q, want %q", in, got, want)

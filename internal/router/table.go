@@ -113,16 +113,56 @@ func prefixMatch[P string | []byte](prefix string, path P) bool {
 	}
 }
 
-// normalizeHost lowercases a Host header value and strips its port, so that
-// "Web.Example.com:8080" and "web.example.com" route the same. A trailing
-// dot (fully qualified form) is dropped too. It does not allocate unless the
-// host contains upper-case letters.
+// normalizeHost is the routing key of a Host value, so that
+// "Web.Example.com:8080", "web.example.com." and "web.example.com" route the
+// same. The rule (hostKeySpan) keeps the host name or the bracketed IPv6
+// literal and drops the port and any trailing dots; letters are folded to
+// lower case as ASCII only, the way DNS compares names (a route host is
+// ASCII, and Unicode folding would let "\u212aelvin.test" reach
+// "kelvin.test"). Normalizing a key again leaves it unchanged, so two
+// spellings of one host can never key two routes. It does not allocate
+// unless the host contains upper-case letters.
 func normalizeHost(host string) string {
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-		host = host[:i] // "[::1]:80" → "[::1]", but "[::1]" stays whole
+	host = hostKeySpan(host)
+	for i := range len(host) {
+		if 'A' <= host[i] && host[i] <= 'Z' {
+			b := []byte(host)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
 	}
-	host = strings.TrimSuffix(host, ".")
-	return strings.ToLower(host)
+	return host
+}
+
+// hostKeySpan is the part of a Host value that names the host: a bracketed
+// IPv6 literal up to its first ']' ("[::1]:80" → "[::1]"), otherwise
+// everything before the first ':' (a host name has no colon; what follows is
+// a port, or junk) without trailing dots ("a.test..:80" → "a.test"). The
+// result has no port, no trailing dot and keeps its own span, which makes the
+// key idempotent. It is shared by normalizeHost and the fast server's
+// appendHostKey so that both paths key a request the same.
+func hostKeySpan[H string | []byte](host H) H {
+	if len(host) > 0 && host[0] == '[' {
+		for i := 1; i < len(host); i++ {
+			if host[i] == ']' {
+				return host[:i+1]
+			}
+		}
+	}
+	for i := 0; i < len(host); i++ {
+		if host[i] == ':' {
+			host = host[:i]
+			break
+		}
+	}
+	for len(host) > 0 && host[len(host)-1] == '.' {
+		host = host[:len(host)-1]
+	}
+	return host
 }
 
 // normalizePrefix turns a configured path into the form prefixMatch expects:
