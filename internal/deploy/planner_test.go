@@ -858,7 +858,7 @@ func TestSimRolledBackOutcomeKeepsReason(t *testing.T) {
 	r, _ := canarySim(t, 4, []paved.CanaryStep{{Weight: 25, Watch: dur(time.Second)}}, 0.20, nil)
 	expectEnd(t, r, RolledBack, 0, 4)
 	if !strings.Contains(r.final.Reason, "20.0%") {
-		t.Skipf("BUG: the RolledBack decision has Reason %q; the reason (%q) was only on the decision that started the rollback, ticks earlier, and Progress does not carry it (Rollback ignores its reason argument)",
+		t.Fatalf("the RolledBack decision has Reason %q, want the reason the rollback started for (%q): Progress must carry it to the decision with the Outcome",
 			r.final.Reason, r.failStep().d.Reason)
 	}
 }
@@ -1051,7 +1051,7 @@ func TestSimRecreateWaitsForDrain(t *testing.T) {
 		}
 		for _, in := range st.after {
 			if in.old {
-				t.Skipf("BUG: tick %d: recreate starts %d new instances while old %s is still draining (stopped instances are invisible in Observation, so planRecreate cannot wait for them)",
+				t.Fatalf("tick %d: recreate starts %d new instances while old %s is still draining: planRecreate must wait for stopping instances too",
 					st.tick, st.d.StartNew, in.id)
 			}
 		}
@@ -1314,7 +1314,7 @@ func TestSimRollingRollbackKeepsCapacity(t *testing.T) {
 	expectEnd(t, r, RolledBack, 0, 4)
 	for _, st := range r.steps {
 		if c := countWorld(st.after, st.weight); c.healthyRouted < 4 {
-			t.Skipf("BUG: tick %d (%s): the rollback leaves %d healthy routed instances of 4: it stops the %d healthy new instances in the same decision that starts the old ones, before they are healthy",
+			t.Fatalf("tick %d (%s): the rollback leaves %d healthy routed instances of 4 (%d healthy new): it must keep healthy new instances until the old ones it starts are healthy",
 				st.tick, st.d.Progress.Phase, c.healthyRouted, countHealthy(st.obs.New))
 		}
 	}
@@ -1354,8 +1354,8 @@ func TestSimRestartCanaryLateInLongWatch(t *testing.T) {
 	p := Progress{Phase: PhaseWatching, StepStarted: started, LastProgress: started}
 	r := simulate(t, simConfig{s: s, want: 4, hasOld: true, progress: p})
 	if r.outcome != Succeeded {
-		t.Skipf("BUG: canaries gone 3s into a 4s watch (progress_deadline 1s): outcome %q, reason %q; re-entering PhaseStarting keeps LastProgress from the watch start, so the 1s deadline has already passed",
-			r.outcome, r.failStep().d.Reason)
+		t.Fatalf("canaries gone 3s into a 4s watch (progress_deadline 1s): outcome %q, reason %q; re-entering PhaseStarting must restart the progress deadline, not keep LastProgress from the watch start",
+			r.outcome, r.final.Reason)
 	}
 	expectEnd(t, r, Succeeded, 4, 0)
 }
@@ -1383,8 +1383,8 @@ func TestSimRestartBlueGreenKeeping(t *testing.T) {
 			r := simulate(t, cfg)
 			if r.outcome != Succeeded {
 				if tc.oldAlive {
-					t.Skipf("BUG: blue_green in PhaseKeeping with the old set running and the new set gone (cell restart): outcome %q, reason %q; planKeeping treats missing new instances as unhealthy ones and rolls back instead of starting the set again",
-						r.outcome, r.failStep().d.Reason)
+					t.Fatalf("blue_green in PhaseKeeping with the old set running and the new set gone (cell restart): outcome %q, reason %q; planKeeping must start the new set again, not treat missing instances as unhealthy and roll back",
+						r.outcome, r.final.Reason)
 				}
 				t.Fatalf("outcome %q (%q), want succeeded; decisions:\n%s", r.outcome, r.final.Reason, r)
 			}
@@ -1408,8 +1408,8 @@ func TestSimBlueGreenKeepOldLongerThanDeadline(t *testing.T) {
 	s := simSpec(t, paved.DeploymentSpec{Strategy: paved.StrategyBlueGreen, KeepOld: dur(2 * time.Second), ProgressDeadline: ptrTo(dur(time.Second))}, 3)
 	r := simulate(t, simConfig{s: s, want: 3, hasOld: true})
 	if r.outcome != Succeeded {
-		t.Skipf("BUG: blue_green with keep_old 2s > progress_deadline 1s and a healthy new set: outcome %q, reason %q; failure() applies LastProgress+progress_deadline in PhaseKeeping without adding keep_old",
-			r.outcome, r.failStep().d.Reason)
+		t.Fatalf("blue_green with keep_old 2s > progress_deadline 1s and a healthy new set: outcome %q, reason %q; keeping the old set is waiting by design, so the deadline in PhaseKeeping must add keep_old",
+			r.outcome, r.final.Reason)
 	}
 	checkBlueGreen(t, r, s, 3)
 	expectEnd(t, r, Succeeded, 3, 0)
