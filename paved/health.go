@@ -26,6 +26,31 @@ type CellHealth struct {
 	// TLS is true when the cell's API and router listeners speak HTTPS
 	// only (paved server --tls-cert/--tls-key); older cells omit it.
 	TLS bool `json:"tls,omitempty"`
+	// Isolation says how the cell keeps apps, builds and pipeline tasks
+	// apart from itself and from each other (paved server --isolation).
+	Isolation Isolation `json:"isolation"`
+}
+
+// Isolation is what a cell's runtime isolates, as it found the host.
+type Isolation struct {
+	// Enabled: instances, builds and tasks run sandboxed (paved server
+	// --isolation auto found the host able, or required).
+	Enabled bool `json:"enabled"`
+	// UID: each space's processes run as an unprivileged uid of its own,
+	// with no capabilities and no_new_privs.
+	UID bool `json:"uid"`
+	// PIDNamespace: each sandbox sees only its own processes in /proc.
+	PIDNamespace bool `json:"pid_namespace"`
+	// MountNamespace: each sandbox has a private /proc and /tmp and sees
+	// none of the cell's files, other apps' droplets or keys.
+	MountNamespace bool `json:"mount_namespace"`
+	// Memory names the controller enforcing memory_mb ("cgroup v1",
+	// "cgroup v2"), "" when memory_mb is not enforced.
+	Memory string `json:"memory"`
+	// PidsLimit: the number of processes per instance is capped.
+	PidsLimit bool `json:"pids_limit"`
+	// Reason says why anything above is off, in one sentence.
+	Reason string `json:"reason,omitempty"`
 }
 
 // RouterURL is the base URL of the cell's router: http:// or, on a TLS

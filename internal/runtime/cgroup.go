@@ -7,36 +7,65 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
-// cgroupRoot is where the unified (v2) hierarchy must be mounted for memory
-// limits to be enforced.
+// cgroupRoot is where the cgroup file systems are mounted: the unified
+// (v2) hierarchy itself, or a tmpfs holding one v1 hierarchy per
+// controller (memory/, pids/), as on hosts still on cgroup v1.
 const cgroupRoot = "/sys/fs/cgroup"
 
 // cgroup2Magic is CGROUP2_SUPER_MAGIC from linux/magic.h: statfs reports it
 // for a cgroup v2 mount, and something else (tmpfs) for the v1 layout.
 const cgroup2Magic = 0x63677270
 
-// cgroupManager owns the cell's cgroup, <root>/paved-<cellID>, under which
-// every instance gets a child group.
+// cgroup1Magic is CGROUP_SUPER_MAGIC, a v1 controller hierarchy.
+const cgroup1Magic = 0x27e0eb
+
+// DefaultPidsLimit is the number of tasks (processes and threads) an
+// instance may have: enough for any server, small enough that a fork bomb
+// stays inside its instance.
+const DefaultPidsLimit = 1024
+
+// cgroupManager owns the cell's cgroups, paved-<cellID>, under which every
+// instance gets a child group: one directory on cgroup v2, one per
+// controller hierarchy (memory, pids) on v1.
 type cgroupManager struct {
-	dir string
+	v1   bool
+	dirs []string // the cell's groups: memory's first
+	pids bool     // the pids controller is there (always on v1 when dirs[1] is set)
+}
+
+// version is how the host's cgroups are named in the health report.
+func (m *cgroupManager) version() string {
+	if m.v1 {
+		return "cgroup v1"
+	}
+	return "cgroup v2"
 }
 
 // probeCgroups checks, for real, whether memory limits can be enforced, and
-// prepares the cell's cgroup if so. On failure it returns nil and a
+// prepares the cell's cgroups if so. On failure it returns nil and a
 // one-sentence reason for MemoryLimits.
 func probeCgroups(root, cellID string) (*cgroupManager, string) {
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(root, &fs); err != nil {
-		return nil, fmt.Sprintf("cgroup v2 is not mounted at %s (%v)", root, err)
+		return nil, fmt.Sprintf("no cgroup file system is mounted at %s (%v)", root, err)
 	}
 	if int64(fs.Type) != cgroup2Magic {
-		return nil, fmt.Sprintf("cgroup v2 is not mounted at %s (this host uses cgroup v1 or a hybrid layout)", root)
+		var mem syscall.Statfs_t
+		if err := syscall.Statfs(filepath.Join(root, "memory"), &mem); err != nil || int64(mem.Type) != cgroup1Magic {
+			return nil, fmt.Sprintf("no cgroup v2 hierarchy is mounted at %s and no cgroup v1 memory hierarchy at %s/memory", root, root)
+		}
+		own, err := os.ReadFile("/proc/self/cgroup")
+		if err != nil {
+			return nil, fmt.Sprintf("cannot read the cell's own cgroups (%v)", err)
+		}
+		return setupCgroupsV1(root, string(own), cellID)
 	}
 	return setupCgroups(root, cellID)
 }
@@ -51,113 +80,235 @@ func setupCgroups(root, cellID string) (*cgroupManager, string) {
 	if !hasWord(ctrls, "memory") {
 		return nil, fmt.Sprintf("the memory controller is not available in the cgroup v2 hierarchy at %s", root)
 	}
+	m := &cgroupManager{dirs: []string{filepath.Join(root, "paved-"+cellID)}, pids: hasWord(ctrls, "pids")}
 	// Children of root can only get memory.max if root delegates memory.
-	if err := enableMemory(root); err != nil {
+	if err := m.delegate(root); err != nil {
 		return nil, fmt.Sprintf("the cell cannot enable the memory controller below %s (%v)", root, err)
 	}
-	m := &cgroupManager{dir: filepath.Join(root, "paved-"+cellID)}
 	if err := m.ensure(); err != nil {
-		return nil, fmt.Sprintf("the cell cannot create its cgroup %s (%v)", m.dir, err)
+		return nil, fmt.Sprintf("the cell cannot create its cgroup %s (%v)", m.dirs[0], err)
 	}
 	m.removeStale()
 	return m, ""
 }
 
-// ensure creates the cell's group and delegates memory to its children.
-// It is idempotent and re-run before each instance, so StopAll may remove
-// the group and a later Start still works.
-func (m *cgroupManager) ensure() error {
-	if err := os.Mkdir(m.dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+// setupCgroupsV1 prepares the cell's groups in the v1 memory and pids
+// hierarchies below root, nested in the groups the cell itself is in (own
+// is /proc/self/cgroup), so the host's limits on the cell still hold for
+// its instances.
+func setupCgroupsV1(root, own, cellID string) (*cgroupManager, string) {
+	paths := map[string]string{} // controller → the cell's own group in it
+	for _, line := range strings.Split(own, "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			paths[c] = parts[2]
+		}
+	}
+	memPath, ok := paths["memory"]
+	if !ok {
+		return nil, "the memory controller is not available (neither a cgroup v2 hierarchy nor a v1 memory hierarchy)"
+	}
+	m := &cgroupManager{v1: true, dirs: []string{filepath.Join(root, "memory", memPath, "paved-"+cellID)}}
+	if p, ok := paths["pids"]; ok {
+		if _, err := os.Stat(filepath.Join(root, "pids", p, "cgroup.procs")); err == nil {
+			m.dirs, m.pids = append(m.dirs, filepath.Join(root, "pids", p, "paved-"+cellID)), true
+		}
+	}
+	if err := m.ensure(); err != nil {
+		return nil, fmt.Sprintf("the cell cannot create its cgroup %s (%v)", m.dirs[0], err)
+	}
+	m.removeStale()
+	return m, ""
+}
+
+// delegate enables the controllers the cell uses in dir's subtree (v2).
+func (m *cgroupManager) delegate(dir string) error {
+	if err := enableController(dir, "memory"); err != nil {
 		return err
 	}
-	return enableMemory(m.dir)
+	if m.pids {
+		if err := enableController(dir, "pids"); err != nil {
+			m.pids = false // limits memory still; Isolation reports it
+		}
+	}
+	return nil
+}
+
+// ensure creates the cell's groups (and on v2 delegates the controllers to
+// their children). It is idempotent and re-run before each instance, so
+// StopAll may remove the groups and a later Start still works.
+func (m *cgroupManager) ensure() error {
+	for _, dir := range m.dirs {
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	if m.v1 {
+		return nil
+	}
+	return m.delegate(m.dirs[0])
 }
 
 // removeStale kills and removes instance groups a previous run of this
 // cell left behind.
 func (m *cgroupManager) removeStale() {
-	ents, err := os.ReadDir(m.dir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			(&instanceCgroup{dir: filepath.Join(m.dir, e.Name())}).remove()
+	seen := map[string]bool{}
+	for _, dir := range m.dirs {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if e.IsDir() && !seen[e.Name()] {
+				seen[e.Name()] = true
+				m.instance(e.Name()).remove()
+			}
 		}
 	}
 }
 
-// removeCell removes the cell's own group; it fails harmlessly (EBUSY) while
-// instance groups still exist.
+// removeCell removes the cell's own groups; it fails harmlessly (EBUSY)
+// while instance groups still exist.
 func (m *cgroupManager) removeCell() {
-	_ = os.Remove(m.dir)
+	for _, dir := range m.dirs {
+		_ = os.Remove(dir)
+	}
 }
 
-// create makes the instance's group with its memory limit.
-func (m *cgroupManager) create(id string, memoryMB int) (*instanceCgroup, error) {
+func (m *cgroupManager) instance(id string) *instanceCgroup {
+	c := &instanceCgroup{v1: m.v1}
+	for _, dir := range m.dirs {
+		c.dirs = append(c.dirs, filepath.Join(dir, id))
+	}
+	return c
+}
+
+// create makes the instance's groups with its memory limit (0 = none) and
+// pids limit (0 = none).
+func (m *cgroupManager) create(id string, memoryMB, pidsMax int) (*instanceCgroup, error) {
 	if err := m.ensure(); err != nil {
 		return nil, err
 	}
-	c := &instanceCgroup{dir: filepath.Join(m.dir, id)}
-	if err := os.Mkdir(c.dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return nil, err
+	c := m.instance(id)
+	for _, dir := range c.dirs {
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
 	}
-	limit := "max"
-	if memoryMB > 0 {
-		limit = strconv.FormatInt(int64(memoryMB)<<20, 10)
-	}
-	if err := writeCgroupFile(filepath.Join(c.dir, "memory.max"), limit); err != nil {
+	if err := c.limit(memoryMB, m.pidsLimit(pidsMax)); err != nil {
 		c.remove()
-		return nil, fmt.Errorf("set memory.max: %w", err)
-	}
-	if memoryMB > 0 {
-		// Without this the kernel would swap instead of enforcing the limit.
-		// The file is missing when swap accounting is off; nothing to do then.
-		_ = writeCgroupFile(filepath.Join(c.dir, "memory.swap.max"), "0")
+		return nil, err
 	}
 	return c, nil
 }
 
-// instanceCgroup is one instance's group.
-type instanceCgroup struct {
-	dir string
+// pidsLimit is the limit to write: none where there is no pids controller.
+func (m *cgroupManager) pidsLimit(n int) int {
+	if !m.pids {
+		return 0
+	}
+	return n
 }
 
-// open returns a directory fd for SysProcAttr.CgroupFD.
+// instanceCgroup is one instance's group(s).
+type instanceCgroup struct {
+	v1   bool
+	dirs []string // memory's first, then pids' on v1
+}
+
+// limit writes the memory and pids limits.
+func (c *instanceCgroup) limit(memoryMB int, pidsMax int) error {
+	mem := "max"
+	if memoryMB > 0 {
+		mem = strconv.FormatInt(int64(memoryMB)<<20, 10)
+	} else if c.v1 {
+		mem = "-1"
+	}
+	if c.v1 {
+		if err := writeCgroupFile(filepath.Join(c.dirs[0], "memory.limit_in_bytes"), mem); err != nil {
+			return fmt.Errorf("set memory.limit_in_bytes: %w", err)
+		}
+		if memoryMB > 0 {
+			// memory+swap at the same limit: the kernel kills instead of
+			// swapping. The file is missing without swap accounting.
+			_ = writeCgroupFile(filepath.Join(c.dirs[0], "memory.memsw.limit_in_bytes"), mem)
+		}
+	} else {
+		if err := writeCgroupFile(filepath.Join(c.dirs[0], "memory.max"), mem); err != nil {
+			return fmt.Errorf("set memory.max: %w", err)
+		}
+		if memoryMB > 0 {
+			// Without this the kernel would swap instead of enforcing the
+			// limit. The file is missing when swap accounting is off.
+			_ = writeCgroupFile(filepath.Join(c.dirs[0], "memory.swap.max"), "0")
+		}
+	}
+	if pidsMax > 0 {
+		if err := writeCgroupFile(filepath.Join(c.dirs[len(c.dirs)-1], "pids.max"), strconv.Itoa(pidsMax)); err != nil {
+			return fmt.Errorf("set pids.max: %w", err)
+		}
+	}
+	return nil
+}
+
+// open returns a directory fd for SysProcAttr.CgroupFD, or -1 on v1, where
+// a process cannot be started inside a group and is placed right after.
 func (c *instanceCgroup) open() (int, error) {
-	return syscall.Open(c.dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if c.v1 {
+		return -1, nil
+	}
+	return syscall.Open(c.dirs[0], syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+}
+
+// place moves pid into every group of the instance.
+func (c *instanceCgroup) place(pid int) error {
+	for _, dir := range c.dirs {
+		if err := writeCgroupFile(filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("move %d into %s: %w", pid, dir, err)
+		}
+	}
+	return nil
 }
 
 // kill SIGKILLs everything in the group, including processes that left the
 // instance's process group: cgroup membership cannot be escaped.
 func (c *instanceCgroup) kill() {
-	if err := writeCgroupFile(filepath.Join(c.dir, "cgroup.kill"), "1"); err == nil {
-		return
+	if !c.v1 {
+		if err := writeCgroupFile(filepath.Join(c.dirs[0], "cgroup.kill"), "1"); err == nil {
+			return
+		}
 	}
-	// cgroup.kill needs Linux 5.14; before that, signal the members one by one.
+	// v1, or v2 before Linux 5.14: signal the members one by one.
 	for _, pid := range c.pids() {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 
 func (c *instanceCgroup) pids() []int {
-	b, err := os.ReadFile(filepath.Join(c.dir, "cgroup.procs"))
-	if err != nil {
-		return nil
-	}
 	var pids []int
-	for _, f := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, pid)
+	for _, dir := range c.dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && !slices.Contains(pids, pid) {
+				pids = append(pids, pid)
+			}
 		}
 	}
 	return pids
 }
 
 // oomKills reads the group's OOM-kill counter, so an exit caused by the
-// memory limit can be reported as such.
+// memory limit can be reported as such: memory.events on v2,
+// memory.oom_control on v1 (both have an "oom_kill N" line).
 func (c *instanceCgroup) oomKills() int {
-	f, err := os.Open(filepath.Join(c.dir, "memory.events"))
+	name := "memory.events"
+	if c.v1 {
+		name = "memory.oom_control"
+	}
+	f, err := os.Open(filepath.Join(c.dirs[0], name))
 	if err != nil {
 		return 0
 	}
@@ -172,18 +323,20 @@ func (c *instanceCgroup) oomKills() int {
 	return 0
 }
 
-// remove kills what is left in the group and deletes it. rmdir fails with
-// EBUSY until the kernel has finished tearing the killed processes down, so
-// it is retried for a while.
+// remove kills what is left in the groups and deletes them. rmdir fails
+// with EBUSY until the kernel has finished tearing the killed processes
+// down, so it is retried for a while.
 func (c *instanceCgroup) remove() {
 	deadline := time.Now().Add(2 * time.Second)
-	for {
-		err := os.Remove(c.dir)
-		if err == nil || errors.Is(err, os.ErrNotExist) || time.Now().After(deadline) {
-			return
+	for _, dir := range c.dirs {
+		for {
+			err := os.Remove(dir)
+			if err == nil || errors.Is(err, os.ErrNotExist) || time.Now().After(deadline) {
+				break
+			}
+			c.kill()
+			time.Sleep(20 * time.Millisecond)
 		}
-		c.kill()
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -200,17 +353,17 @@ func moveToCgroupFD(dirfd, pid int) error {
 	return err
 }
 
-// enableMemory adds memory to dir's cgroup.subtree_control unless present.
-func enableMemory(dir string) error {
+// enableController adds ctrl to dir's cgroup.subtree_control unless present.
+func enableController(dir, ctrl string) error {
 	path := filepath.Join(dir, "cgroup.subtree_control")
 	cur, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	if hasWord(cur, "memory") {
+	if hasWord(cur, ctrl) {
 		return nil
 	}
-	return writeCgroupFile(path, "+memory")
+	return writeCgroupFile(path, "+"+ctrl)
 }
 
 // writeCgroupFile writes an existing interface file; it never creates one,

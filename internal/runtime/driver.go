@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
 // ProcessOptions configures a ProcessDriver.
@@ -44,6 +46,21 @@ type ProcessOptions struct {
 	// process-wide: orphans of the cell's other subprocesses (builds, say)
 	// will also be re-parented to the cell, and nothing here reaps those.
 	Subreaper bool
+	// Isolation, when set, runs every instance in a sandbox (package
+	// sandbox) as its InstanceSpec.UID/GID, in its own PID and mount
+	// namespaces, where only its droplet (read-only), its scratch dir and
+	// its volume are visible of the cell's files.
+	Isolation *Isolation
+	// PidsLimit caps the tasks of each instance where the host has a pids
+	// controller: 0 means DefaultPidsLimit, -1 no limit.
+	PidsLimit int
+}
+
+// Isolation configures sandboxed instances.
+type Isolation struct {
+	// Hide lists the cell's paths that sandboxes must not see (the data
+	// dir, token and key files): covered by empty file systems.
+	Hide []string
 }
 
 // ProcessDriver is the default Runtime: every instance is a process tree on
@@ -99,13 +116,41 @@ func NewProcessDriver(opts ProcessOptions) (*ProcessDriver, error) {
 	if d.cgroups == nil {
 		d.log.Info("memory limits not enforced", "reason", d.cgReason)
 	}
+	switch {
+	case d.opts.PidsLimit == 0:
+		d.opts.PidsLimit = DefaultPidsLimit
+	case d.opts.PidsLimit < 0:
+		d.opts.PidsLimit = 0
+	}
 	return d, nil
 }
 
-// MemoryLimits reports whether InstanceSpec.MemoryMB is enforced (cgroup v2)
-// and, if not, why.
+// MemoryLimits reports whether InstanceSpec.MemoryMB is enforced (cgroup v1
+// or v2) and, if not, why.
 func (d *ProcessDriver) MemoryLimits() (enforced bool, reason string) {
 	return d.cgroups != nil, d.cgReason
+}
+
+// Isolation reports what this driver isolates.
+func (d *ProcessDriver) Isolation() paved.Isolation {
+	var iso paved.Isolation
+	var why []string
+	if d.opts.Isolation != nil {
+		iso.Enabled, iso.UID, iso.PIDNamespace, iso.MountNamespace = true, true, true, true
+	} else {
+		why = append(why, "instances run unsandboxed, as the cell's own user (--isolation none)")
+	}
+	if d.cgroups != nil {
+		iso.Memory = d.cgroups.version()
+		iso.PidsLimit = d.cgroups.pids && d.opts.PidsLimit > 0
+		if !d.cgroups.pids {
+			why = append(why, "the host has no pids controller")
+		}
+	} else {
+		why = append(why, "memory_mb is not enforced: "+d.cgReason)
+	}
+	iso.Reason = strings.Join(why, "; ")
+	return iso
 }
 
 // Start spawns the instance's first process and supervises it from then on.
@@ -279,6 +324,8 @@ func validateSpec(s InstanceSpec) error {
 		return bad("dir is empty")
 	case s.MemoryMB < 0:
 		return bad("memory_mb %d is negative", s.MemoryMB)
+	case s.UID < 0 || s.GID < 0:
+		return bad("uid %d / gid %d is negative", s.UID, s.GID)
 	}
 	for k, v := range s.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {

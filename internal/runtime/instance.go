@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/sandbox"
 )
 
 // Environment variables the driver sets for every instance.
@@ -78,6 +80,10 @@ func (in *instance) begin() (*proc, error) {
 }
 
 func (in *instance) prepare() error {
+	// Checked here, since a sandbox only finds out after the fork.
+	if fi, err := os.Stat(in.spec.Dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%w: dir %s is not a directory (%v)", ErrInvalidSpec, in.spec.Dir, err)
+	}
 	if err := os.MkdirAll(in.dir, 0o755); err != nil {
 		return err
 	}
@@ -88,6 +94,21 @@ func (in *instance) prepare() error {
 	}
 	if err := os.Mkdir(in.scratch, 0o700); err != nil {
 		return err
+	}
+	if in.d.opts.Isolation != nil {
+		if in.spec.UID == 0 || in.spec.GID == 0 {
+			return fmt.Errorf("%w: an isolated instance needs its space's uid and gid (got %d/%d)", ErrInvalidSpec, in.spec.UID, in.spec.GID)
+		}
+		// HOME and TMPDIR belong to the instance's user, and so does its
+		// volume (created by the deployer as the cell's user).
+		if err := os.Chown(in.scratch, in.spec.UID, in.spec.GID); err != nil {
+			return err
+		}
+		if in.spec.Volume != "" {
+			if err := chownTree(in.spec.Volume, in.spec.UID, in.spec.GID); err != nil {
+				return fmt.Errorf("volume: %w", err)
+			}
+		}
 	}
 	lf, err := openLogFile(filepath.Join(in.dir, in.spec.ID+".log"))
 	if err != nil {
@@ -104,7 +125,7 @@ func (in *instance) prepare() error {
 		}
 		return nil
 	}
-	cg, err := in.d.cgroups.create(in.spec.ID, in.spec.MemoryMB)
+	cg, err := in.d.cgroups.create(in.spec.ID, in.spec.MemoryMB, in.d.opts.PidsLimit)
 	if err != nil {
 		return fmt.Errorf("cgroup: %w", err)
 	}
@@ -131,14 +152,23 @@ func (in *instance) spawn() (*proc, error) {
 		cgroupFD: -1,
 		onLine:   func(stream, text string) { in.emitLine(lf, stream, text) },
 	}
+	if iso := in.d.opts.Isolation; iso != nil {
+		keep := []sandbox.Mount{{Path: in.spec.Dir}, {Path: in.scratch, Writable: true}}
+		if in.spec.Volume != "" {
+			keep = append(keep, sandbox.Mount{Path: in.spec.Volume, Writable: true})
+		}
+		ls.sandbox = &sandbox.Config{UID: in.spec.UID, GID: in.spec.GID, Hide: iso.Hide, Keep: keep}
+	}
 	oomBase := 0
 	if cg != nil {
 		fd, err := cg.open()
 		if err != nil {
 			return nil, fmt.Errorf("open cgroup: %w", err)
 		}
-		defer syscall.Close(fd)
-		ls.cgroupFD = fd
+		if fd >= 0 {
+			defer syscall.Close(fd)
+		}
+		ls.cgroupFD, ls.place = fd, cg.place
 		oomBase = cg.oomKills()
 	}
 	p, err := launch(ls)
@@ -307,7 +337,7 @@ func (in *instance) exited(p *proc) (time.Duration, bool) {
 	cg := in.cg
 	in.mu.Unlock()
 	if cg != nil && cg.oomKills() > p.oomBase {
-		status += " (out of memory)"
+		status = fmt.Sprintf("out of memory (limit %d MiB): %s", in.spec.MemoryMB, status)
 	}
 
 	in.mu.Lock()
@@ -455,4 +485,15 @@ func (in *instance) markRunning(pid int) bool {
 func (in *instance) emitLocked() {
 	in.announced = true
 	in.d.events.push(in.st)
+}
+
+// chownTree gives dir and everything in it to uid:gid (an app's volume,
+// written by earlier releases, possibly of another uid before isolation).
+func chownTree(dir string, uid, gid int) error {
+	return filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/secrets"
+	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
 // InstanceSpec describes one instance of an app release.
@@ -21,6 +22,12 @@ type InstanceSpec struct {
 	// win) and a PATH inherited from the cell (which Env may override).
 	Env      map[string]string
 	MemoryMB int // 0 = no limit
+	// UID and GID run the instance when the driver isolates instances
+	// (ProcessOptions.Isolation): its space's unprivileged user, never 0.
+	UID, GID int
+	// Volume is the app's persistent directory (PAVED_DATA_DIR), "" for
+	// none: isolated instances see it writable, owned by UID.
+	Volume string
 	// Redact, when set, replaces secret values in the instance's output
 	// before it reaches the log file or OnLog: an app that prints its
 	// secret_env never writes the values down.
@@ -91,6 +98,9 @@ type Runtime interface {
 	// MemoryLimits tells whether InstanceSpec.MemoryMB is enforced and, if
 	// not, why not (one sentence).
 	MemoryLimits() (enforced bool, reason string)
+	// Isolation says what keeps instances apart from the cell and from
+	// each other on this runtime, and why anything is off.
+	Isolation() paved.Isolation
 }
 
 // RunningMarker is implemented by runtimes whose instances move from

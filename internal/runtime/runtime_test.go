@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,11 +28,34 @@ const (
 	helperDirEnv  = "PAVED_RUNTIME_TEST_DIR"
 )
 
+// isolated says which pass runs: the suite runs once with instances as the
+// cell's own processes (--isolation none) and once sandboxed, as a space's
+// unprivileged user, so both code paths keep every guarantee.
+var isolated bool
+
+// testUID is the space user of the isolated pass.
+const testUID = 200_501
+
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "minicell" {
 		os.Exit(miniCell())
 	}
-	os.Exit(m.Run())
+	passes := []bool{false, true}
+	switch os.Getenv("RUNTIME_TEST_ISOLATION") {
+	case "none":
+		passes = []bool{false}
+	case "sandbox":
+		passes = []bool{true}
+	}
+	code := 0
+	for _, iso := range passes {
+		isolated = iso
+		fmt.Printf("=== runtime isolation: %v\n", iso)
+		if c := m.Run(); c != 0 {
+			code = c
+		}
+	}
+	os.Exit(code)
 }
 
 // miniCell starts one instance through a driver, prints its pid and waits
@@ -140,6 +164,7 @@ func newTestDriver(t *testing.T, backoff BackoffPolicy) *testDriver {
 		OnState:   rec.onState,
 		Backoff:   backoff,
 		Subreaper: true,
+		Isolation: testIsolation(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +184,18 @@ func newTestDriver(t *testing.T, backoff BackoffPolicy) *testDriver {
 }
 
 func (td *testDriver) spec(id, command string) InstanceSpec {
-	return InstanceSpec{ID: id, App: "space/app", Release: 3, Dir: td.dir, Command: command}
+	s := InstanceSpec{ID: id, App: "space/app", Release: 3, Dir: td.dir, Command: command}
+	if isolated {
+		s.UID, s.GID = testUID, testUID
+	}
+	return s
+}
+
+func testIsolation() *Isolation {
+	if !isolated {
+		return nil
+	}
+	return &Isolation{}
 }
 
 func (td *testDriver) start(t *testing.T, spec InstanceSpec) InstanceStatus {
@@ -190,6 +226,38 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// hostPID is the host's pid of the process an instance knows as pid: the
+// same number unless the instance is sandboxed in its own PID namespace,
+// whose first process (the sandbox's init) is leader.
+func hostPID(t *testing.T, leader, pid int) int {
+	t.Helper()
+	if !isolated {
+		return pid
+	}
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", leader))
+	if err != nil {
+		t.Fatalf("pid namespace of %d: %v", leader, err)
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		host, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if l, _ := os.Readlink(filepath.Join("/proc", e.Name(), "ns/pid")); l != ns {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(strings.TrimPrefix(line, "NSpid:")); strings.HasPrefix(line, "NSpid:") && len(f) > 1 && f[len(f)-1] == strconv.Itoa(pid) {
+				return host
+			}
+		}
+	}
+	t.Fatalf("no process %d in the PID namespace of %d", pid, leader)
+	return 0
 }
 
 func groupGone(pgid int) bool {
@@ -413,7 +481,8 @@ func TestStopKillsGrandchildren(t *testing.T) {
 		}
 		return child > 0
 	})
-	if pgid, err := syscall.Getpgid(child); err != nil || pgid != st.PID {
+	child = hostPID(t, st.PID, child)
+	if pgid, err := syscall.Getpgid(child); !isolated && (err != nil || pgid != st.PID) {
 		t.Fatalf("grandchild pgid %d (%v), want %d", pgid, err, st.PID)
 	}
 	td.stop(t, "gc-1", 5*time.Second)
@@ -449,6 +518,7 @@ func TestStopWithoutSubreaper(t *testing.T) {
 		}
 		return child > 0
 	})
+	child = hostPID(t, st.PID, child)
 	td.stop(t, "nosub-1", 5*time.Second)
 	if !processGone(child) {
 		t.Errorf("grandchild %d still runs after Stop", child)
@@ -463,7 +533,7 @@ func TestStopKillsProcessThatLeftItsGroup(t *testing.T) {
 		t.Fatalf("setsid (util-linux) is needed to start a process that leaves its group: %v", err)
 	}
 	td := newTestDriver(t, BackoffPolicy{})
-	td.start(t, td.spec("stray-1", `setsid sh -c 'echo "stray $$"; exec sleep 300' & wait; exec sleep 300`))
+	st := td.start(t, td.spec("stray-1", `setsid sh -c 'echo "stray $$"; exec sleep 300' & wait; exec sleep 300`))
 	var stray int
 	waitFor(t, "stray pid", func() bool {
 		for _, l := range td.rec.linesOf("stray-1") {
@@ -473,6 +543,7 @@ func TestStopKillsProcessThatLeftItsGroup(t *testing.T) {
 		}
 		return stray > 0
 	})
+	stray = hostPID(t, st.PID, stray)
 	td.stop(t, "stray-1", time.Second)
 	if !pidGone(stray) {
 		t.Errorf("process %d that left the group survived Stop", stray)
@@ -667,38 +738,86 @@ func TestMarkRunning(t *testing.T) {
 func TestMemoryLimits(t *testing.T) {
 	td := newTestDriver(t, BackoffPolicy{})
 	enforced, reason := td.MemoryLimits()
-	t.Logf("enforced=%v reason=%q", enforced, reason)
 	if !enforced {
-		if reason == "" {
-			t.Fatal("limits not enforced and no reason given")
-		}
-		// Without enforcement a limit is accepted and ignored.
-		spec := td.spec("mem-1", "exec sleep 300")
-		spec.MemoryMB = 64
-		td.start(t, spec)
-		return
+		// Every machine make test runs on has a memory controller (v1 or
+		// v2); a probe that finds none has regressed.
+		t.Fatalf("memory limits not enforced: %s", reason)
 	}
 	spec := td.spec("mem-1", "exec sleep 300")
 	spec.MemoryMB = 64
 	st := td.start(t, spec)
-	dir := filepath.Join(cgroupRoot, "paved-"+td.cell, "mem-1")
-	b, err := os.ReadFile(filepath.Join(dir, "memory.max"))
-	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(64<<20) {
-		t.Errorf("memory.max = %q, %v", b, err)
+	cg := td.cgroups.instance("mem-1")
+	limitFile := "memory.max"
+	if td.cgroups.v1 {
+		limitFile = "memory.limit_in_bytes"
 	}
-	procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	if !strings.Contains(string(procs), strconv.Itoa(st.PID)) {
-		t.Errorf("pid %d not in its cgroup: %q", st.PID, procs)
+	b, err := os.ReadFile(filepath.Join(cg.dirs[0], limitFile))
+	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(64<<20) {
+		t.Errorf("%s = %q, %v", limitFile, b, err)
+	}
+	if td.cgroups.pids {
+		b, err := os.ReadFile(filepath.Join(cg.dirs[len(cg.dirs)-1], "pids.max"))
+		if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(DefaultPidsLimit) {
+			t.Errorf("pids.max = %q, %v", b, err)
+		}
+	}
+	for _, dir := range cg.dirs {
+		procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if !slices.Contains(strings.Fields(string(procs)), strconv.Itoa(st.PID)) {
+			t.Errorf("pid %d not in its cgroup %s: %q", st.PID, dir, procs)
+		}
 	}
 	td.stop(t, "mem-1", time.Second)
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("cgroup dir left after Stop: %v", err)
+	for _, dir := range cg.dirs {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("cgroup dir %s left after Stop: %v", dir, err)
+		}
 	}
+}
+
+// An instance that allocates past memory_mb is killed by the kernel, and
+// its crash says so.
+func TestOutOfMemoryIsReported(t *testing.T) {
+	td := newTestDriver(t, BackoffPolicy{Initial: 50 * time.Millisecond})
+	spec := td.spec("oom-1", `exec awk 'BEGIN { s = "x"; while (1) s = s s }'`)
+	spec.MemoryMB = 32
+	td.start(t, spec)
+	var last InstanceStatus
+	waitFor(t, "an out-of-memory crash", func() bool {
+		last, _ = td.Status("oom-1")
+		return last.Crashes > 0 && strings.HasPrefix(last.LastExit, "out of memory (limit 32 MiB)")
+	})
+	td.stop(t, "oom-1", time.Second)
+}
+
+// A fork bomb stops at the pids limit, inside its instance.
+func TestForkBombStaysInItsInstance(t *testing.T) {
+	td := newTestDriver(t, BackoffPolicy{})
+	if !td.cgroups.pids {
+		t.Fatal("the host has no pids controller")
+	}
+	td.start(t, td.spec("bomb-1", `while :; do sleep 60 & done`))
+	cg := td.cgroups.instance("bomb-1")
+	pidsDir := cg.dirs[len(cg.dirs)-1]
+	refused := func() int { // forks the kernel refused at the limit
+		b, _ := os.ReadFile(filepath.Join(pidsDir, "pids.events"))
+		n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(string(b), "max")))
+		return n
+	}
+	waitFor(t, "the bomb to hit its limit", func() bool { return refused() > 0 })
+	if n := len(cg.pids()); n > DefaultPidsLimit {
+		t.Errorf("the fork bomb has %d processes, over the limit of %d", n, DefaultPidsLimit)
+	}
+	// The cell itself can still fork.
+	if out, err := exec.Command("true").CombinedOutput(); err != nil {
+		t.Fatalf("the cell cannot start a process while the bomb runs: %v %s", err, out)
+	}
+	td.stop(t, "bomb-1", time.Second)
 }
 
 func TestCgroupProbeOnNonCgroupFS(t *testing.T) {
 	m, reason := probeCgroups(t.TempDir(), "cell")
-	if m != nil || !strings.Contains(reason, "cgroup v2 is not mounted") {
+	if m != nil || !strings.Contains(reason, "no cgroup v2 hierarchy is mounted") {
 		t.Errorf("probe of a plain dir: %v %q", m, reason)
 	}
 }
@@ -725,7 +844,7 @@ func TestCgroupSetupOnFakeTree(t *testing.T) {
 		t.Errorf("without memory: %v %q", m, reason)
 	}
 
-	write("cgroup.controllers", "cpu io memory pids\n")
+	write("cgroup.controllers", "cpu io memory\n")
 	write("paved-c1/cgroup.subtree_control", "") // the kernel creates these files on mkdir
 	m, reason := setupCgroups(root, "c1")
 	if m == nil {
@@ -735,15 +854,57 @@ func TestCgroupSetupOnFakeTree(t *testing.T) {
 		t.Errorf("memory not delegated: %q %q", read("cgroup.subtree_control"), read("paved-c1/cgroup.subtree_control"))
 	}
 	write("paved-c1/inst-1/memory.max", "max")
-	if _, err := m.create("inst-1", 128); err != nil {
+	if _, err := m.create("inst-1", 128, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := read("paved-c1/inst-1/memory.max"); got != strconv.Itoa(128<<20) {
 		t.Errorf("memory.max = %q", got)
 	}
 	write("paved-c1/inst-1/memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n")
-	if n := (&instanceCgroup{dir: filepath.Join(root, "paved-c1/inst-1")}).oomKills(); n != 2 {
+	if n := (&instanceCgroup{dirs: []string{filepath.Join(root, "paved-c1/inst-1")}}).oomKills(); n != 2 {
 		t.Errorf("oomKills = %d", n)
+	}
+}
+
+// TestCgroupV1SetupOnFakeTree: on cgroup v1 the cell's groups nest in the
+// groups it is in, one per controller, and limits go to v1's files.
+func TestCgroupV1SetupOnFakeTree(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"memory/outer", "pids"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(root, "pids", "cgroup.procs"), nil, 0o644)
+	own := "9:name=systemd:/\n8:pids:/\n4:memory:/outer\n0::/\n"
+	m, reason := setupCgroupsV1(root, own, "c1")
+	if m == nil {
+		t.Fatalf("setup failed: %s", reason)
+	}
+	if want := []string{filepath.Join(root, "memory/outer/paved-c1"), filepath.Join(root, "pids/paved-c1")}; !slices.Equal(m.dirs, want) || !m.pids || m.version() != "cgroup v1" {
+		t.Fatalf("groups %v pids %v %s, want %v", m.dirs, m.pids, m.version(), want)
+	}
+	for _, f := range []string{"memory/outer/paved-c1/i1/memory.limit_in_bytes", "memory/outer/paved-c1/i1/memory.memsw.limit_in_bytes", "pids/paved-c1/i1/pids.max"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, f)), 0o755)
+		os.WriteFile(filepath.Join(root, f), nil, 0o644)
+	}
+	c, err := m.create("i1", 64, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]string{
+		"memory/outer/paved-c1/i1/memory.limit_in_bytes":       strconv.Itoa(64 << 20),
+		"memory/outer/paved-c1/i1/memory.memsw.limit_in_bytes": strconv.Itoa(64 << 20),
+		"pids/paved-c1/i1/pids.max":                            "100",
+	} {
+		if b, _ := os.ReadFile(filepath.Join(root, f)); string(b) != want {
+			t.Errorf("%s = %q, want %q", f, b, want)
+		}
+	}
+	os.WriteFile(filepath.Join(c.dirs[0], "memory.oom_control"), []byte("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"), 0o644)
+	if n := c.oomKills(); n != 3 {
+		t.Errorf("oomKills = %d, want 3", n)
+	}
+	if _, reason := setupCgroupsV1(root, "8:pids:/\n", "c1"); !strings.Contains(reason, "memory controller is not available") {
+		t.Errorf("without a memory hierarchy: %q", reason)
 	}
 }
 

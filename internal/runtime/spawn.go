@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/sandbox"
 )
 
 // Why every fork happens on one locked thread
@@ -70,7 +72,13 @@ type launchSpec struct {
 	dir      string
 	env      []string
 	command  string
-	cgroupFD int // -1 when the instance has no cgroup
+	cgroupFD int // -1 when the instance has no cgroup, or a v1 one
+	// place moves the started process into its cgroups when it could not
+	// be started in them (cgroup v1); nil when it has none.
+	place func(pid int) error
+	// sandbox, when set, runs the command isolated (package sandbox);
+	// its Dir, Argv and Env are filled in from the rest of launchSpec.
+	sandbox *sandbox.Config
 	// onLine receives every stdout/stderr line; it must be safe for
 	// concurrent use by the two pump goroutines.
 	onLine func(stream, text string)
@@ -88,6 +96,8 @@ type proc struct {
 	groupReaped chan struct{} // closed when no child of ours is left in the group
 
 	oomBase int // the cgroup's OOM-kill count when this process started
+
+	launch *sandbox.Launch // the sandbox's, nil when not isolated
 
 	logs  sync.WaitGroup // the two pump goroutines
 	pipes []*os.File     // read ends, closed by the pumps or by drainLogs
@@ -112,7 +122,7 @@ func launch(ls launchSpec) (*proc, error) {
 		return nil, err
 	}
 
-	p, err := startShell(ls, []*os.File{devnull, outW, errW})
+	p, l, err := startShell(ls, []*os.File{devnull, outW, errW})
 	// The child has its own copies of the write ends; ours must go or the
 	// pumps would never see EOF.
 	outW.Close()
@@ -124,6 +134,7 @@ func launch(ls launchSpec) (*proc, error) {
 	}
 
 	pr := &proc{
+		launch:      l,
 		pid:         p.Pid,
 		started:     time.Now(),
 		exited:      make(chan struct{}),
@@ -141,41 +152,98 @@ func launch(ls launchSpec) (*proc, error) {
 	return pr, nil
 }
 
-// startShell forks /bin/sh with the instance's attributes. If the kernel is
-// too old for clone3 (needed to start a process directly inside a cgroup),
-// it starts the process normally and moves it into the cgroup right after;
-// the few instructions it runs outside the limit do not matter.
-func startShell(ls launchSpec, files []*os.File) (*os.Process, error) {
-	attr := func(useCgroup bool) *os.ProcAttr {
-		sys := &syscall.SysProcAttr{
+// startShell forks /bin/sh, or the sandbox's init that runs it, with the
+// instance's attributes, and places it in its cgroups. If the kernel is
+// too old for clone3 (needed to start a process directly inside a v2
+// cgroup), or the host has v1 cgroups, it starts the process normally and
+// moves it into the cgroups right after: a sandbox's init waits for that
+// before it starts the command; an unsandboxed shell runs a few
+// instructions outside its limit, which do not matter.
+func startShell(ls launchSpec, files []*os.File) (*os.Process, *sandbox.Launch, error) {
+	argv := []string{"sh", "-c", shellCommand(ls.command)}
+	name, dir, env := "/bin/sh", ls.dir, ls.env
+	sys := func() *syscall.SysProcAttr {
+		return &syscall.SysProcAttr{
 			Setpgid:   true,            // own group: one signal reaches the whole tree
 			Pdeathsig: syscall.SIGKILL, // die with the cell (see top of file)
 		}
-		if useCgroup {
-			sys.UseCgroupFD = true
-			sys.CgroupFD = ls.cgroupFD
+	}
+	var l *sandbox.Launch
+	if ls.sandbox != nil {
+		cfg := *ls.sandbox
+		cfg.Dir, cfg.Argv, cfg.Env = ls.dir, append([]string{"/bin/sh"}, argv[1:]...), ls.env
+		var err error
+		if l, err = sandbox.New(cfg); err != nil {
+			return nil, nil, err
 		}
-		return &os.ProcAttr{Dir: ls.dir, Env: ls.env, Files: files, Sys: sys}
+		// The init gets only the markers SweepOrphans looks for; the
+		// command's environment travels in its Config.
+		name, dir, env = l.Path, "/", markers(ls.env)
+		argv = l.Args
+		files = append(files, l.ChildFiles...)
+		sys = sandbox.SysProcAttr
+		defer l.CloseChildFiles()
 	}
-	argv := []string{"sh", "-c", shellCommand(ls.command)}
-	if ls.cgroupFD < 0 {
-		return startOnSpawnThread("/bin/sh", argv, attr(false))
+	attr := func(useCgroup bool) *os.ProcAttr {
+		s := sys()
+		if useCgroup {
+			s.UseCgroupFD = true
+			s.CgroupFD = ls.cgroupFD
+		}
+		return &os.ProcAttr{Dir: dir, Env: env, Files: files, Sys: s}
 	}
-	p, err := startOnSpawnThread("/bin/sh", argv, attr(true))
-	if !errors.Is(err, syscall.ENOSYS) {
-		return p, err
+	fail := func(p *os.Process, err error) (*os.Process, *sandbox.Launch, error) {
+		if l != nil {
+			l.Abort()
+		}
+		if p != nil {
+			_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
+			_, _ = syscall.Wait4(p.Pid, nil, 0, nil)
+			p.Release()
+		}
+		return nil, nil, err
 	}
-	p, err = startOnSpawnThread("/bin/sh", argv, attr(false))
+	var p *os.Process
+	var err error
+	place := ls.place
+	if ls.cgroupFD >= 0 {
+		p, err = startOnSpawnThread(name, argv, attr(true))
+		if errors.Is(err, syscall.ENOSYS) {
+			fd := ls.cgroupFD
+			place = func(pid int) error { return moveToCgroupFD(fd, pid) }
+		} else {
+			place = nil // started inside its cgroup
+		}
+	}
+	if p == nil && err == nil || errors.Is(err, syscall.ENOSYS) {
+		p, err = startOnSpawnThread(name, argv, attr(false))
+	}
 	if err != nil {
-		return nil, err
+		return fail(nil, err)
 	}
-	if err := moveToCgroupFD(ls.cgroupFD, p.Pid); err != nil {
-		_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
-		_, _ = syscall.Wait4(p.Pid, nil, 0, nil)
-		p.Release()
-		return nil, fmt.Errorf("move process into its cgroup: %w", err)
+	if place != nil {
+		if err := place(p.Pid); err != nil {
+			return fail(p, fmt.Errorf("move process into its cgroup: %w", err))
+		}
 	}
-	return p, nil
+	if l != nil {
+		if err := l.Release(); err != nil {
+			return fail(p, fmt.Errorf("start sandbox: %w", err))
+		}
+	}
+	return p, l, nil
+}
+
+// markers are the entries of env that mark a process as the cell's
+// (PAVED_CELL, PAVED_INSTANCE), for SweepOrphans and killStrays.
+func markers(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, EnvCell+"=") || strings.HasPrefix(kv, EnvInstance+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // reap waits for every child of ours in the process group. The leader is
@@ -201,28 +269,17 @@ func (p *proc) reap() {
 			return
 		}
 		if pid == p.pid {
-			p.status, p.exitedAt = describeExit(ws), time.Now()
+			p.status, p.exitedAt = sandbox.DescribeExit(ws), time.Now()
+			if p.launch != nil {
+				// The sandbox's init said how the command itself ended;
+				// its own exit only mirrors that.
+				if s := p.launch.Status(); s != "" {
+					p.status = s
+				}
+			}
 			leaderDone = true
 			close(p.exited)
 		}
-	}
-}
-
-// describeExit renders a wait status the way os.ProcessState does, so
-// LastExit reads like Go's own error messages ("exit status 1",
-// "signal: killed").
-func describeExit(ws syscall.WaitStatus) string {
-	switch {
-	case ws.Exited():
-		return fmt.Sprintf("exit status %d", ws.ExitStatus())
-	case ws.Signaled():
-		s := "signal: " + ws.Signal().String()
-		if ws.CoreDump() {
-			s += " (core dumped)"
-		}
-		return s
-	default:
-		return fmt.Sprintf("wait status %#x", uint32(ws))
 	}
 }
 

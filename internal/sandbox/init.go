@@ -23,6 +23,9 @@ const (
 // runInit is the sandbox's PID 1 (see the package comment). It returns the
 // exit code: the command's, 128+N when a signal N ended it.
 func runInit() int {
+	// Neither pipe may reach the command (it could forge its own status).
+	syscall.CloseOnExec(3)
+	syscall.CloseOnExec(4)
 	cfgFile, statFile := os.NewFile(3, "config"), os.NewFile(4, "status")
 	var cfg Config
 	if err := json.NewDecoder(cfgFile).Decode(&cfg); err != nil {
@@ -91,7 +94,7 @@ func runInit() int {
 				break
 			}
 			if got == pid {
-				report("%s", describe(ws))
+				report("%s", DescribeExit(ws))
 				return exitCode(ws)
 			}
 		}
@@ -103,8 +106,9 @@ func runInit() int {
 	}
 }
 
-// describe says how a process ended the way os/exec's ProcessState does.
-func describe(ws syscall.WaitStatus) string {
+// DescribeExit says how a process ended the way os.ProcessState does
+// ("exit status 1", "signal: killed").
+func DescribeExit(ws syscall.WaitStatus) string {
 	switch {
 	case ws.Exited():
 		return "exit status " + strconv.Itoa(ws.ExitStatus())
