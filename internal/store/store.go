@@ -76,6 +76,10 @@ type Counts struct {
 type Store interface {
 	CellID() string
 
+	// SpaceUID is the unprivileged uid a space's processes run as,
+	// allocated from [base, base+size) on first use and never reused.
+	SpaceUID(ctx context.Context, space string, base, size int) (int, error)
+
 	ListSpaces(ctx context.Context) ([]paved.Space, error)
 	GetSpace(ctx context.Context, name string) (paved.Space, error)
 	CreateSpace(ctx context.Context, actor string, spec paved.SpaceSpec) (paved.Space, error)
