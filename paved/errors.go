@@ -24,6 +24,7 @@ const (
 	CodeForbidden    = "forbidden"
 	CodeNotFound     = "not_found"
 	CodeConflict     = "conflict"
+	CodeRouteTaken   = "route_taken" // 409: another app holds the route, or another space its host
 	CodeTooLarge     = "too_large"
 	CodeValidation   = "invalid"
 	CodeRateLimited  = "rate_limited"

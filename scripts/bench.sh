@@ -175,9 +175,12 @@ TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 export PAVED_ENDPOINT=http://$API_ADDR PAVED_TOKEN=$TOKEN
 
 PPROF_ADDR=127.0.0.1:$(free_port)
+# The token stays off command lines (ps shows them to every user): the cell
+# reads it from a file, curl sends it to the profiles from a header file.
+(umask 077 && printf '%s\n' "$TOKEN" >"$WORK/admin.token" && printf 'Authorization: Bearer %s\n' "$TOKEN" >"$WORK/pprof.auth")
 say "starting a cell: API $API_ADDR, router $ROUTER_ADDR, data $WORK/data, pprof $PPROF_ADDR"
 PAVED_PPROF=$PPROF_ADDR "$PAVED" server --region bench --cloud local --data "$WORK/data" \
-  --api "$API_ADDR" --router "$ROUTER_ADDR" --token "$TOKEN" >"$WORK/cell.log" 2>&1 &
+  --api "$API_ADDR" --router "$ROUTER_ADDR" --token-file "$WORK/admin.token" >"$WORK/cell.log" 2>&1 &
 CELL_PID=$!
 if ! wait_target "$PAVED_ENDPOINT/v1/health"; then
   tail -20 "$WORK/cell.log" >&2
@@ -347,13 +350,13 @@ PROFILE_SYSCALL=
 say "profiling the router: $PROFILE_C connections, ${PROFILE_SECS}s"
 # Heap allocations and lock contention are read as the difference of two
 # snapshots around the profiled run (PAVED_PPROF samples contention too).
-curl -fsS -o "$WORK/allocs0.pprof" "http://$PPROF_ADDR/debug/pprof/allocs" || true
-curl -fsS -o "$WORK/mutex0.pprof" "http://$PPROF_ADDR/debug/pprof/mutex" || true
+curl -fsS -H @"$WORK/pprof.auth" -o "$WORK/allocs0.pprof" "http://$PPROF_ADDR/debug/pprof/allocs" || true
+curl -fsS -H @"$WORK/pprof.auth" -o "$WORK/mutex0.pprof" "http://$PPROF_ADDR/debug/pprof/mutex" || true
 mapfile -t cmd < <(wrk_cmd router "$PROFILE_C" "$((PROFILE_SECS + 2))s")
 "${cmd[@]}" >"$WORK/wrk-profile.txt" 2>&1 &
 WRK_PID=$!
 sleep 1
-if curl -fsS -o "$WORK/router.pprof" "http://$PPROF_ADDR/debug/pprof/profile?seconds=$PROFILE_SECS"; then
+if curl -fsS -H @"$WORK/pprof.auth" -o "$WORK/router.pprof" "http://$PPROF_ADDR/debug/pprof/profile?seconds=$PROFILE_SECS"; then
   PROFILE_TOP=$(go tool pprof -top -nodecount=12 "$PAVED" "$WORK/router.pprof" 2>/dev/null | sed -n '/^ *flat/,$p') || true
   # The share of the cell's CPU samples spent in system calls (read,
   # write, epoll) and under them in the kernel.
@@ -372,8 +375,8 @@ PROFILE_REQS=$(awk '/requests in/ {print $1}' "$WORK/wrk-profile.txt")
 PROFILE_ALLOCS=
 PROFILE_ALLOC_TOP=
 PROFILE_MUTEX=
-if curl -fsS -o "$WORK/allocs1.pprof" "http://$PPROF_ADDR/debug/pprof/allocs" &&
-  curl -fsS -o "$WORK/mutex1.pprof" "http://$PPROF_ADDR/debug/pprof/mutex"; then
+if curl -fsS -H @"$WORK/pprof.auth" -o "$WORK/allocs1.pprof" "http://$PPROF_ADDR/debug/pprof/allocs" &&
+  curl -fsS -H @"$WORK/pprof.auth" -o "$WORK/mutex1.pprof" "http://$PPROF_ADDR/debug/pprof/mutex"; then
   PROFILE_ALLOCS=$(pprof_total alloc_objects "$WORK/allocs0.pprof" "$WORK/allocs1.pprof")
   # Where they were made: the heap profile samples one allocation per 512
   # KiB, so a few small objects anywhere in the cell (health checks, the

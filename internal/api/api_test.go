@@ -510,7 +510,7 @@ func TestRouteConflicts(t *testing.T) {
 
 	r := e.request(http.MethodPost, "/v1/spaces/dev/apps", app("b", "shop.example.com"))
 	expect(t, "same route, other space", r, 409, "routes[0]")
-	if ae := r.apiError(t); ae.Code != paved.CodeConflict || !strings.Contains(ae.Message, "prod/a") {
+	if ae := r.apiError(t); ae.Code != paved.CodeRouteTaken || !strings.Contains(ae.Message, "prod/a") {
 		t.Errorf("conflict = %+v, want it to name prod/a", ae)
 	}
 	r = e.request(http.MethodPost, "/v1/spaces/prod/apps",

@@ -83,9 +83,11 @@ func (s *Server) getApp(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// checkApp runs the checks that need the store: the source exists and no
-// other app already serves one of the routes.
-func (s *Server) checkApp(r *http.Request, space string, spec paved.AppSpec) error {
+// checkApp runs the checks that need the store: the source exists. Routes
+// are claimed by the store in the write itself (a route another app holds
+// fails it with store.ErrRouteTaken), so two concurrent writes cannot both
+// take one.
+func (s *Server) checkApp(r *http.Request, spec paved.AppSpec) error {
 	if err := validateApp(spec); err != nil {
 		return err
 	}
@@ -96,26 +98,28 @@ func (s *Server) checkApp(r *http.Request, space string, spec paved.AppSpec) err
 			return err
 		}
 	}
-	apps, err := s.Store.ListApps(r.Context(), "")
-	if err != nil {
-		return err
-	}
-	for i, route := range spec.Routes {
-		for _, other := range apps {
-			if other.Space == space && other.Spec.Name == spec.Name {
-				continue
-			}
-			for _, o := range other.Spec.Routes {
-				if o.Host == route.Host && normalPath(o.Path) == normalPath(route.Path) {
-					if p := principal(r); p.Role.Scoped() && other.Space != p.Space { // other spaces stay unnamed
-						return conflict(fmt.Sprintf("routes[%d]", i), "route %s is already served by an app of another space", route)
-					}
-					return conflict(fmt.Sprintf("routes[%d]", i), "route %s is already served by app %s/%s", route, other.Space, other.Spec.Name)
-				}
-			}
-		}
-	}
 	return nil
+}
+
+// routeTaken is the answer to a write the store refused because another
+// app holds one of its routes (or another space the route's host): 409
+// route_taken on routes[i]. An app of another space stays unnamed for a
+// space-scoped token.
+func routeTaken(r *http.Request, rc *store.RouteConflict) *apiError {
+	field := fmt.Sprintf("routes[%d]", rc.Index)
+	hidden := false
+	if p := principal(r); p.Role.Scoped() && rc.Space != p.Space {
+		hidden = true
+	}
+	holder := "app " + rc.Space + "/" + rc.App
+	if hidden {
+		holder = "an app of another space"
+	}
+	if rc.Host {
+		return newError(http.StatusConflict, paved.CodeRouteTaken, field,
+			"host %s is already used by %s; every path of a host belongs to one space", rc.Route.Host, holder)
+	}
+	return newError(http.StatusConflict, paved.CodeRouteTaken, field, "route %s is already served by %s", rc.Route, holder)
 }
 
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request) error {
@@ -127,7 +131,7 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &spec); err != nil {
 		return err
 	}
-	if err := s.checkApp(r, sp.Name, spec); err != nil {
+	if err := s.checkApp(r, spec); err != nil {
 		return err
 	}
 	return s.idempotent(w, r, func() (int, any, error) {
@@ -163,7 +167,7 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) error {
 	if spec.SecretEnv == nil {
 		spec.SecretEnv = cur.Spec.SecretEnv // omitted = keep the secrets the cell has
 	}
-	if err := s.checkApp(r, cur.Space, spec); err != nil {
+	if err := s.checkApp(r, spec); err != nil {
 		return err
 	}
 	want, err := ifMatch(r)

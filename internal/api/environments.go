@@ -2,8 +2,10 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
+	"github.com/pavedroad/terraform-provider-paved/internal/environment"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -19,6 +21,14 @@ func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request) error
 	env, err := s.Environments.Create(r.Context(), actor(r), spec)
 	if errors.Is(err, store.ErrExists) {
 		return conflict("name", "a space or environment named %q already exists", spec.Name)
+	}
+	var rc *store.RouteConflict
+	var ce *environment.CloneError
+	if errors.As(err, &rc) && errors.As(err, &ce) {
+		ae := routeTaken(r, rc)
+		ae.body.Field = "name"
+		ae.body.Message = fmt.Sprintf("cloning app %s (its routes[%d]): %s; choose another environment name", ce.App, rc.Index, ae.body.Message)
+		return ae
 	}
 	if err != nil {
 		return err

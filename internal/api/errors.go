@@ -47,8 +47,11 @@ func conflict(field, format string, args ...any) *apiError {
 // 500 whose details stay in the cell log.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
+	var rc *store.RouteConflict
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &rc):
+		ae = routeTaken(r, rc)
 	case errors.Is(err, store.ErrNotFound):
 		ae = notFound("%s", "not found")
 	default:

@@ -66,6 +66,9 @@ type Config struct {
 	// the routers of peer cells that speak TLS. Default: the certificates
 	// of TLSCert, so cells whose files carry their shared CA just work.
 	PeerCACert string
+	// PprofAddr, when set (PAVED_PPROF), serves Go's profiles there
+	// (/debug/pprof/), to requests with the admin token only (pprof.go).
+	PprofAddr string
 }
 
 // netServer is what the cell needs of a listener's server;
@@ -90,6 +93,8 @@ type Cell struct {
 	routerSrv netServer
 	apiLn     net.Listener
 	routerLn  net.Listener
+	pprofSrv  *http.Server // nil without PprofAddr
+	pprofLn   net.Listener
 	cancel    context.CancelFunc
 	// TokenPath is where a generated admin token was written ("" if given).
 	TokenPath string
@@ -130,15 +135,31 @@ func Start(cfg Config) (*Cell, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+	// The cell's files are its user's alone (files.go): the data dir 0700,
+	// the database files and the admin token 0600.
+	if err := privateDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	c := &Cell{cfg: cfg, log: cfg.Logger, tls: ct, peerTLS: ptls}
+	if cfg.TLSKey != "" {
+		tightenSecretFile(c.log, "--tls-key", cfg.TLSKey)
+	}
 	if err := c.loadToken(); err != nil {
+		return nil, err
+	}
+	if err := privateStoreFiles(cfg.DataDir); err != nil {
 		return nil, err
 	}
 	if c.store, err = store.Open(cfg.DataDir); err != nil {
 		return nil, err
+	}
+	// Opening made the -wal and -shm files (with paved.db's mode) and any
+	// key file; an older cell's may be looser.
+	for _, name := range append(storeFiles[1:], "secrets.key") {
+		if err := makePrivate(filepath.Join(cfg.DataDir, name), privateFileMode); err != nil {
+			c.store.Close()
+			return nil, err
+		}
 	}
 	if err := c.start(); err != nil {
 		c.store.Close()
@@ -230,6 +251,9 @@ func (c *Cell) start() error {
 		}
 		c.apiLn.Close()
 		c.routerLn.Close()
+		if c.pprofSrv != nil {
+			c.pprofSrv.Close()
+		}
 		d.Wait()
 		c.runtime.StopAll(context.Background(), time.Second)
 		return err
@@ -269,6 +293,9 @@ func (c *Cell) start() error {
 	}
 	go c.serve(c.apiSrv, c.apiLn, "api")
 	go c.serve(c.routerSrv, c.routerLn, "router")
+	if err := c.startPprof(); err != nil {
+		return fail(err)
+	}
 	if err := c.pipelines.Start(ctx); err != nil {
 		return fail(err)
 	}
@@ -284,12 +311,19 @@ func (c *Cell) serve(srv netServer, ln net.Listener, name string) {
 
 // loadToken picks the admin token: --token, else --token-file, else the
 // data dir's admin.token, generating that file (mode 0600) on first start.
+// A --token-file others can read is made private first (files.go), and so
+// is an admin.token an older cell left readable, used or not.
 func (c *Cell) loadToken() error {
+	path := filepath.Join(c.cfg.DataDir, "admin.token")
+	if err := makePrivate(path, privateFileMode); err != nil {
+		return err
+	}
 	switch {
 	case c.cfg.Token != "":
 		c.token = c.cfg.Token
 		return nil
 	case c.cfg.TokenFile != "":
+		tightenSecretFile(c.log, "--token-file", c.cfg.TokenFile)
 		b, err := os.ReadFile(c.cfg.TokenFile)
 		if err != nil {
 			return fmt.Errorf("read --token-file: %w", err)
@@ -299,7 +333,6 @@ func (c *Cell) loadToken() error {
 		}
 		return nil
 	}
-	path := filepath.Join(c.cfg.DataDir, "admin.token")
 	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) != "" {
 		c.token = strings.TrimSpace(string(b))
 		return nil
@@ -309,7 +342,7 @@ func (c *Cell) loadToken() error {
 		return err
 	}
 	c.token = "pvd_" + hex.EncodeToString(buf)
-	if err := os.WriteFile(path, []byte(c.token+"\n"), 0o600); err != nil {
+	if err := writePrivateFile(path, []byte(c.token+"\n")); err != nil {
 		return fmt.Errorf("write admin token: %w", err)
 	}
 	c.TokenPath = path
@@ -333,6 +366,9 @@ func (c *Cell) Shutdown(ctx context.Context) error {
 	c.pipelines.Wait()
 	c.apiSrv.Shutdown(ctx)
 	c.routerSrv.Shutdown(ctx)
+	if c.pprofSrv != nil {
+		c.pprofSrv.Close() // a CPU profile being taken is cut short, not waited for
+	}
 	c.deployer.Wait()
 	grace := c.cfg.StopGrace
 	if grace == 0 {

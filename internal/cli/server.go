@@ -47,8 +47,8 @@ func NewCmdServer(f *Factory, runF func(*ServerOptions) error) *cobra.Command {
 	fl.StringVar(&c.RouterAddr, "router", "127.0.0.1:7480", "router listen address")
 	fl.StringVar(&c.RouterServer, "router-server", "fast", "router HTTP server: fast (the router's own HTTP/1.1 server) or std (net/http)")
 	fl.IntVar(&c.RouterEventLoops, "router-event-loops", 0, "event loops of the fast router server on Linux (plain HTTP): 0 = one per CPU, -1 = none (a goroutine per connection)")
-	fl.StringVar(&c.Token, "token", "", "admin token (default: --token-file, else DATA/admin.token, generated on first start)")
-	fl.StringVar(&c.TokenFile, "token-file", "", "file holding the admin token")
+	fl.StringVar(&c.Token, "token", "", "admin token; visible to every local user in the process list, prefer --token-file (default: --token-file, else DATA/admin.token, generated on first start)")
+	fl.StringVar(&c.TokenFile, "token-file", "", "file holding the admin token (made mode 0600 if others can read it)")
 	fl.Int64Var(&c.MaxSourceBytes, "max-source-bytes", 256<<20, "largest source archive accepted")
 	fl.Float64Var(&c.RateLimit, "rate-limit", 200, "API requests a second each token may send (the admin token too), with a burst of twice that; 0 = no limit")
 	fl.DurationVar(&c.BuildTimeout, "build-timeout", 10*time.Minute, "time limit of one build")
@@ -81,6 +81,10 @@ func reserveLoopProcs(c *cell.Config) {
 	}
 }
 
+// tokenFlagWarning is logged when the admin token is on the command line.
+const tokenFlagWarning = "--token puts the admin token on the command line, where any local user can read it (ps, /proc/PID/cmdline); " +
+	"keep it in a file only the cell's user can read and pass --token-file instead"
+
 // serverGCPercent trades memory for CPU in the cell: the router allocates
 // per request, and a cell's heap is small (tens of MiB), so collecting less
 // often buys throughput cheaply. GOGC in the environment still wins.
@@ -102,6 +106,18 @@ func runServer(ctx context.Context, opts *ServerOptions) error {
 	if cfg.Token == "" && opts.f.Token != "" {
 		cfg.Token = opts.f.Token
 	}
+	if cfg.Token != "" { // both come from the command line
+		log.Warn(tokenFlagWarning)
+	}
+	// PAVED_PPROF=127.0.0.1:6060 serves Go's profiles (/debug/pprof/) there,
+	// to requests with the admin token: how `make bench` profiles the
+	// router under load. An environment knob rather than a flag: it is for
+	// whoever debugs the process, not part of the command's contract.
+	cfg.PprofAddr = os.Getenv("PAVED_PPROF")
+	// Caught from before the start, so a SIGTERM that comes as soon as the
+	// cell says it started still shuts it down cleanly.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	c, err := cell.Start(cfg)
 	if err != nil {
 		return err
@@ -113,8 +129,6 @@ func runServer(ctx context.Context, opts *ServerOptions) error {
 	log.Info("cell started", "region", cfg.Region, "cloud", cfg.Cloud, "api", c.Scheme()+"://"+c.APIAddr(),
 		"router", c.Scheme()+"://"+c.RouterAddr(), "tls", c.TLS(), "data", cfg.DataDir, "memory_limits", enforced, "memory_limits_reason", why)
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	if c.TLS() {
 		// Only a TLS cell takes SIGHUP over (a plain one still ends on it,
 		// as before).

@@ -108,16 +108,34 @@ func (m *Manager) Create(ctx context.Context, actor string, spec paved.Environme
 	}
 	for _, a := range apps {
 		clone, err := m.cloneSpec(ctx, a, spec)
-		if err != nil {
-			return paved.Environment{}, err
+		if err == nil {
+			_, err = m.Store.CreateApp(ctx, actor, spec.Name, clone)
 		}
-		if _, err := m.Store.CreateApp(ctx, actor, spec.Name, clone); err != nil {
-			return paved.Environment{}, err
+		if err != nil {
+			// No half-made environment stays behind: the clones made so
+			// far and the space go again (a route another app holds,
+			// store.ErrRouteTaken, is the likely cause).
+			if derr := m.Destroy(context.WithoutCancel(ctx), actor, spec.Name, "cloning app "+a.Spec.Name+" failed: "+err.Error()); derr != nil && m.Logger != nil {
+				m.Logger.Warn("destroy half-made environment", "environment", spec.Name, "err", derr)
+			}
+			return paved.Environment{}, &CloneError{App: a.Spec.Name, Err: err}
 		}
 		m.Deployer.Notify(spec.Name, clone.Name)
 	}
 	return m.View(ctx, env)
 }
+
+// CloneError is a Create that could not clone one of the source space's
+// apps; the environment was destroyed again.
+type CloneError struct {
+	App string // the app of the source space
+	Err error
+}
+
+func (e *CloneError) Error() string { return "clone app " + e.App + ": " + e.Err.Error() }
+
+// Unwrap gives the store's error (store.ErrRouteTaken, ...).
+func (e *CloneError) Unwrap() error { return e.Err }
 
 // cloneSpec is an app's spec at its last good release, with the
 // environment's routes and overrides.

@@ -43,7 +43,8 @@ func (s *SQLite) GetApp(ctx context.Context, space, name string) (App, error) {
 }
 
 // CreateApp adds an app to an existing space (ErrNotFound if the space is
-// missing, ErrExists if the name is taken).
+// missing, ErrExists if the name is taken) and claims its routes in the same
+// transaction (a *RouteConflict, errors.Is ErrRouteTaken, if one is held).
 func (s *SQLite) CreateApp(ctx context.Context, actor, space string, spec paved.AppSpec) (App, error) {
 	t := ts(now())
 	state := AppState{Status: paved.AppPending}
@@ -60,7 +61,10 @@ func (s *SQLite) CreateApp(ctx context.Context, actor, space string, spec paved.
 		if isUniqueViolation(err) {
 			return ErrExists
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return claimRoutes(ctx, tx, space, spec.Name, spec.Routes)
 	})
 	if err != nil {
 		return App{}, err
@@ -68,7 +72,8 @@ func (s *SQLite) CreateApp(ctx context.Context, actor, space string, spec paved.
 	return s.GetApp(ctx, space, spec.Name)
 }
 
-// UpdateApp replaces an app's spec and bumps its version and generation.
+// UpdateApp replaces an app's spec and bumps its version and generation;
+// its route claims become the spec's routes in the same transaction.
 func (s *SQLite) UpdateApp(ctx context.Context, actor, space string, spec paved.AppSpec, ifVersion int64) (App, error) {
 	err := s.inTx(ctx, event(actor, "app.update", appObject(space, spec.Name), ""), func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE apps SET spec = ?, version = version + 1, generation = generation + 1, updated_at = ?
@@ -77,7 +82,10 @@ func (s *SQLite) UpdateApp(ctx context.Context, actor, space string, spec paved.
 		if err != nil {
 			return err
 		}
-		return checkVersion(ctx, tx, res, "SELECT 1 FROM apps WHERE space = ? AND name = ?", space, spec.Name)
+		if err := checkVersion(ctx, tx, res, "SELECT 1 FROM apps WHERE space = ? AND name = ?", space, spec.Name); err != nil {
+			return err
+		}
+		return claimRoutes(ctx, tx, space, spec.Name, spec.Routes)
 	})
 	if err != nil {
 		return App{}, err
@@ -85,14 +93,17 @@ func (s *SQLite) UpdateApp(ctx context.Context, actor, space string, spec paved.
 	return s.GetApp(ctx, space, spec.Name)
 }
 
-// DeleteApp removes an app and its release history.
+// DeleteApp removes an app, its release history and its route claims.
 func (s *SQLite) DeleteApp(ctx context.Context, actor, space, name string, ifVersion int64) error {
 	return s.inTx(ctx, event(actor, "app.delete", appObject(space, name), ""), func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM apps WHERE space = ? AND name = ? AND (? = 0 OR version = ?)", space, name, ifVersion, ifVersion)
 		if err != nil {
 			return err
 		}
-		return checkVersion(ctx, tx, res, "SELECT 1 FROM apps WHERE space = ? AND name = ?", space, name)
+		if err := checkVersion(ctx, tx, res, "SELECT 1 FROM apps WHERE space = ? AND name = ?", space, name); err != nil {
+			return err
+		}
+		return claimRoutes(ctx, tx, space, name, nil) // frees its routes and the hosts no other route uses
 	})
 }
 

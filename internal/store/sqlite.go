@@ -59,6 +59,7 @@ func Open(dataDir string) (*SQLite, error) {
 // cannot (hashing), run in the migration's transaction after its SQL.
 var dataMigrations = map[string]func(*sql.Tx) error{
 	"0008_webhook_hashes.sql": hashWebhookTokens,
+	"0009_routes.sql":         backfillRoutes,
 }
 
 // migrate applies the embedded migrations past PRAGMA user_version, each in
