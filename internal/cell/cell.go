@@ -39,6 +39,7 @@ type Config struct {
 	RouterAddr     string // default 127.0.0.1:7480
 	Token          string // admin token; else TokenFile; else DATA/admin.token (generated on first start)
 	TokenFile      string
+	SecretsKeyFile string // key sealing secret values at rest; "" = DATA/secrets.key (generated on first start)
 	Version        string
 	MaxSourceBytes int64
 	RateLimit      float64 // API requests a second per token (burst 2×); 0 = no limit
@@ -150,7 +151,7 @@ func Start(cfg Config) (*Cell, error) {
 	if err := privateStoreFiles(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if c.store, err = store.Open(cfg.DataDir); err != nil {
+	if c.store, err = store.OpenWith(cfg.DataDir, store.Options{SecretsKeyFile: cfg.SecretsKeyFile}); err != nil {
 		return nil, err
 	}
 	// Opening made the -wal and -shm files (with paved.db's mode) and any

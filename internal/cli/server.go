@@ -43,6 +43,7 @@ func NewCmdServer(f *Factory, runF func(*ServerOptions) error) *cobra.Command {
 	fl.StringVar(&c.Region, "region", "local", "region name of this cell")
 	fl.StringVar(&c.Cloud, "cloud", "local", "cloud label of this cell (aws, gcp, onprem, …)")
 	fl.StringVar(&c.DataDir, "data", "", "data directory (state, sources, droplets, logs); required")
+	fl.StringVar(&c.SecretsKeyFile, "secrets-key-file", "", "file holding the key that encrypts secret values at rest: 64 hex digits (openssl rand -hex 32), mode 0600 (default: DATA/secrets.key, generated on first start)")
 	fl.StringVar(&c.APIAddr, "api", "127.0.0.1:7400", "API listen address")
 	fl.StringVar(&c.RouterAddr, "router", "127.0.0.1:7480", "router listen address")
 	fl.StringVar(&c.RouterServer, "router-server", "fast", "router HTTP server: fast (the router's own HTTP/1.1 server) or std (net/http)")
@@ -60,6 +61,7 @@ func NewCmdServer(f *Factory, runF func(*ServerOptions) error) *cobra.Command {
 		"how long the router waits for an instance to start answering (its response head) before it answers 504; 0 = no limit (like nginx's proxy_read_timeout)")
 	fl.StringVar(&opts.LogFmt, "log-format", "text", "cell log format: text or json")
 	cmd.MarkFlagRequired("data")
+	cmd.AddCommand(NewCmdRotateKey(f, nil))
 	return cmd
 }
 

@@ -11,7 +11,7 @@ import (
 
 const appCols = "space, spec, state, version, generation, created_at, updated_at"
 
-func scanApp(row scanner) (App, error) {
+func (s *SQLite) scanApp(row scanner) (App, error) {
 	var a App
 	var spec, state, created, updated string
 	if err := row.Scan(&a.Space, &spec, &state, &a.Version, &a.Generation, &created, &updated); err != nil {
@@ -20,7 +20,7 @@ func scanApp(row scanner) (App, error) {
 		}
 		return a, err
 	}
-	if err := json.Unmarshal([]byte(spec), &a.Spec); err != nil {
+	if err := s.decodeApp(spec, &a.Spec); err != nil { // opens secret_env (secrets.go)
 		return a, err
 	}
 	if err := json.Unmarshal([]byte(state), &a.State); err != nil {
@@ -34,12 +34,12 @@ func appObject(space, name string) string { return "app/" + space + "/" + name }
 
 // ListApps lists the apps of one space, or of all spaces when space is "".
 func (s *SQLite) ListApps(ctx context.Context, space string) ([]App, error) {
-	return queryAll(ctx, s.db, scanApp, "SELECT "+appCols+" FROM apps WHERE (? = '' OR space = ?) ORDER BY space, name", space, space)
+	return queryAll(ctx, s.db, s.scanApp, "SELECT "+appCols+" FROM apps WHERE (? = '' OR space = ?) ORDER BY space, name", space, space)
 }
 
 // GetApp reads one app.
 func (s *SQLite) GetApp(ctx context.Context, space, name string) (App, error) {
-	return scanApp(s.db.QueryRowContext(ctx, "SELECT "+appCols+" FROM apps WHERE space = ? AND name = ?", space, name))
+	return s.scanApp(s.db.QueryRowContext(ctx, "SELECT "+appCols+" FROM apps WHERE space = ? AND name = ?", space, name))
 }
 
 // CreateApp adds an app to an existing space (ErrNotFound if the space is
@@ -57,7 +57,7 @@ func (s *SQLite) CreateApp(ctx context.Context, actor, space string, spec paved.
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO apps(space, name, spec, state, version, generation, created_at, updated_at)
-			VALUES(?,?,?,?,1,1,?,?)`, space, spec.Name, mustJSON(spec), mustJSON(state), t, t)
+			VALUES(?,?,?,?,1,1,?,?)`, space, spec.Name, s.appJSON(spec), mustJSON(state), t, t)
 		if isUniqueViolation(err) {
 			return ErrExists
 		}
@@ -78,7 +78,7 @@ func (s *SQLite) UpdateApp(ctx context.Context, actor, space string, spec paved.
 	err := s.inTx(ctx, event(actor, "app.update", appObject(space, spec.Name), ""), func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE apps SET spec = ?, version = version + 1, generation = generation + 1, updated_at = ?
 			WHERE space = ? AND name = ? AND (? = 0 OR version = ?)`,
-			mustJSON(spec), ts(now()), space, spec.Name, ifVersion, ifVersion)
+			s.appJSON(spec), ts(now()), space, spec.Name, ifVersion, ifVersion)
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -12,7 +11,7 @@ import (
 
 const releaseCols = "number, config, status, reason, actor, created_at"
 
-func scanRelease(row scanner) (paved.Release, error) {
+func (s *SQLite) scanRelease(row scanner) (paved.Release, error) {
 	var r paved.Release
 	var cfg, created string
 	if err := row.Scan(&r.Number, &cfg, &r.Status, &r.Reason, &r.Actor, &created); err != nil {
@@ -22,7 +21,7 @@ func scanRelease(row scanner) (paved.Release, error) {
 		return r, err
 	}
 	r.CreatedAt = parseTS(created)
-	return r, json.Unmarshal([]byte(cfg), &r.Config)
+	return r, s.decodeRelease(cfg, &r.Config) // opens secret_env (secrets.go)
 }
 
 // CreateRelease adds the app's next numbered release, status deploying.
@@ -34,7 +33,7 @@ func (s *SQLite) CreateRelease(ctx context.Context, actor, space, app string, cf
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO releases(space, app, number, config, status, actor, created_at)
-			VALUES(?,?,?,?,?,?,?)`, space, app, number, mustJSON(cfg), paved.ReleaseDeploying, actor, ts(now())); err != nil {
+			VALUES(?,?,?,?,?,?,?)`, space, app, number, s.releaseJSON(cfg), paved.ReleaseDeploying, actor, ts(now())); err != nil {
 			return err
 		}
 		return appendEvent(ctx, tx, paved.Event{Actor: actor, Action: "release.create",
@@ -48,13 +47,13 @@ func (s *SQLite) CreateRelease(ctx context.Context, actor, space, app string, cf
 
 // GetRelease reads one release.
 func (s *SQLite) GetRelease(ctx context.Context, space, app string, number int) (paved.Release, error) {
-	return scanRelease(s.db.QueryRowContext(ctx, "SELECT "+releaseCols+" FROM releases WHERE space = ? AND app = ? AND number = ?",
+	return s.scanRelease(s.db.QueryRowContext(ctx, "SELECT "+releaseCols+" FROM releases WHERE space = ? AND app = ? AND number = ?",
 		space, app, number))
 }
 
 // ListReleases lists an app's releases, newest first.
 func (s *SQLite) ListReleases(ctx context.Context, space, app string) ([]paved.Release, error) {
-	return queryAll(ctx, s.db, scanRelease, "SELECT "+releaseCols+" FROM releases WHERE space = ? AND app = ? ORDER BY number DESC", space, app)
+	return queryAll(ctx, s.db, s.scanRelease, "SELECT "+releaseCols+" FROM releases WHERE space = ? AND app = ? ORDER BY number DESC", space, app)
 }
 
 // SetReleaseStatus moves a release to a new status with its reason.

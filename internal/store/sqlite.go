@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/pavedroad/terraform-provider-paved/internal/secrets"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
 )
@@ -27,12 +29,50 @@ var migrations embed.FS
 type SQLite struct {
 	db     *sql.DB
 	cellID string
+	// keys seals and opens secret values (secrets.go). It is replaced only
+	// by Open and RotateKey, before anyone else uses the store.
+	keys *secrets.Keyring
+	lock *os.File // DATA/paved.lock, held while the store is open
 }
 
 var _ Store = (*SQLite)(nil)
 
-// Open opens (creating and migrating if needed) the database in dataDir.
-func Open(dataDir string) (*SQLite, error) {
+// Open opens (creating and migrating if needed) the database in dataDir,
+// with its secrets key in DATA/secrets.key (created on first open).
+func Open(dataDir string) (*SQLite, error) { return OpenWith(dataDir, Options{}) }
+
+// OpenWith is Open with options. It locks the data dir first (one process
+// at a time: lockDataDir) and, after the schema migrations, loads the
+// secrets key and brings every stored secret under it (sealAll).
+func OpenWith(dataDir string, o Options) (*SQLite, error) {
+	lock, err := lockDataDir(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	// The key is checked before the database is touched: a wrong flag must
+	// not leave a migrated database behind.
+	keyFile, create := o.keyFile(dataDir)
+	kr, created, err := secrets.LoadKeyring(keyFile, create)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s, err := open(dataDir, kr)
+	if err != nil {
+		lock.Close()
+		if created {
+			os.Remove(keyFile) // a key made for a database that did not open helps no one
+			if wk := (*wrongKeyError)(nil); errors.As(err, &wk) {
+				err = fmt.Errorf("%w (there was no %s: restore it)", err, keyFile)
+			}
+		}
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func open(dataDir string, kr *secrets.Keyring) (*SQLite, error) {
 	path := filepath.Join(dataDir, "paved.db")
 	// _txlock=immediate takes the write lock at BEGIN, so two writers queue
 	// on busy_timeout instead of failing with SQLITE_BUSY half-way through.
@@ -49,6 +89,11 @@ func Open(dataDir string) (*SQLite, error) {
 		return nil, err
 	}
 	if err := s.loadCellID(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.keys = kr
+	if err := s.sealAll(context.Background(), false); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -129,7 +174,13 @@ func (s *SQLite) loadCellID() error {
 func (s *SQLite) CellID() string { return s.cellID }
 
 // Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+func (s *SQLite) Close() error {
+	err := s.db.Close()
+	if s.lock != nil {
+		s.lock.Close() // releases the flock
+	}
+	return err
+}
 
 func now() time.Time { return time.Now().UTC() }
 
