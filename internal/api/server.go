@@ -42,9 +42,10 @@ type Options struct {
 	Region, Cloud  string
 	Version        string
 	RouterAddr     string
-	TLS            bool                  // the API and router listeners speak HTTPS only (shown in /v1/health)
-	MaxSourceBytes int64                 // upload cap; default 256 MiB
-	MemoryLimits   func() (bool, string) // whether memory_mb is enforced, and why not
+	TLS            bool                   // the API and router listeners speak HTTPS only (shown in /v1/health)
+	MaxSourceBytes int64                  // upload cap; default 256 MiB
+	MemoryLimits   func() (bool, string)  // whether memory_mb is enforced, and why not
+	Isolation      func() paved.Isolation // what keeps apps apart, for /v1/health
 	Pipelines      PipelineEngine
 	Environments   *environment.Manager
 	NewToken       func() string // makes webhook tokens
@@ -337,6 +338,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	h.Counts.Instances, h.Counts.HealthyInstances = s.Deployer.Counts()
 	if s.MemoryLimits != nil {
 		h.MemoryLimitsEnforced, h.MemoryLimitsReason = s.MemoryLimits()
+	}
+	if s.Isolation != nil {
+		h.Isolation = s.Isolation()
 	}
 	writeJSON(w, http.StatusOK, h)
 	return nil

@@ -70,6 +70,11 @@ type Config struct {
 	// PprofAddr, when set (PAVED_PPROF), serves Go's profiles there
 	// (/debug/pprof/), to requests with the admin token only (pprof.go).
 	PprofAddr string
+	// Isolation is IsolationAuto (""), IsolationRequired or IsolationNone:
+	// whether apps, builds and pipeline tasks run sandboxed, each space as
+	// its own unprivileged uid from [UIDBase, UIDBase+UIDCount).
+	Isolation         string
+	UIDBase, UIDCount int
 }
 
 // netServer is what the cell needs of a listener's server;
@@ -177,7 +182,14 @@ func (c *Cell) start() error {
 	} else if n > 0 {
 		c.log.Info("killed processes left by a previous run", "count", n)
 	}
-	st, err := stager.New(c.store, stager.Options{DataDir: c.cfg.DataDir, Timeout: c.cfg.BuildTimeout})
+	jail, iso, why, err := c.isolation()
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		c.log.Warn("apps, builds and pipeline tasks are not isolated", "reason", why)
+	}
+	st, err := stager.New(c.store, stager.Options{DataDir: c.cfg.DataDir, Timeout: c.cfg.BuildTimeout, Jail: jail})
 	if err != nil {
 		return err
 	}
@@ -188,11 +200,12 @@ func (c *Cell) start() error {
 	c.peers = peering.New(peering.Options{Records: c.store, Region: c.cfg.Region, TLS: c.peerTLS,
 		OnChange: func() { d.Republish() }, Logger: c.log.With("component", "peering")})
 	c.runtime, err = runtime.NewProcessDriver(runtime.ProcessOptions{
-		CellID:  c.store.CellID(),
-		Dir:     filepath.Join(c.cfg.DataDir, "runtime"),
-		OnLog:   func(l runtime.LogLine) { d.OnLog(l) },
-		OnState: func(s runtime.InstanceStatus) { d.OnInstanceState(s) },
-		Logger:  c.log,
+		CellID:    c.store.CellID(),
+		Dir:       filepath.Join(c.cfg.DataDir, "runtime"),
+		OnLog:     func(l runtime.LogLine) { d.OnLog(l) },
+		OnState:   func(s runtime.InstanceStatus) { d.OnInstanceState(s) },
+		Logger:    c.log,
+		Isolation: iso,
 	})
 	if err != nil {
 		return err
@@ -203,6 +216,7 @@ func (c *Cell) start() error {
 		Store: c.store, Stager: st, Runtime: c.runtime, Router: c.router, Logs: logs,
 		Logger: c.log, StopGrace: c.cfg.StopGrace,
 		Region: c.cfg.Region, Cloud: c.cfg.Cloud, VolumesDir: filepath.Join(c.cfg.DataDir, "volumes"),
+		SpaceUID:     c.isolatedUID(iso),
 		GlobalRoutes: c.peers.Routes,
 		Gated: func(space, app string) bool {
 			ps, err := c.store.ListPipelines(context.Background(), space)
@@ -276,13 +290,13 @@ func (c *Cell) start() error {
 	}
 	c.pipelines = pipeline.New(pipeline.Options{Store: c.store, DataDir: c.cfg.DataDir, Client: self,
 		RouterAddr: c.routerLn.Addr().String(), RouterTLS: c.tls != nil, RouterClient: selfHTTP,
-		Logger: c.log.With("component", "pipelines"), Promote: d.Promote})
+		Logger: c.log.With("component", "pipelines"), Promote: d.Promote, Jail: jail})
 	apiHandler := api.New(api.Options{
 		Store: c.store, Deployer: d, Stager: st, Logs: logs, Logger: c.log, Token: c.token,
 		Region: c.cfg.Region, Cloud: c.cfg.Cloud, Version: c.cfg.Version,
 		RouterAddr: c.routerLn.Addr().String(), TLS: c.tls != nil, MaxSourceBytes: c.cfg.MaxSourceBytes, RateLimit: c.cfg.RateLimit,
-		MemoryLimits: c.runtime.MemoryLimits,
-		Pipelines:    c.pipelines, NewToken: pipeline.NewToken, Environments: envs,
+		MemoryLimits: c.runtime.MemoryLimits, Isolation: func() paved.Isolation { return isolationReport(c.runtime.Isolation(), why) },
+		Pipelines: c.pipelines, NewToken: pipeline.NewToken, Environments: envs,
 		GlobalRoutes: c.peers,
 	})
 	c.apiSrv = &http.Server{Handler: apiHandler, ReadHeaderTimeout: 10 * time.Second}

@@ -59,6 +59,9 @@ func NewCmdServer(f *Factory, runF func(*ServerOptions) error) *cobra.Command {
 	fl.StringVar(&c.PeerCACert, "peer-ca-cert", "", "PEM bundle trusted for peer cells' HTTPS routers (default: the certificates in --tls-cert)")
 	fl.DurationVar(&c.RouterResponseTimeout, "router-response-timeout", time.Minute,
 		"how long the router waits for an instance to start answering (its response head) before it answers 504; 0 = no limit (like nginx's proxy_read_timeout)")
+	fl.StringVar(&c.Isolation, "isolation", cell.IsolationAuto, "how apps, builds and pipeline tasks are isolated: auto (sandboxed as each space's own uid when the host allows, said in /v1/health), required (refuse to start without), none (as the cell's own processes, warned at start)")
+	fl.IntVar(&c.UIDBase, "isolation-uid-base", cell.DefaultUIDBase, "first uid given to a space's sandboxes (each space gets its own, allocated once)")
+	fl.IntVar(&c.UIDCount, "isolation-uid-count", cell.DefaultUIDCount, "number of uids from --isolation-uid-base spaces may get")
 	fl.StringVar(&opts.LogFmt, "log-format", "text", "cell log format: text or json")
 	cmd.MarkFlagRequired("data")
 	cmd.AddCommand(NewCmdRotateKey(f, nil))

@@ -76,6 +76,9 @@ type Options struct {
 	// (VolumesDir/space/app), passed to instances as PAVED_DATA_DIR. It
 	// survives restarts and releases and is removed with the app.
 	VolumesDir string
+	// SpaceUID, when set, gives the unprivileged uid (and gid) a space's
+	// instances run as on a runtime that isolates them.
+	SpaceUID func(ctx context.Context, space string) (int, error)
 }
 
 // Deployer runs one controller per app. Create with New, then Start.

@@ -71,14 +71,23 @@ func (d *Deployer) stopping(key string) int {
 func (d *Deployer) startInstance(c *controller, release int, cfg paved.ReleaseConfig, role Role) (string, error) {
 	key := Key(c.space, c.name)
 	id := fmt.Sprintf("%s-%s-%d-%s", c.space, c.name, release, randHex(3))
-	s, err := d.opts.Runtime.Start(runtime.InstanceSpec{
+	spec := runtime.InstanceSpec{
 		ID: id, App: key, Release: release,
 		Dir:      d.opts.Stager.DropletDir(cfg.Droplet),
 		Command:  cfg.Command,
 		Env:      d.instanceEnv(c, cfg),
 		MemoryMB: cfg.MemoryMB,
+		Volume:   d.volume(c.space, c.name),
 		Redact:   secrets.NewRedactor(slices.Collect(maps.Values(cfg.SecretEnv))...),
-	})
+	}
+	if d.opts.SpaceUID != nil {
+		uid, err := d.opts.SpaceUID(context.Background(), c.space)
+		if err != nil {
+			return "", fmt.Errorf("the uid of space %s: %w", c.space, err)
+		}
+		spec.UID, spec.GID = uid, uid
+	}
+	s, err := d.opts.Runtime.Start(spec)
 	if err != nil {
 		return "", err
 	}

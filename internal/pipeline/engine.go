@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pavedroad/terraform-provider-paved/internal/sandbox"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -39,7 +40,10 @@ type Options struct {
 	RouterClient *http.Client
 	// Promote is told when every job getting a gate source passed a release.
 	Promote func(space, app string, release int)
-	Logger  *slog.Logger
+	// Jail runs tasks: sandboxed as the pipeline's space's uid when it
+	// isolates, as the cell's own processes when nil or not.
+	Jail   *sandbox.Jail
+	Logger *slog.Logger
 }
 
 // Engine runs every pipeline of a cell: one loop per pipeline checks its

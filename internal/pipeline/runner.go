@@ -7,14 +7,12 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/secrets"
+	"github.com/pavedroad/terraform-provider-paved/internal/sandbox"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -318,23 +316,23 @@ func (b *build) runTask(ctx context.Context, s paved.Step) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", s.Run)
-	cmd.Dir = filepath.Join(b.dir, s.Dir)
 	// PAVED_CELL marks every process of the task, so the cell's sweep at
 	// start finds what a killed cell left behind (grandchildren included).
-	// The cell's environment without its credentials: a task runs the
-	// repository's code.
-	cmd.Env = append(secrets.CellEnv(), "PAVED_PIPELINE="+b.p.Spec.Name, "PAVED_JOB="+b.rec.Job, fmt.Sprintf("PAVED_BUILD=%d", b.rec.Number),
-		"PAVED_CELL="+b.e.opts.Store.CellID())
+	// The task runs the repository's code: in the pipeline's space's
+	// sandbox where the cell isolates, with the cell's environment minus
+	// its credentials where it does not.
+	env := []string{"PAVED_PIPELINE=" + b.p.Spec.Name, "PAVED_JOB=" + b.rec.Job, fmt.Sprintf("PAVED_BUILD=%d", b.rec.Number),
+		"PAVED_CELL=" + b.e.opts.Store.CellID()}
 	for k, v := range s.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		env = append(env, k+"="+v)
+	}
+	cmd, err := b.e.opts.Jail.Command(ctx, sandbox.Job{Space: b.p.Space, Dir: filepath.Join(b.dir, s.Dir), Script: s.Run, Env: env, Writable: []string{b.dir}})
+	if err != nil {
+		return fmt.Errorf("task %s: %v", s.Task, err)
 	}
 	out := &prefixWriter{b: b, prefix: s.Task}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	err = cmd.Run()
 	out.flush()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("task %s timed out after %s", s.Task, paved.Duration(timeout))

@@ -137,9 +137,8 @@ func (d *ProcessDriver) Isolation() paved.Isolation {
 	var why []string
 	if d.opts.Isolation != nil {
 		iso.Enabled, iso.UID, iso.PIDNamespace, iso.MountNamespace = true, true, true, true
-	} else {
-		why = append(why, "instances run unsandboxed, as the cell's own user (--isolation none)")
-	}
+	} // why not is the cell's to say: it decided
+
 	if d.cgroups != nil {
 		iso.Memory = d.cgroups.version()
 		iso.PidsLimit = d.cgroups.pids && d.opts.PidsLimit > 0

@@ -105,7 +105,7 @@ func (in *instance) prepare() error {
 			return err
 		}
 		if in.spec.Volume != "" {
-			if err := chownTree(in.spec.Volume, in.spec.UID, in.spec.GID); err != nil {
+			if err := sandbox.ChownTree(in.spec.Volume, in.spec.UID, in.spec.GID); err != nil {
 				return fmt.Errorf("volume: %w", err)
 			}
 		}
@@ -485,15 +485,4 @@ func (in *instance) markRunning(pid int) bool {
 func (in *instance) emitLocked() {
 	in.announced = true
 	in.d.events.push(in.st)
-}
-
-// chownTree gives dir and everything in it to uid:gid (an app's volume,
-// written by earlier releases, possibly of another uid before isolation).
-func chownTree(dir string, uid, gid int) error {
-	return filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, uid, gid)
-	})
 }

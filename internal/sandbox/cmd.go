@@ -40,6 +40,9 @@ func Command(ctx context.Context, cfg Config) (*Cmd, error) {
 
 // Start starts the init, places it and lets it start the command.
 func (c *Cmd) Start() error {
+	if c.launch == nil { // unisolated (Jail without Isolate)
+		return c.Cmd.Start()
+	}
 	err := c.Cmd.Start()
 	c.launch.CloseChildFiles()
 	if err != nil {
@@ -67,6 +70,9 @@ func (c *Cmd) Start() error {
 // "signal: killed"), not the init's.
 func (c *Cmd) Wait() error {
 	err := c.Cmd.Wait()
+	if c.launch == nil {
+		return err
+	}
 	status := c.launch.Status()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {

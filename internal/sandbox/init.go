@@ -147,6 +147,18 @@ func setupMounts(cfg Config) error {
 		defer f.Close()
 		keep[i] = f
 	}
+	// The overlays' layers too: covers may hide where they are.
+	layers := make([][3]*os.File, len(cfg.Overlays))
+	for i, o := range cfg.Overlays {
+		for j, p := range []string{o.Lower, o.Upper, o.Work} {
+			f, err := os.OpenFile(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("overlay %s: %w", p, err)
+			}
+			defer f.Close()
+			layers[i][j] = f
+		}
+	}
 	for _, dir := range []string{"/tmp", "/var/tmp", "/dev/shm"} {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			continue
@@ -165,8 +177,40 @@ func setupMounts(cfg Config) error {
 			return err
 		}
 	}
+	for i, o := range cfg.Overlays {
+		if err := mountOverlay(layers[i], o.Target, cfg.UID, cfg.GID); err != nil {
+			return err
+		}
+	}
 	if err := unix.Mount("proc", "/proc", "proc", procFlags, ""); err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
+	}
+	return nil
+}
+
+// mountOverlay mounts lower (read-only) under upper at target and gives
+// the merged directory and its subdirectories to uid, so the command can
+// add entries (a Go build cache is one level of 256 directories); the
+// files of the lower layer stay the cell's, readable, never written.
+func mountOverlay(layers [3]*os.File, target string, uid, gid int) error {
+	fd := func(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
+	opts := "lowerdir=" + fd(layers[0]) + ",upperdir=" + fd(layers[1]) + ",workdir=" + fd(layers[2])
+	if err := unix.Mount("overlay", target, "overlay", keepFlags, opts); err != nil {
+		return fmt.Errorf("overlay at %s: %w", target, err)
+	}
+	if err := os.Lchown(target, uid, gid); err != nil {
+		return fmt.Errorf("overlay at %s: %w", target, err)
+	}
+	ents, err := os.ReadDir(target)
+	if err != nil {
+		return fmt.Errorf("overlay at %s: %w", target, err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := os.Lchown(filepath.Join(target, e.Name()), uid, gid); err != nil {
+				return fmt.Errorf("overlay at %s: %w", target, err)
+			}
+		}
 	}
 	return nil
 }

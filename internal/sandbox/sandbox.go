@@ -80,6 +80,17 @@ type Config struct {
 	// Keep lists paths that stay visible, bound back at their place after
 	// /tmp and Hide are covered.
 	Keep []Mount
+	// Overlays are mounted last: a trusted read-only lower layer (a warm
+	// build cache of the cell's user) under the sandbox's own upper layer,
+	// at Target, handed to UID. Writes never reach the lower layer, so a
+	// space can poison only its own cache.
+	Overlays []Overlay
+}
+
+// Overlay is an overlay mount (see Config.Overlays). Upper and Work are
+// directories of the cell, on one file system.
+type Overlay struct {
+	Lower, Upper, Work, Target string
 }
 
 // Mount is a path kept visible in the sandbox.
@@ -96,7 +107,11 @@ func (c Config) Validate() error {
 	case len(c.Argv) == 0:
 		return errors.New("sandbox: no command")
 	}
-	for _, p := range append(append([]string{c.Dir}, c.Hide...), keepPaths(c.Keep)...) {
+	paths := append(append([]string{c.Dir}, c.Hide...), keepPaths(c.Keep)...)
+	for _, o := range c.Overlays {
+		paths = append(paths, o.Lower, o.Upper, o.Work, o.Target)
+	}
+	for _, p := range paths {
 		if p != "" && !strings.HasPrefix(p, "/") {
 			return fmt.Errorf("sandbox: path %q is not absolute", p)
 		}

@@ -265,3 +265,51 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// A jailed job runs as its space's uid with a home of its own, writes its
+// work dir, reads the cell's Go cache through an overlay and cannot write
+// into it; its environment is the allow-list, not the cell's.
+func TestJailJob(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	lower := filepath.Join(root, "gocache")
+	os.MkdirAll(filepath.Join(lower, "ab"), 0o755)
+	os.WriteFile(filepath.Join(lower, "ab", "entry-d"), []byte("cached"), 0o644)
+	work := filepath.Join(root, "work")
+	os.Mkdir(work, 0o755)
+	t.Setenv("PAVED_TOKEN", "cell-token-must-not-leak")
+	t.Setenv("SHELL", "/bin/operator-shell")
+	j := &Jail{Isolate: true, HomesDir: filepath.Join(root, "homes"), GoCache: lower, Hide: []string{root + "/nothing"},
+		SpaceUID: func(context.Context, string) (int, error) { return testUID, nil }}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd, err := j.Command(ctx, Job{Space: "dev", Dir: work, Writable: []string{work}, Env: []string{"PAVED_CELL=c1", "MINE=1"},
+		Script: `id -u; echo "home=$HOME"; env | sort > env.txt; cat "$GOCACHE/ab/entry-d"; echo new > "$GOCACHE/ab/new-d" && echo cache-add-ok; (echo x >> "$GOCACHE/ab/entry-d") 2>/dev/null && echo cache-overwrote; true`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, &out)
+	}
+	got := out.String()
+	for _, want := range []string{"200777\n", "home=" + filepath.Join(root, "homes", "200777"), "cached", "cache-add-ok"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "cache-overwrote") {
+		t.Errorf("the job overwrote an entry of the cell's cache:\n%s", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(lower, "ab", "entry-d")); string(b) != "cached" {
+		t.Errorf("the cell's cache entry changed: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(lower, "ab", "new-d")); err == nil {
+		t.Error("the job's cache entry landed in the cell's cache")
+	}
+	env, _ := os.ReadFile(filepath.Join(work, "env.txt"))
+	if strings.Contains(string(env), "cell-token") || strings.Contains(string(env), "operator-shell") || !strings.Contains(string(env), "MINE=1") {
+		t.Errorf("the job's environment:\n%s", env)
+	}
+}

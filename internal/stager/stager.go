@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -21,7 +20,7 @@ import (
 	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/archive"
-	"github.com/pavedroad/terraform-provider-paved/internal/secrets"
+	"github.com/pavedroad/terraform-provider-paved/internal/sandbox"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -38,6 +37,9 @@ type Options struct {
 	DataDir string        // sources/, builds/ and droplets/ live under it
 	Timeout time.Duration // per build; default 10m
 	Limits  archive.Limits
+	// Jail runs build commands: sandboxed as the app's space's uid when it
+	// isolates, as the cell's own processes when nil or not.
+	Jail *sandbox.Jail
 }
 
 // Stager builds droplets. Safe for concurrent use; two builds of the same
@@ -176,6 +178,9 @@ func (s *Stager) run(ctx context.Context, id int64, req Request, digest string) 
 		}
 		fmt.Fprintf(log, "-----> build succeeded in %s\n", time.Since(start).Round(time.Millisecond))
 	}
+	if err := sealDroplet(work); err != nil {
+		return fmt.Errorf("keep droplet: %w", err)
+	}
 	dst := s.DropletDir(digest)
 	if _, err := os.Stat(dst); err == nil {
 		return nil // a concurrent build of the same key got there first
@@ -187,20 +192,23 @@ func (s *Stager) run(ctx context.Context, id int64, req Request, digest string) 
 	return nil
 }
 
-// runCommand runs the build in its own process group so a timeout kills
-// everything it started, not just the shell.
+// runCommand runs the build in the app's space's sandbox (or, unisolated,
+// in its own process group), so a timeout kills everything it started, not
+// just the shell.
 func (s *Stager) runCommand(ctx context.Context, dir string, req Request, log io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", req.Command)
-	cmd.Dir = dir
 	// PAVED_CELL marks the build's processes for the sweep after a kill -9.
-	cmd.Env = append(buildEnv(req.Env), "PAVED_CELL="+s.store.CellID())
+	env := []string{"PAVED_CELL=" + s.store.CellID()}
+	for k, v := range req.Env {
+		env = append(env, k+"="+v)
+	}
+	cmd, err := s.opts.Jail.Command(ctx, sandbox.Job{Space: req.Space, Dir: dir, Script: req.Command, Env: env, Writable: []string{dir}})
+	if err != nil {
+		return fmt.Errorf("build command: %w", err)
+	}
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	err = cmd.Run()
 	if cmd.Process != nil {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // leftovers of a build never outlive it
 	}
@@ -213,15 +221,33 @@ func (s *Stager) runCommand(ctx context.Context, dir string, req Request, log io
 	return nil
 }
 
-// buildEnv is the cell's environment (toolchains, caches, PATH) without its
-// credentials (PAVED_TOKEN, cloud keys: a build runs the app's code), plus
-// the app's.
-func buildEnv(app map[string]string) []string {
-	env := secrets.CellEnv()
-	for k, v := range app {
-		env = append(env, k+"="+v)
-	}
-	return env
+// sealDroplet gives a built tree back to the cell's user and makes it
+// readable by everyone: a droplet is shared by every app that builds the
+// same source the same way, whatever its space's uid, and an isolated
+// instance sees only its own droplet, read-only. The build's uid keeps no
+// way to change it after the build.
+func sealDroplet(dir string) error {
+	uid, gid := os.Geteuid(), os.Getegid()
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(p, uid, gid); err != nil {
+			return err
+		}
+		if d.Type()&os.ModeSymlink != 0 {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		mode := fi.Mode().Perm() | 0o444
+		if d.IsDir() || mode&0o100 != 0 {
+			mode |= 0o111
+		}
+		return os.Chmod(p, mode&^0o022)
+	})
 }
 
 type cappedWriter struct {

@@ -1,0 +1,166 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/secrets"
+)
+
+// Jail runs a cell's one-off untrusted commands, builds and pipeline tasks,
+// for spaces: sandboxed as the space's uid when Isolate is set, otherwise
+// as plain processes of the cell (--isolation none). Either way the command
+// runs in a process group of its own that a cancel kills whole.
+type Jail struct {
+	Isolate bool
+	// Hide lists the cell's paths sandboxes must not see (Config.Hide).
+	Hide []string
+	// SpaceUID gives the unprivileged uid (and gid) of a space.
+	SpaceUID func(ctx context.Context, space string) (int, error)
+	// HomesDir holds one persistent HOME per space uid (HomesDir/UID), so
+	// toolchain caches (Go's build cache, say) survive from one build of a
+	// space to the next without being shared with other spaces.
+	HomesDir string
+	// GoCache, when set, is a Go build cache of the cell's user that
+	// builds and tasks read through an overlay (Config.Overlays): a space's
+	// first build is warm, and what it writes stays its own.
+	GoCache string
+}
+
+// Job is one command to run.
+type Job struct {
+	Space  string
+	Dir    string // the working directory
+	Script string // run with /bin/sh -c
+	// Env is the job's own environment (KEY=VALUE), added to the base one.
+	Env []string
+	// Writable lists the directories the job writes (its work dir, its
+	// outputs): handed to the space's uid and kept writable.
+	Writable []string
+	// ReadOnly lists more directories the job reads (inputs).
+	ReadOnly []string
+}
+
+// Command prepares job under ctx. A nil Jail runs it unisolated.
+func (j *Jail) Command(ctx context.Context, job Job) (*Cmd, error) {
+	if j == nil || !j.Isolate {
+		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", job.Script)
+		cmd.Dir = job.Dir
+		cmd.Env = append(secrets.CellEnv(), job.Env...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = 5 * time.Second
+		return &Cmd{Cmd: cmd}, nil
+	}
+	uid, err := j.SpaceUID(ctx, job.Space)
+	if err != nil {
+		return nil, fmt.Errorf("the uid of space %s: %w", job.Space, err)
+	}
+	home := filepath.Join(j.HomesDir, strconv.Itoa(uid))
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
+	// The home's contents are the uid's own (it made them); only the
+	// directory itself needs handing over.
+	if err := os.Chown(home, uid, uid); err != nil {
+		return nil, err
+	}
+	keep := []Mount{{Path: home, Writable: true}}
+	for _, dir := range job.Writable {
+		if err := ChownTree(dir, uid, uid); err != nil {
+			return nil, fmt.Errorf("hand %s to uid %d: %w", dir, uid, err)
+		}
+	}
+	for _, dir := range job.Writable {
+		keep = append(keep, Mount{Path: dir, Writable: true})
+	}
+	for _, dir := range job.ReadOnly {
+		keep = append(keep, Mount{Path: dir})
+	}
+	env := append(passedEnv(), "HOME="+home, "TMPDIR=/tmp")
+	var overlays []Overlay
+	if j.GoCache != "" {
+		o, err := j.goCacheOverlay(home, uid)
+		if err != nil {
+			return nil, err
+		}
+		overlays = append(overlays, o)
+		env = append(env, "GOCACHE="+o.Target)
+	}
+	c, err := Command(ctx, Config{
+		UID: uid, GID: uid, Dir: job.Dir, Argv: []string{"/bin/sh", "-c", job.Script},
+		Env: append(env, job.Env...), Hide: j.Hide, Keep: keep, Overlays: overlays,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.Cmd.Env = markers(job.Env) // for the cell's orphan sweep
+	return c, nil
+}
+
+// goCacheOverlay is the space's view of the cell's Go build cache: its
+// layers in HomesDir/UID.gocache (the cell's, 0700), mounted at
+// HOME/.cache/go-build.
+func (j *Jail) goCacheOverlay(home string, uid int) (Overlay, error) {
+	layers := filepath.Join(j.HomesDir, strconv.Itoa(uid)+".gocache")
+	o := Overlay{Lower: j.GoCache, Upper: filepath.Join(layers, "upper"), Work: filepath.Join(layers, "work"),
+		Target: filepath.Join(home, ".cache", "go-build")}
+	for _, dir := range []string{o.Upper, o.Work} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return Overlay{}, err
+		}
+	}
+	if err := os.MkdirAll(o.Target, 0o700); err != nil {
+		return Overlay{}, err
+	}
+	return o, ChownTree(filepath.Join(home, ".cache"), uid, uid)
+}
+
+// passed names the parts of the cell's environment a sandboxed build or
+// task gets: where the tools are, how to reach the module proxy, the
+// locale. Nothing else: not the cell's token, not the operator's shell.
+var passed = []string{
+	"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+	"GOPROXY", "GONOPROXY", "GOPRIVATE", "GONOSUMDB", "GOSUMDB", "GOFLAGS", "GOTOOLCHAIN",
+	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+}
+
+func passedEnv() []string {
+	var env []string
+	for _, k := range passed {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// markers keeps the PAVED_CELL entry of env, which SweepOrphans looks for.
+func markers(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PAVED_CELL=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// ChownTree gives dir and everything below it to uid:gid, without
+// following symbolic links.
+func ChownTree(dir string, uid, gid int) error {
+	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
