@@ -72,7 +72,8 @@ type Config struct {
 	PprofAddr string
 	// Isolation is IsolationAuto (""), IsolationRequired or IsolationNone:
 	// whether apps, builds and pipeline tasks run sandboxed, each space as
-	// its own unprivileged uid from [UIDBase, UIDBase+UIDCount).
+	// its own unprivileged uid from [UIDBase, UIDBase+UIDCount) (0 means
+	// DefaultUIDBase, DefaultUIDCount).
 	Isolation         string
 	UIDBase, UIDCount int
 }

@@ -40,7 +40,13 @@ func (c *Cell) isolation() (*sandbox.Jail, *runtime.Isolation, string, error) {
 	default:
 		return nil, nil, "", fmt.Errorf("--isolation %q: use auto, required or none", mode)
 	}
-	if c.cfg.UIDBase <= 0 || c.cfg.UIDCount <= 0 {
+	if c.cfg.UIDBase == 0 {
+		c.cfg.UIDBase = DefaultUIDBase
+	}
+	if c.cfg.UIDCount == 0 {
+		c.cfg.UIDCount = DefaultUIDCount
+	}
+	if c.cfg.UIDBase < 0 || c.cfg.UIDCount < 0 {
 		return nil, nil, "", fmt.Errorf("--isolation-uid-base %d and --isolation-uid-count %d must be above 0", c.cfg.UIDBase, c.cfg.UIDCount)
 	}
 	if err := sandbox.Probe(context.Background()); err != nil {
