@@ -2,12 +2,12 @@
 # bench-all.sh — every benchmark in one run, into BENCHMARKS.md: the router
 # (scripts/bench.sh writes the file), then rollouts, failover of a killed
 # cell, donations across three regions with one killed, OpenTofu plans at
-# scale, pipeline latency and the cell's footprint, each appended as its own
-# section.
+# scale, pipeline latency, the cell's footprint and the cost of isolating an
+# instance's start, each appended as its own section.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bench.sh
-for part in rollout failover donations planscale pipeline footprint; do
+for part in rollout failover donations planscale pipeline footprint isolation; do
   script=./scripts/bench-$part.sh
   [ -x "$script" ] || continue
   out=$(mktemp)
