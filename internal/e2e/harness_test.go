@@ -148,8 +148,15 @@ func (c *cell) start() {
 // tryStart is start that returns what went wrong (testcell.StartProcess:
 // an early exit is reported at once, testcell.ErrAddrInUse for a taken port).
 func (c *cell) tryStart() error {
-	args := append([]string{"server", "--region", "test", "--cloud", "local", "--data", c.data,
-		"--api", c.api, "--router", c.router, "--token", c.token, "--stop-grace", "3s"}, c.extra...)
+	args := []string{"server", "--region", "test", "--cloud", "local", "--data", c.data,
+		"--api", c.api, "--router", c.router, "--token", c.token, "--stop-grace", "3s"}
+	// make test runs the suite twice: with the default isolation and with
+	// PAVED_E2E_ISOLATION=none, so the unsandboxed path keeps every
+	// guarantee too. A test's own --isolation (in extra) comes later and wins.
+	if iso := os.Getenv("PAVED_E2E_ISOLATION"); iso != "" {
+		args = append(args, "--isolation", iso)
+	}
+	args = append(args, c.extra...)
 	var err error
 	c.client, err = paved.NewClient(paved.Config{Endpoint: c.endpoint(), Token: c.token, CACert: c.caPEM, PollInterval: 100 * time.Millisecond})
 	if err != nil {
