@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -59,6 +60,7 @@ func runStatus(ctx context.Context, opts *StatusOptions) error {
 		(time.Duration(h.UptimeSeconds) * time.Second).String())
 	fmt.Fprintf(opts.f.Out, "router:    %s\n", h.RouterURL())
 	fmt.Fprintf(opts.f.Out, "memory:    %s\n", mem)
+	fmt.Fprintf(opts.f.Out, "isolation: %s\n", isolationLine(h.Isolation))
 	fmt.Fprintf(opts.f.Out, "counts:    %d spaces, %d apps, %d/%d instances healthy\n\n",
 		h.Counts.Spaces, h.Counts.Apps, h.Counts.HealthyInstances, h.Counts.Instances)
 	if len(apps) == 0 {
@@ -67,4 +69,23 @@ func runStatus(ctx context.Context, opts *StatusOptions) error {
 	}
 	printAppsTable(opts.f, apps)
 	return nil
+}
+
+// isolationLine says in a few words what keeps apps apart on the cell.
+func isolationLine(iso paved.Isolation) string {
+	if !iso.Enabled {
+		return "off (" + iso.Reason + ")"
+	}
+	parts := []string{"a uid per space", "own PID and mount namespaces"}
+	if iso.Memory != "" {
+		parts = append(parts, "memory limits ("+iso.Memory+")")
+	}
+	if iso.PidsLimit {
+		parts = append(parts, "pids limit")
+	}
+	line := "on: " + strings.Join(parts, ", ")
+	if iso.Reason != "" {
+		line += " (" + iso.Reason + ")"
+	}
+	return line
 }
