@@ -194,6 +194,15 @@ func (d *Deployer) OnInstanceState(s runtime.InstanceStatus) {
 	if s.State == runtime.StateCrashed {
 		d.monitor.MarkUnhealthy(s.ID)
 		d.note(s.App, fmt.Sprintf("instance %s exited (%s); restart %d scheduled", s.ID, s.LastExit, s.Crashes))
+		// The audit trail says why instances crash (an OOM kill, say), on
+		// crashes 1, 2, 4, 8, …: enough to see a crash loop, never a flood.
+		if s.Crashes&(s.Crashes-1) == 0 {
+			e := paved.Event{Actor: "cell", Action: "instance.crash", Object: "app/" + s.App,
+				Detail: fmt.Sprintf("instance %s exited (%s), crash %d", s.ID, s.LastExit, s.Crashes)}
+			if err := d.opts.Store.AppendEvent(context.Background(), e); err != nil {
+				d.log.Warn("record a crash", "instance", s.ID, "err", err)
+			}
+		}
 	}
 	d.wakeApp(s.App)
 }

@@ -775,6 +775,32 @@ func TestMemoryLimits(t *testing.T) {
 	}
 }
 
+// A command that forks at once leaves no child outside its cgroups, even on
+// cgroup v1, where a process is placed after it started.
+func TestChildrenStartInsideTheCgroup(t *testing.T) {
+	td := newTestDriver(t, BackoffPolicy{})
+	for i := range 5 {
+		id := fmt.Sprintf("cg-child-%d", i)
+		spec := td.spec(id, `sleep 300 & echo "child $!"; wait`)
+		spec.MemoryMB = 64
+		st := td.start(t, spec)
+		var child int
+		waitFor(t, "the child's pid", func() bool {
+			for _, l := range td.rec.linesOf(id) {
+				if n, ok := strings.CutPrefix(l.Text, "child "); ok {
+					child, _ = strconv.Atoi(n)
+				}
+			}
+			return child > 0
+		})
+		child = hostPID(t, st.PID, child)
+		if pids := td.cgroups.instance(id).pids(); !slices.Contains(pids, child) {
+			t.Fatalf("start %d: the child %d is not in its instance's cgroups (they hold %v)", i, child, pids)
+		}
+		td.stop(t, id, time.Second)
+	}
+}
+
 // An instance that allocates past memory_mb is killed by the kernel, and
 // its crash says so.
 func TestOutOfMemoryIsReported(t *testing.T) {
@@ -785,7 +811,7 @@ func TestOutOfMemoryIsReported(t *testing.T) {
 	var last InstanceStatus
 	waitFor(t, "an out-of-memory crash", func() bool {
 		last, _ = td.Status("oom-1")
-		return last.Crashes > 0 && strings.HasPrefix(last.LastExit, "out of memory (limit 32 MiB)")
+		return last.Crashes > 0 && last.LastExit == "out of memory (limit 32 MiB): signal: killed"
 	})
 	td.stop(t, "oom-1", time.Second)
 }

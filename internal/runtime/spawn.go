@@ -192,9 +192,25 @@ func startShell(ls launchSpec, files []*os.File) (*os.Process, *sandbox.Launch, 
 		}
 		return &os.ProcAttr{Dir: dir, Env: env, Files: files, Sys: s}
 	}
+	// Unsandboxed, on cgroup v1: the shell waits on fd 3 until it has been
+	// placed, or a command that forks at once (sh -c "a | b") would leave
+	// children outside the limits. (A sandbox's init waits by itself.)
+	var gate *os.File
+	if l == nil && ls.place != nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, nil, err
+		}
+		defer r.Close()
+		argv = []string{"sh", "-c", gateScript, "sh", shellCommand(ls.command)}
+		files, gate = append(files, r), w
+	}
 	fail := func(p *os.Process, err error) (*os.Process, *sandbox.Launch, error) {
 		if l != nil {
 			l.Abort()
+		}
+		if gate != nil {
+			gate.Close()
 		}
 		if p != nil {
 			_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
@@ -226,6 +242,13 @@ func startShell(ls launchSpec, files []*os.File) (*os.Process, *sandbox.Launch, 
 			return fail(p, fmt.Errorf("move process into its cgroup: %w", err))
 		}
 	}
+	if gate != nil {
+		_, err := gate.WriteString("\n")
+		gate.Close()
+		if err != nil {
+			return fail(p, fmt.Errorf("start the placed shell: %w", err))
+		}
+	}
 	if l != nil {
 		if err := l.Release(); err != nil {
 			return fail(p, fmt.Errorf("start sandbox: %w", err))
@@ -233,6 +256,10 @@ func startShell(ls launchSpec, files []*os.File) (*os.Process, *sandbox.Launch, 
 	}
 	return p, l, nil
 }
+
+// gateScript holds an unsandboxed shell until the cell has placed it in
+// its cgroups (a line on fd 3), then runs the command ($1) in its place.
+const gateScript = `read _ <&3 || exit 125; exec 3<&-; exec /bin/sh -c "$1"`
 
 // markers are the entries of env that mark a process as the cell's
 // (PAVED_CELL, PAVED_INSTANCE), for SweepOrphans and killStrays.

@@ -63,6 +63,11 @@ func runInit() int {
 	children := make(chan os.Signal, 1)
 	signal.Notify(children, syscall.SIGCHLD)
 
+	// The init must outlive an OOM kill in its cgroup to report it, and its
+	// Go runtime can be larger than a small command; so it is never the
+	// victim, and the command (which inherits the setting) is set back to
+	// the default right after the fork.
+	_ = os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0)
 	devnull, _ := os.Open(os.DevNull)
 	p, err := os.StartProcess(cfg.Argv[0], cfg.Argv, &os.ProcAttr{
 		Dir:   cfg.Dir,
@@ -80,6 +85,7 @@ func runInit() int {
 		return exitNotStart
 	}
 	pid := p.Pid
+	_ = os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte("0"), 0)
 	p.Release() // reaped below with wait4, together with the orphans
 	for {
 		// Reap whatever has exited: the command, or orphans re-parented to
