@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ type Cmd struct {
 	Place func(pid int) error
 
 	launch *Launch
+	done   func() // run once when the command has ended (or failed to start)
 }
 
 // Command prepares cfg to run under ctx: when ctx ends, the sandbox's init
@@ -43,6 +45,14 @@ func (c *Cmd) Start() error {
 	if c.launch == nil { // unisolated (Jail without Isolate)
 		return c.Cmd.Start()
 	}
+	if err := c.start(); err != nil {
+		c.finish()
+		return err
+	}
+	return nil
+}
+
+func (c *Cmd) start() error {
 	err := c.Cmd.Start()
 	c.launch.CloseChildFiles()
 	if err != nil {
@@ -73,6 +83,7 @@ func (c *Cmd) Wait() error {
 	if c.launch == nil {
 		return err
 	}
+	c.finish()
 	status := c.launch.Status()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -84,12 +95,37 @@ func (c *Cmd) Wait() error {
 	return err
 }
 
+// finish runs done once.
+func (c *Cmd) finish() {
+	if c.done != nil {
+		c.done()
+		c.done = nil
+	}
+}
+
 // Run is Start then Wait.
 func (c *Cmd) Run() error {
 	if err := c.Start(); err != nil {
 		return err
 	}
 	return c.Wait()
+}
+
+// Output runs the command and returns its standard output. (exec.Cmd's own
+// Output would start the init without releasing it.)
+func (c *Cmd) Output() ([]byte, error) {
+	var out bytes.Buffer
+	c.Stdout = &out
+	err := c.Run()
+	return out.Bytes(), err
+}
+
+// CombinedOutput runs the command and returns its standard output and error.
+func (c *Cmd) CombinedOutput() ([]byte, error) {
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	err := c.Run()
+	return out.Bytes(), err
 }
 
 // ExitError is a sandboxed command that did not succeed.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -57,6 +58,11 @@ func runInit() int {
 		return exitSetup
 	}
 
+	if fi, err := os.Stat(cfg.Dir); cfg.Dir != "" && (err != nil || !fi.IsDir()) {
+		fmt.Fprintf(os.Stderr, "paved sandbox: the working directory %s is not visible in the sandbox\n", cfg.Dir)
+		report("start failed: the working directory %s is not visible in the sandbox", cfg.Dir)
+		return exitNotStart
+	}
 	signals := make(chan os.Signal, 8)
 	forwarded := []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
 	signal.Notify(signals, forwarded...)
@@ -154,15 +160,15 @@ func setupMounts(cfg Config) error {
 		keep[i] = f
 	}
 	// The overlays' layers too: covers may hide where they are.
-	layers := make([][3]*os.File, len(cfg.Overlays))
+	layers := make([][]*os.File, len(cfg.Overlays)) // upper, work, lowers…
 	for i, o := range cfg.Overlays {
-		for j, p := range []string{o.Lower, o.Upper, o.Work} {
+		for _, p := range append([]string{o.Upper, o.Work}, o.Lowers...) {
 			f, err := os.OpenFile(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				return fmt.Errorf("overlay %s: %w", p, err)
 			}
 			defer f.Close()
-			layers[i][j] = f
+			layers[i] = append(layers[i], f)
 		}
 	}
 	for _, dir := range []string{"/tmp", "/var/tmp", "/dev/shm"} {
@@ -194,13 +200,17 @@ func setupMounts(cfg Config) error {
 	return nil
 }
 
-// mountOverlay mounts lower (read-only) under upper at target and gives
+// mountOverlay mounts the lowers (read-only) under upper at target and gives
 // the merged directory and its subdirectories to uid, so the command can
 // add entries (a Go build cache is one level of 256 directories); the
 // files of the lower layer stay the cell's, readable, never written.
-func mountOverlay(layers [3]*os.File, target string, uid, gid int) error {
+func mountOverlay(layers []*os.File, target string, uid, gid int) error {
 	fd := func(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
-	opts := "lowerdir=" + fd(layers[0]) + ",upperdir=" + fd(layers[1]) + ",workdir=" + fd(layers[2])
+	var lowers []string
+	for _, f := range layers[2:] {
+		lowers = append(lowers, fd(f))
+	}
+	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=" + fd(layers[0]) + ",workdir=" + fd(layers[1])
 	if err := unix.Mount("overlay", target, "overlay", keepFlags, opts); err != nil {
 		return fmt.Errorf("overlay at %s: %w", target, err)
 	}

@@ -85,14 +85,18 @@ func (j *Jail) Command(ctx context.Context, job Job) (*Cmd, error) {
 	for _, dir := range job.ReadOnly {
 		keep = append(keep, Mount{Path: dir})
 	}
+	if !within(job.Dir, job.Writable) && !within(job.Dir, job.ReadOnly) {
+		keep = append(keep, Mount{Path: job.Dir}) // the working directory is always there
+	}
 	env := append(passedEnv(), "HOME="+home, "TMPDIR=/tmp")
 	var overlays []Overlay
+	var keepCache func()
 	if j.GoCache != "" {
-		o, err := j.goCacheOverlay(home, uid)
+		o, done, err := j.goCacheOverlay(home, uid)
 		if err != nil {
 			return nil, err
 		}
-		overlays = append(overlays, o)
+		overlays, keepCache = append(overlays, o), done
 		env = append(env, "GOCACHE="+o.Target)
 	}
 	c, err := Command(ctx, Config{
@@ -100,28 +104,86 @@ func (j *Jail) Command(ctx context.Context, job Job) (*Cmd, error) {
 		Env: append(env, job.Env...), Hide: j.Hide, Keep: keep, Overlays: overlays,
 	})
 	if err != nil {
+		if keepCache != nil {
+			keepCache()
+		}
 		return nil, err
 	}
+	c.done = keepCache
 	c.Cmd.Env = markers(job.Env) // for the cell's orphan sweep
 	return c, nil
 }
 
-// goCacheOverlay is the space's view of the cell's Go build cache: its
-// layers in HomesDir/UID.gocache (the cell's, 0700), mounted at
-// HOME/.cache/go-build.
-func (j *Jail) goCacheOverlay(home string, uid int) (Overlay, error) {
-	layers := filepath.Join(j.HomesDir, strconv.Itoa(uid)+".gocache")
-	o := Overlay{Lower: j.GoCache, Upper: filepath.Join(layers, "upper"), Work: filepath.Join(layers, "work"),
+// goCacheOverlay is the job's view of the Go build cache: the space's own
+// cache over the cell's, read-only, under an upper layer of this job alone
+// (two overlays may not share one), mounted at HOME/.cache/go-build. The
+// returned func, run once the job has ended, moves what the job added into
+// the space's cache and removes the job's layers; concurrent jobs of one
+// space each see the cache as it was when they started.
+func (j *Jail) goCacheOverlay(home string, uid int) (Overlay, func(), error) {
+	base := filepath.Join(j.HomesDir, strconv.Itoa(uid)+".gocache")
+	space := filepath.Join(base, "space")
+	jobDir, err := mkdirTemp(filepath.Join(base, "jobs"))
+	if err != nil {
+		return Overlay{}, nil, err
+	}
+	o := Overlay{Lowers: []string{space, j.GoCache}, Upper: filepath.Join(jobDir, "upper"), Work: filepath.Join(jobDir, "work"),
 		Target: filepath.Join(home, ".cache", "go-build")}
-	for _, dir := range []string{o.Upper, o.Work} {
+	for _, dir := range []string{space, o.Upper, o.Work, o.Target} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return Overlay{}, err
+			os.RemoveAll(jobDir)
+			return Overlay{}, nil, err
 		}
 	}
-	if err := os.MkdirAll(o.Target, 0o700); err != nil {
-		return Overlay{}, err
+	if err := ChownTree(filepath.Join(home, ".cache"), uid, uid); err != nil {
+		os.RemoveAll(jobDir)
+		return Overlay{}, nil, err
 	}
-	return o, ChownTree(filepath.Join(home, ".cache"), uid, uid)
+	done := func() {
+		mergeLayer(o.Upper, space)
+		os.RemoveAll(jobDir)
+	}
+	return o, done, nil
+}
+
+// mergeLayer moves the regular files of an overlay's upper layer into dir
+// where dir has none of that name (Go's cache names its files by content),
+// leaving whiteouts and metadata-only copies behind.
+func mergeLayer(upper, dir string) {
+	_ = filepath.WalkDir(upper, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(upper, p)
+		if err != nil {
+			return nil
+		}
+		dst := filepath.Join(dir, rel)
+		if _, err := os.Lstat(dst); err == nil {
+			return nil
+		}
+		if os.MkdirAll(filepath.Dir(dst), 0o755) == nil {
+			_ = os.Rename(p, dst)
+		}
+		return nil
+	})
+}
+
+// within tells whether path is one of dirs or below one.
+func within(path string, dirs []string) bool {
+	for _, d := range dirs {
+		if rel, err := filepath.Rel(d, path); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return true
+		}
+	}
+	return false
+}
+
+func mkdirTemp(parent string) (string, error) {
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(parent, "job-")
 }
 
 // passed names the parts of the cell's environment a sandboxed build or

@@ -80,17 +80,19 @@ type Config struct {
 	// Keep lists paths that stay visible, bound back at their place after
 	// /tmp and Hide are covered.
 	Keep []Mount
-	// Overlays are mounted last: a trusted read-only lower layer (a warm
-	// build cache of the cell's user) under the sandbox's own upper layer,
-	// at Target, handed to UID. Writes never reach the lower layer, so a
-	// space can poison only its own cache.
+	// Overlays are mounted last: read-only lower layers (a warm build
+	// cache of the cell's user, the space's own) under an upper layer of
+	// this sandbox alone, at Target, handed to UID. Writes never reach a
+	// lower layer, so a space can poison no one's cache.
 	Overlays []Overlay
 }
 
-// Overlay is an overlay mount (see Config.Overlays). Upper and Work are
-// directories of the cell, on one file system.
+// Overlay is an overlay mount (see Config.Overlays). Lowers are listed top
+// first; Upper and Work are empty directories of the cell, on one file
+// system, used by no other mount.
 type Overlay struct {
-	Lower, Upper, Work, Target string
+	Lowers              []string
+	Upper, Work, Target string
 }
 
 // Mount is a path kept visible in the sandbox.
@@ -109,7 +111,7 @@ func (c Config) Validate() error {
 	}
 	paths := append(append([]string{c.Dir}, c.Hide...), keepPaths(c.Keep)...)
 	for _, o := range c.Overlays {
-		paths = append(paths, o.Lower, o.Upper, o.Work, o.Target)
+		paths = append(append(paths, o.Lowers...), o.Upper, o.Work, o.Target)
 	}
 	for _, p := range paths {
 		if p != "" && !strings.HasPrefix(p, "/") {

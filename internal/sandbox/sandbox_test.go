@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -307,6 +308,36 @@ func TestJailJob(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(lower, "ab", "new-d")); err == nil {
 		t.Error("the job's cache entry landed in the cell's cache")
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "homes", "200777.gocache", "space", "ab", "new-d")); err != nil || string(b) != "new\n" {
+		t.Errorf("the job's cache entry is not in its space's cache: %q %v", b, err)
+	}
+
+	// Jobs of one space at once each get their own upper layer, and the next
+	// job sees what both added.
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			cmd, err := j.Command(ctx, Job{Space: "dev", Dir: work, Script: fmt.Sprintf(`cat "$GOCACHE/ab/new-d" >/dev/null && echo %d > "$GOCACHE/ab/par-%d-d"`, i, i)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("concurrent job %d: %v %s", i, err, out)
+			}
+		})
+	}
+	wg.Wait()
+	cmd, err = j.Command(ctx, Job{Space: "dev", Dir: work, Script: `cat "$GOCACHE"/ab/par-*-d | sort | tr -d '\n'`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cmd.Output(); err != nil || string(out) != "012" {
+		t.Errorf("after concurrent jobs the cache has %q (%v), want all three entries", out, err)
+	}
+	if jobs, _ := os.ReadDir(filepath.Join(root, "homes", "200777.gocache", "jobs")); len(jobs) != 0 {
+		t.Errorf("job layers left behind: %v", jobs)
 	}
 	env, _ := os.ReadFile(filepath.Join(work, "env.txt"))
 	if strings.Contains(string(env), "cell-token") || strings.Contains(string(env), "operator-shell") || !strings.Contains(string(env), "MINE=1") {
