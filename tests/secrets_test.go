@@ -53,9 +53,17 @@ func (l *leakCheck) in(place, text string) {
 	}
 }
 
+// bigFile is the size from which a file is scanned in chunks rather than
+// read whole (and not opened as a zip: a saved plan is far smaller).
+const bigFile = 16 << 20
+
 // file checks a file (every entry of it when it is a zip, as a saved plan is).
 func (l *leakCheck) file(path string) {
 	l.t.Helper()
+	if info, err := os.Stat(path); err == nil && info.Size() >= bigFile {
+		l.bigFile(path)
+		return
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		l.t.Errorf("read %s: %v", path, err)
@@ -66,29 +74,87 @@ func (l *leakCheck) file(path string) {
 		for _, f := range zr.File {
 			rc, err := f.Open()
 			if err != nil {
+				l.t.Errorf("%s!%s: open the zip entry: %v (not scanned)", path, f.Name, err)
 				continue
 			}
-			b, _ := io.ReadAll(rc)
+			b, err := io.ReadAll(rc)
 			rc.Close()
+			if err != nil {
+				l.t.Errorf("%s!%s: read the zip entry: %v (scanned %d bytes of it)", path, f.Name, err, len(b))
+			}
 			l.in(path+"!"+f.Name, string(b))
 		}
 	}
 }
 
+// bigFile checks a large file (a cell log that grew) in chunks that
+// overlap by the longest secret, so none hides across a boundary.
+func (l *leakCheck) bigFile(path string) {
+	l.t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		l.t.Errorf("read %s: %v", path, err)
+		return
+	}
+	defer f.Close()
+	overlap := 0
+	for _, v := range l.secrets {
+		overlap = max(overlap, len(v)-1)
+	}
+	buf := make([]byte, 0, 1<<20+overlap)
+	var off int64 // file offset of buf[0]
+	l.places++
+	for {
+		n, err := io.ReadFull(f, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		for name, v := range l.secrets {
+			if i := strings.Index(string(buf), v); i >= 0 {
+				l.t.Errorf("LEAK: %s holds the %s secret (at byte %d)", path, name, off+int64(i))
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return
+		}
+		if err != nil {
+			l.t.Errorf("read %s: %v (scanned %d bytes)", path, err, off+int64(len(buf)))
+			return
+		}
+		keep := min(overlap, len(buf))
+		off += int64(len(buf) - keep)
+		buf = append(buf[:0], buf[len(buf)-keep:]...)
+	}
+}
+
 // dir checks every file under dir but the cell's database, which holds
 // the secret_env values the cell hands its instances (and webhook and
-// token hashes only).
+// token hashes only). What it cannot read fails the test; a file removed
+// while the walk runs (the cells are still up) is gone, not skipped.
 func (l *leakCheck) dir(dir string) {
 	l.t.Helper()
-	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), "paved.db") {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && path != dir {
 			return nil
 		}
-		if info, err := d.Info(); err == nil && info.Size() < 16<<20 && info.Mode().IsRegular() {
+		if err != nil {
+			l.t.Errorf("walk %s: %v (not scanned)", path, err)
+			return nil
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), "paved.db") {
+			return nil
+		}
+		info, err := d.Info()
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			l.t.Errorf("%s: %v (not scanned)", path, err)
+		case info.Mode().IsRegular(): // links and sockets hold no bytes of their own
 			l.file(path)
 		}
 		return nil
 	})
+	if err != nil {
+		l.t.Errorf("walk %s: %v", dir, err)
+	}
 }
 
 // get reads an API path of a cell with its admin token.

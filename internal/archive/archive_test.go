@@ -258,9 +258,11 @@ func assertConfined(t testing.TB, box, dst string) {
 		if err != nil || d.Type()&fs.ModeSymlink == 0 {
 			return err
 		}
-		resolved, err := filepath.EvalSymlinks(p)
-		if err != nil {
-			return nil // dangling or looping: points nowhere
+		// A link that escapes is dangling here (outside is empty), so a
+		// dangling link is resolved as far as the tree goes, not skipped.
+		resolved, ok := resolveLoose(t, p)
+		if !ok {
+			return nil // a loop: points nowhere, and nothing outside holds a link
 		}
 		if resolved != realDst && !strings.HasPrefix(resolved, realDst+string(filepath.Separator)) {
 			t.Errorf("symlink %s resolves outside dst to %s", p, resolved)
@@ -268,6 +270,99 @@ func assertConfined(t testing.TB, box, dst string) {
 		return nil
 	})
 	must(t, err)
+}
+
+// resolveLoose resolves p as the kernel would, following every symlink on
+// the way, except that a name that does not exist ends the walk: the rest
+// of the path is joined to it lexically. So a dangling link says where it
+// would point once its target is created. ok is false for a symlink loop,
+// or a path that goes on below a file (which points nowhere either).
+func resolveLoose(t testing.TB, p string) (resolved string, ok bool) {
+	t.Helper()
+	split := func(s string) []string {
+		return strings.FieldsFunc(s, func(r rune) bool { return r < 0x80 && os.IsPathSeparator(uint8(r)) })
+	}
+	root := func(s string) string { return filepath.VolumeName(s) + string(filepath.Separator) }
+	abs, err := filepath.Abs(p)
+	must(t, err)
+	cur, rest := root(abs), split(abs[len(filepath.VolumeName(abs)):])
+	for hops := 0; len(rest) > 0; {
+		part := rest[0]
+		rest = rest[1:]
+		switch part {
+		case ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur) // cur has no symlink in it: this is its real parent
+			continue
+		}
+		next := filepath.Join(cur, part)
+		fi, err := os.Lstat(next)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return filepath.Join(append([]string{next}, rest...)...), true
+		case err != nil:
+			t.Fatalf("resolve %s: %v", p, err)
+		case fi.Mode()&fs.ModeSymlink == 0:
+			if !fi.IsDir() && len(rest) > 0 {
+				return "", false
+			}
+			cur = next
+			continue
+		}
+		if hops++; hops > 255 {
+			return "", false
+		}
+		target, err := os.Readlink(next)
+		must(t, err)
+		if filepath.IsAbs(target) {
+			cur, target = root(target), target[len(filepath.VolumeName(target)):]
+		}
+		rest = append(split(target), rest...)
+	}
+	return cur, true
+}
+
+// errorsOf records what a check reports instead of failing the test.
+type errorsOf struct {
+	testing.TB
+	errs []string
+}
+
+func (e *errorsOf) Helper() {}
+func (e *errorsOf) Errorf(format string, args ...any) {
+	e.errs = append(e.errs, fmt.Sprintf(format, args...))
+}
+
+// assertConfined sees where dangling links would point, through other
+// links: an escape into the empty outside is dangling, and must not pass.
+func TestAssertConfinedResolvesDanglingLinks(t *testing.T) {
+	for _, tc := range []struct {
+		name, link, target string
+		escapes            bool
+	}{
+		{"dangling into outside", "esc", "../outside/x", true},
+		{"dangling above the box", "sub/esc", "../../../x", true},
+		{"into outside itself", "out", "../outside", true},
+		{"absolute, dangling", "abs", "/nonexistent-paved-test/x", true},
+		{"dangling inside", "in", "missing/file", false},
+		// d is sub/deeper: d/../.. is dst, where the lexical d/../.. is box.
+		{"through a link, inside", "via", "d/../../x", false},
+		{"through a link, outside", "viaOut", "d/../../../outside/y", true},
+		{"loop", "loop", "loop", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			box, dst, _ := sandbox(t)
+			must(t, os.MkdirAll(filepath.Join(dst, "sub", "deeper"), 0o755))
+			must(t, os.Symlink(filepath.Join("sub", "deeper"), filepath.Join(dst, "d")))
+			must(t, os.Symlink(filepath.FromSlash(tc.target), filepath.Join(dst, filepath.FromSlash(tc.link))))
+			rec := &errorsOf{TB: t}
+			assertConfined(rec, box, dst)
+			if got := len(rec.errs) > 0; got != tc.escapes {
+				t.Errorf("%s -> %s: reported %q, want an escape %v", tc.link, tc.target, rec.errs, tc.escapes)
+			}
+		})
+	}
 }
 
 // extractors runs a test against both entry points.

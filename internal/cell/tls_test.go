@@ -121,12 +121,12 @@ func TestTLSCell(t *testing.T) {
 	// an HTTP request instead of a ClientHello and answers 400.
 	for name, addr := range map[string]string{"api": c.APIAddr(), "router": c.RouterAddr()} {
 		res, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/v1/health")
-		if err != nil {
-			continue // a reset is no service either
+		if err != nil { // a reset, or no answer at all (a hang)
+			t.Fatalf("plain HTTP to the %s: %v, want a 400 answer", name, err)
 		}
 		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		if res.StatusCode != http.StatusBadRequest {
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "HTTP request to an HTTPS server") {
 			t.Fatalf("plain HTTP to the %s: %d %s, want 400", name, res.StatusCode, body)
 		}
 	}

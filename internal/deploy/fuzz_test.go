@@ -6,6 +6,7 @@ package deploy
 // below and testdata/fuzz/) as ordinary tests.
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -163,7 +164,17 @@ func checkRollout(t *testing.T, r *simResult, cfg simConfig, k int) {
 			t.Fatalf("rolled back with %+v, want exactly %d healthy old instances; decisions:\n%s", end, want, lastSteps(r, 20))
 		}
 	case Failed:
-		return // stopped where it was, by design
+		// Stopped where it was, by design only when there is no rollback to
+		// make (auto_rollback off, or no previous release), or when the
+		// rollback itself ran out of its progress deadline.
+		if s.AutoRollback && cfg.hasOld {
+			last := r.steps[len(r.steps)-1]
+			if last.in.Phase != PhaseRollingBack || !strings.Contains(r.final.Reason, "the rollback did not complete either") {
+				t.Fatalf("failed in phase %s (%q) with auto_rollback and a previous release: want rolled_back, or a rollback that timed out; decisions:\n%s",
+					last.in.Phase, r.final.Reason, lastSteps(r, 20))
+			}
+		}
+		return
 	}
 	for _, in := range r.world.live() {
 		if in.role != RoleActive {

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -147,7 +150,33 @@ func TestCellKill9Restart(t *testing.T) {
 	c.pushHello("demo", "web", "web.example.test", 2)
 	// This app's instances leave a grandchild in a session of its own, out of
 	// reach of process-group signals: only the cell's sweep can find it.
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Fatalf("setsid (util-linux) is needed to leave a process out of the instance's group: %v", err)
+	}
 	c.pushHello("demo", "sneaky", "sneaky.example.test", 1, "--command", "setsid sleep 600 & exec ./hello")
+	// Without the escaped grandchild (setsid missing in the instance, the
+	// background start failing) the checks after the restart, all of them
+	// absence checks, would pass on nothing. Its session tells it apart:
+	// in a sandbox the app itself runs in a process group of its own below
+	// the instance's process, but in the instance's session.
+	sv := c.appShow("demo", "sneaky")
+	if len(sv.Instances) != 1 {
+		t.Fatalf("sneaky has %d instances, want 1", len(sv.Instances))
+	}
+	sneaky := sv.Instances[0]
+	eventually(t, 10*time.Second, "the sneaky instance's grandchild runs in a session of its own", func() error {
+		sid, err := unix.Getsid(sneaky.PID)
+		if err != nil {
+			return fmt.Errorf("session of instance %s (pid %d): %v", sneaky.ID, sneaky.PID, err)
+		}
+		pids := processesWithEnv("PAVED_INSTANCE", sneaky.ID)
+		for _, pid := range pids {
+			if s, err := unix.Getsid(pid); err == nil && s != sid {
+				return nil
+			}
+		}
+		return fmt.Errorf("processes of instance %s (pid %d, session %d): %v, none in another session", sneaky.ID, sneaky.PID, sid, pids)
+	})
 
 	before := map[string]cliInstance{}
 	for _, app := range []string{"web", "sneaky"} {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand"
 	"os"
@@ -135,6 +136,10 @@ type chaos struct {
 	busyKills int      // cell kills while a rollout or a build was in flight
 	over      bool     // the chaos phase has ended
 	escaped   []string // processes that outlived their cell's restart
+	// apiErrs are the calls that failed on a cell that was up: kills are
+	// made in the same loop as the calls, so none of these is a kill race.
+	// What observe misses, the no-lost checks cannot compare against.
+	apiErrs []string
 
 	load chan chaosLoad
 }
@@ -153,6 +158,14 @@ func newChaos(t *testing.T, seed int64) *chaos {
 func (x *chaos) logf(format string, args ...any) {
 	x.t.Helper()
 	x.t.Logf("[%6.1fs] %s", time.Since(x.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// apiErr records (and logs) a call that failed on a cell that was up.
+func (x *chaos) apiErr(c *chaosCell, format string, args ...any) {
+	x.t.Helper()
+	msg := fmt.Sprintf("%s: %s", c.region, fmt.Sprintf(format, args...))
+	x.apiErrs = append(x.apiErrs, fmt.Sprintf("[%.1fs] %s", time.Since(x.start).Seconds(), msg))
+	x.logf("%s", msg)
 }
 
 func chaosCtx() (context.Context, context.CancelFunc) {
@@ -259,7 +272,9 @@ jobs:
 		if c.id == "" {
 			t.Fatalf("%s: the donations instance (pid %d) has no PAVED_CELL in its environment", c.region, a.InstanceStates[0].PID)
 		}
-		x.observe(c)
+		if err := x.observe(c); err != nil {
+			t.Fatalf("%s: observe the cell after the setup: %v", c.region, err)
+		}
 	}
 	x.logf("setup done: web in eu and us, pipeline ci and app piped in ap")
 }
@@ -297,9 +312,14 @@ func (x *chaos) run(d time.Duration) {
 		}
 		up := x.up()
 		for _, c := range up {
-			x.pollEvents(c)
+			if err := x.pollEvents(c); err != nil {
+				x.apiErr(c, "%v", err)
+			}
 		}
-		x.observe(up[x.rng.Intn(len(up))])
+		o := up[x.rng.Intn(len(up))]
+		if err := x.observe(o); err != nil {
+			x.apiErr(o, "observe: %v", err)
+		}
 		// Make sure every run kills a cell at least once, halfway at the latest.
 		if x.actions["kill cell"] == 0 && time.Since(began) > d/2 {
 			x.killCell(x.pickBusy(), "forced: no cell kill yet")
@@ -407,7 +427,7 @@ func (x *chaos) killInstance() {
 	defer cancel()
 	apps, err := c.client.Apps.List(ctx, paved.ListAppsOptions{})
 	if err != nil {
-		x.logf("%s: list apps: %v", c.region, err)
+		x.apiErr(c, "list apps to kill an instance: %v", err)
 		return
 	}
 	type cand struct {
@@ -437,7 +457,9 @@ func (x *chaos) killInstance() {
 
 // killCell kills a whole cell with SIGKILL and schedules its restart.
 func (x *chaos) killCell(c *chaosCell, why string) {
-	x.observe(c)
+	if err := x.observe(c); err != nil {
+		x.apiErr(c, "observe before the kill: %v", err)
+	}
 	// Everything seen so far went through this kill (counts only grow).
 	c.riskEvents, c.riskReleases, c.riskBuilds = len(x.events[c]), 0, 0
 	for key, rels := range x.releases {
@@ -453,7 +475,35 @@ func (x *chaos) killCell(c *chaosCell, why string) {
 		x.busyKills++
 		busy = " during " + busy
 	}
+	// restart checks that the processes of the killed run are gone: that
+	// is vacuous unless cellProcs finds them. Every instance the cell
+	// reports running, and still alive after the scan, must be among them.
+	ctx, cancel := chaosCtx()
+	apps, err := c.client.Apps.List(ctx, paved.ListAppsOptions{})
+	cancel()
+	if err != nil {
+		x.apiErr(c, "list apps before the kill: %v", err)
+	}
 	before := cellProcs(c.id)
+	seen := map[int]bool{}
+	for _, p := range before {
+		seen[p.pid] = true
+	}
+	running := 0
+	for _, a := range apps {
+		for _, in := range a.InstanceStates {
+			if in.PID <= 0 || in.State != paved.InstanceRunning {
+				continue
+			}
+			running++
+			if !seen[in.PID] && processAlive(in.PID) {
+				x.t.Errorf("%s: instance %s (pid %d) runs, but the scan for PAVED_CELL=%s before the kill did not find it", c.region, in.ID, in.PID, c.id)
+			}
+		}
+	}
+	if running > 0 && len(before) == 0 {
+		x.t.Errorf("%s: the cell reports %d running instances, but no process carries PAVED_CELL=%s", c.region, running, c.id)
+	}
 	c.kill9()
 	c.down, c.kills, c.killAt = true, c.kills+1, time.Time{}
 	c.upAt = time.Now().Add(time.Second + time.Duration(x.rng.Int63n(int64(4*time.Second))))
@@ -509,7 +559,7 @@ func (x *chaos) deploy() {
 	defer cancel()
 	a, err := w.c.client.Apps.Get(ctx, w.space, w.name)
 	if err != nil {
-		x.logf("%s: get %s: %v", w.c.region, w.name, err)
+		x.apiErr(w.c, "get %s: %v", w.name, err)
 		return
 	}
 	x.gen++
@@ -559,23 +609,26 @@ func (x *chaos) commit() {
 }
 
 // observe records what a cell shows now: its events, its apps' releases,
-// its builds. What was seen must survive every later kill.
-func (x *chaos) observe(c *chaosCell) {
+// its builds. What was seen must survive every later kill. It returns what
+// it could not see.
+func (x *chaos) observe(c *chaosCell) error {
 	if c.down {
-		return
+		return nil
 	}
-	x.pollEvents(c)
+	var errs []error
+	if err := x.pollEvents(c); err != nil {
+		errs = append(errs, err)
+	}
 	ctx, cancel := chaosCtx()
 	defer cancel()
 	apps, err := c.client.Apps.List(ctx, paved.ListAppsOptions{})
 	if err != nil {
-		x.logf("%s: list apps: %v", c.region, err)
-		return
+		return errors.Join(append(errs, fmt.Errorf("list apps: %w", err))...)
 	}
 	for _, a := range apps {
 		rels, err := c.client.Releases.List(ctx, a.Space, a.Name)
 		if err != nil {
-			x.logf("%s: releases of %s: %v", c.region, a.Name, err)
+			errs = append(errs, fmt.Errorf("releases of %s: %w", a.Name, err))
 			continue
 		}
 		key := c.region + "/" + a.Space + "/" + a.Name
@@ -590,7 +643,7 @@ func (x *chaos) observe(c *chaosCell) {
 		for _, job := range []string{"test", "deploy"} {
 			bs, err := c.client.Pipelines.Builds(ctx, "demo", "ci", job)
 			if err != nil {
-				x.logf("ap: builds of %s: %v", job, err)
+				errs = append(errs, fmt.Errorf("builds of %s: %w", job, err))
 				continue
 			}
 			for _, b := range bs {
@@ -598,23 +651,23 @@ func (x *chaos) observe(c *chaosCell) {
 			}
 		}
 	}
+	return errors.Join(errs...)
 }
 
-func (x *chaos) pollEvents(c *chaosCell) {
+func (x *chaos) pollEvents(c *chaosCell) error {
 	ctx, cancel := chaosCtx()
 	defer cancel()
 	for {
 		evs, err := c.client.Events.List(ctx, paved.ListEventsOptions{After: x.lastEvent[c], Limit: 1000})
 		if err != nil {
-			x.logf("%s: events: %v", c.region, err)
-			return
+			return fmt.Errorf("events: %w", err)
 		}
 		for _, e := range evs {
 			x.events[c][e.ID] = e
 			x.lastEvent[c] = max(x.lastEvent[c], e.ID)
 		}
 		if len(evs) < 1000 {
-			return
+			return nil
 		}
 	}
 }
@@ -702,6 +755,13 @@ func (x *chaos) check() {
 	}
 	x.logf("checked: %d events, %d releases and %d builds seen before a kill of their cell survived it; cells killed: %s",
 		events, releases, builds, strings.Join(kills, ", "))
+	if events == 0 || releases == 0 {
+		t.Errorf("%d events and %d releases were seen before a kill of their cell: the no-lost checks tested nothing", events, releases)
+	}
+	if len(x.apiErrs) > 0 {
+		t.Errorf("%d calls failed on cells that were up; what observe missed, the no-lost checks did not compare:\n%s",
+			len(x.apiErrs), strings.Join(x.apiErrs[:min(len(x.apiErrs), 10)], "\n"))
+	}
 }
 
 // chaosWait retries fn every interval until it succeeds or within passed,

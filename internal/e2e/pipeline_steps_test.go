@@ -86,7 +86,10 @@ jobs:
 	}
 	// The pinned get keeps building 1.2.3 only: the bumped version does not trigger it again.
 	time.Sleep(1500 * time.Millisecond)
-	bs, _ := c.client.Pipelines.Builds(context.Background(), "demo", "kinds", "release")
+	bs, err := c.client.Pipelines.Builds(context.Background(), "demo", "kinds", "release")
+	if err != nil || len(bs) == 0 {
+		t.Fatalf("builds of release: %v (%d builds): nothing to check the pinned version on", err, len(bs))
+	}
 	for _, x := range bs {
 		if x.Inputs["ver"] != "1.2.3" {
 			t.Fatalf("a pinned get built version %s", x.Inputs["ver"])

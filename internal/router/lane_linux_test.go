@@ -4,6 +4,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -30,6 +32,7 @@ func newLaneServer(t *testing.T, r *Router, loops int) (*Server, string) {
 		<-done
 		r.Close()
 	})
+	waitForLanes(t, srv) // not the goroutines Serve falls back to
 	return srv, "http://" + ln.Addr().String()
 }
 
@@ -225,7 +228,16 @@ func TestLaneUnderMixedLoad(t *testing.T) {
 	want := map[string]string{"/chunked": "c1,c2", "/slow": "slow", "/big": big, "/close": "closed"}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	bad := 0
+	bad, good := 0, 0
+	var onLoops atomic.Bool // a connection was seen on the event loops
+	report := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		bad++
+		if bad < 5 {
+			t.Errorf(format, args...)
+		}
+	}
 	deadline := time.Now().Add(2 * time.Second)
 	for g := range 32 {
 		wg.Add(1)
@@ -246,15 +258,27 @@ func TestLaneUnderMixedLoad(t *testing.T) {
 				}
 				req, _ := http.NewRequestWithContext(ctx, method, base+p, body)
 				req.Host = "web.test"
+				// Only the client's own deadline may cut an exchange short: a
+				// reset, a malformed or a truncated response is a lane bug.
 				res, err := cl.Do(req)
+				if srv.laneConns.Load() > 0 {
+					onLoops.Store(true)
+				}
 				if err != nil {
+					if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+						report("%s %s: %v", method, p, err)
+					}
 					cancel()
 					continue
 				}
 				got, err := io.ReadAll(res.Body)
 				res.Body.Close()
+				gaveUp := errors.Is(ctx.Err(), context.DeadlineExceeded)
 				cancel()
 				if err != nil {
+					if !gaveUp {
+						report("%s %s: reading the body: %v", method, p, err)
+					}
 					continue
 				}
 				exp, ok := want[p]
@@ -268,13 +292,12 @@ func TestLaneUnderMixedLoad(t *testing.T) {
 					exp = ""
 				}
 				if res.StatusCode != 200 || string(got) != exp {
-					mu.Lock()
-					bad++
-					if bad < 5 {
-						t.Errorf("%s %s: %d %q", method, p, res.StatusCode, string(got)[:min(len(got), 60)])
-					}
-					mu.Unlock()
+					report("%s %s: %d %q", method, p, res.StatusCode, string(got)[:min(len(got), 60)])
+					continue
 				}
+				mu.Lock()
+				good++
+				mu.Unlock()
 			}
 		}()
 	}
@@ -285,5 +308,14 @@ func TestLaneUnderMixedLoad(t *testing.T) {
 	waitFor(t, "lane connections to go", func() bool { return srv.laneConns.Load() == 0 })
 	if n := r.Stats("b1").Requests + r.Stats("b2").Requests; n < 100 {
 		t.Errorf("only %d requests reached the instances", n)
+	}
+	if good < 100 {
+		t.Errorf("only %d correct responses (%d wrong)", good, bad)
+	}
+	if bad >= 5 {
+		t.Errorf("%d wrong or failed exchanges in all", bad)
+	}
+	if !onLoops.Load() {
+		t.Error("no connection was ever on the event loops during the load")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,7 +94,41 @@ func newFastFront(t testing.TB, r *Router) (*Server, string) {
 		}
 		r.Close()
 	})
+	// The lane pass must run on the event loops (FlushInterval keeps them
+	// off by design): Serve falls back to goroutines without a word when it
+	// cannot set them up, which would make the pass a copy of the fast one.
+	if frontEnd == "lane" && runtime.GOOS == "linux" && r.opts.FlushInterval == 0 {
+		waitForLanes(t, srv)
+	}
 	return srv, "http://" + ln.Addr().String()
+}
+
+// lanesDown is set once a server's event loops did not start: the servers
+// of later tests get a short wait only, so that a lane pass on the
+// goroutines fails in seconds, not in ten per test.
+var lanesDown atomic.Bool
+
+// waitForLanes fails the test unless srv's event loops run: Serve
+// registers its lane once every loop is set up, and not at all when it
+// falls back to a goroutine per connection.
+func waitForLanes(t testing.TB, srv *Server) {
+	t.Helper()
+	within := 10 * time.Second
+	if lanesDown.Load() {
+		within = 200 * time.Millisecond
+	}
+	for deadline := time.Now().Add(within); ; time.Sleep(time.Millisecond) {
+		srv.mu.Lock()
+		n := len(srv.lanes)
+		srv.mu.Unlock()
+		if n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			lanesDown.Store(true)
+			t.Fatalf("the event loops did not start within %s: Serve fell back to goroutines", within)
+		}
+	}
 }
 
 // newServer returns the router's Server for r with the given limits, with
