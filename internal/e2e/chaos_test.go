@@ -926,10 +926,10 @@ func (x *chaos) noOrphans(c *chaosCell) error {
 			bad = append(bad, fmt.Sprintf("pid %d (pipeline %q, not an instance)", p.pid, p.env["PAVED_PIPELINE"]))
 		case !ok:
 			bad = append(bad, fmt.Sprintf("pid %d of instance %s, which the cell does not report", p.pid, inst))
-		case p.pgid != pid:
+		case p.pgid != pid && !inSandboxOf(p.pid, pid):
 			bad = append(bad, fmt.Sprintf("pid %d of instance %s in process group %d, but the instance runs as %d", p.pid, inst, p.pgid, pid))
 		default:
-			groups[p.pgid] = true
+			groups[pid] = true
 		}
 	}
 	if len(bad) > 0 {
@@ -939,6 +939,19 @@ func (x *chaos) noOrphans(c *chaosCell) error {
 		return fmt.Errorf("%s: %d instance process groups, %d instances reported, %d declared", c.region, len(groups), len(want), declared)
 	}
 	return nil
+}
+
+// inSandboxOf tells whether pid runs in the sandbox whose init is leader:
+// an isolated instance's command has a process group of its own inside
+// the sandbox's PID namespace, which the init (the instance's pid) leads.
+func inSandboxOf(pid, leader int) bool {
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", leader))
+	if err != nil {
+		return false
+	}
+	own, _ := os.Readlink("/proc/self/ns/pid")
+	theirs, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	return ns != own && theirs == ns
 }
 
 // checkReleases: every release seen is still there with the same
