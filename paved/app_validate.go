@@ -9,14 +9,15 @@ import (
 	"time"
 )
 
-// The checks in this file are what an app's declaration must satisfy
-// before any cell is called. Adapters that take user input (the Pulumi
-// plugin's Check, the CLI) run them so that a bad input is refused at
-// plan time, with the field and one sentence, the same way everywhere.
-// The Terraform provider's validators (provider/validators) are adapters
-// over these functions, so the rules have one home.
+// The checks in this file are what an app's declaration must satisfy.
+// The cell's API refuses an app by them (adding only what needs its store:
+// the source was uploaded, the routes are free), and adapters that take
+// user input (the Pulumi plugin's Check, the CLI) run them so that a bad
+// input is refused at plan time, with the field and one sentence, the same
+// way everywhere. The Terraform provider's validators (provider/validators)
+// are adapters over these functions, so the rules have one home.
 
-// Bounds of an app's spec (the cell enforces the same).
+// Bounds of an app's spec.
 const (
 	MaxAppInstances = 256
 	MaxAppMemoryMB  = 1 << 20
@@ -92,23 +93,6 @@ func CheckDuration(s string, positive bool) error {
 	return nil
 }
 
-// CheckMaxInFlight checks a rolling deploy's max_in_flight: a count ("2")
-// or a percentage ("25%").
-func CheckMaxInFlight(s string) error {
-	if pct, ok := strings.CutSuffix(s, "%"); ok {
-		var p float64
-		if _, err := fmt.Sscanf(pct, "%g", &p); err != nil || p <= 0 || p > 100 {
-			return fmt.Errorf("%q is not a percentage between 1%% and 100%%", s)
-		}
-		return nil
-	}
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n < 1 || fmt.Sprint(n) != s {
-		return fmt.Errorf("%q must be a count of at least 1 or a percentage such as \"25%%\"", s)
-	}
-	return nil
-}
-
 // CheckEnvName checks the name of an environment variable an app sets.
 func CheckEnvName(k string) error {
 	switch {
@@ -121,7 +105,9 @@ func CheckEnvName(k string) error {
 }
 
 // Validate checks an app's spec without calling a cell and returns every
-// problem with its field, a JSON path such as "deployment.steps[0].weight".
+// problem with its field, a JSON path of the API's wire form such as
+// "routes[0].host" or "deployment.steps[0].weight"; the cell answers a
+// refused write with the first of them.
 // Zero values mean "not set" (the defaults apply), so the syntax of values
 // users write as text (durations) is checked where they are parsed, with
 // CheckDuration.
@@ -130,10 +116,12 @@ func (s AppSpec) Validate() []FieldError {
 	fail := func(field, format string, args ...any) {
 		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
-	if err := CheckName(s.Name); err != nil {
+	if s.Name == "" {
+		fail("name", "name is required: 1 to 63 lowercase letters, digits and hyphens")
+	} else if err := CheckName(s.Name); err != nil {
 		fail("name", "%v", err)
 	}
-	if s.Source != "" && !isDigest(s.Source) {
+	if s.Source != "" && !IsDigest(s.Source) {
 		fail("source", "source must be the sha256 (64 lowercase hex digits) of an uploaded archive")
 	}
 	if strings.TrimSpace(s.Command) == "" {
@@ -160,12 +148,16 @@ func (s AppSpec) Validate() []FieldError {
 	seen := map[Route]int{}
 	for i, r := range s.Routes {
 		field := fmt.Sprintf("routes[%d]", i)
-		if err := CheckRoute(r.String()); err != nil {
-			fail(field, "%v", err)
+		if r.Host == "" {
+			fail(field+".host", "a route needs a host, e.g. \"web.example.test\"")
+			continue
+		}
+		if err := CheckHost(r.Host); err != nil {
+			fail(field+".host", "%v", err)
 			continue
 		}
 		if r.Path != "" && !strings.HasPrefix(r.Path, "/") {
-			fail(field, "a route path must start with /, not %q", r.Path)
+			fail(field+".path", "a route path must start with /, not %q", r.Path)
 			continue
 		}
 		// Trailing slashes do not count, as in the router ("/api//" is "/api").
@@ -196,64 +188,20 @@ func (s AppSpec) Validate() []FieldError {
 				fail("health_check."+d.name, "health_check.%s must not be negative", d.name)
 			}
 		}
+		if hc.Interval > 0 && hc.Timeout > hc.Interval {
+			fail("health_check.timeout", "health_check.timeout (%s) must not exceed the interval (%s): a check ends before the next one starts", hc.Timeout, hc.Interval)
+		}
 	}
 	if d := s.Deployment; d != nil {
-		validateDeployment(d, fail)
+		for _, e := range d.Validate(s.Instances) {
+			fail("deployment."+e.Field, "%s", e.Message)
+		}
 	}
 	return errs
 }
 
-func validateDeployment(d *DeploymentSpec, fail func(field, format string, args ...any)) {
-	switch d.Strategy {
-	case "", StrategyRolling, StrategyCanary, StrategyBlueGreen, StrategyRecreate:
-	default:
-		fail("deployment.strategy", "strategy %q is not one of rolling, canary, blue_green or recreate", d.Strategy)
-	}
-	if d.MaxInFlight != "" {
-		if err := CheckMaxInFlight(d.MaxInFlight); err != nil {
-			fail("deployment.max_in_flight", "%v", err)
-		}
-	}
-	for _, v := range []struct {
-		name string
-		d    Duration
-	}{{"min_healthy_time", d.MinHealthyTime}, {"drain_timeout", d.DrainTimeout}, {"keep_old", d.KeepOld}} {
-		if v.d < 0 {
-			fail("deployment."+v.name, "%s must not be negative", v.name)
-		}
-	}
-	if d.ProgressDeadline != nil && *d.ProgressDeadline <= 0 {
-		fail("deployment.progress_deadline", "progress_deadline must be more than zero, not %s", *d.ProgressDeadline)
-	}
-	if d.KeepOld != 0 && d.Strategy != StrategyBlueGreen {
-		fail("deployment.keep_old", "keep_old only applies when strategy = \"blue_green\"")
-	}
-	canary := len(d.Steps) > 0 || d.MaxErrorRate != nil || d.MinRequests != 0
-	if canary && d.Strategy != StrategyCanary {
-		fail("deployment.steps", "canary settings only apply when strategy = \"canary\", not %q", d.Strategy)
-	}
-	for i, st := range d.Steps {
-		f := fmt.Sprintf("deployment.steps[%d]", i)
-		switch {
-		case st.Instances != 0 && st.Weight != 0:
-			fail(f, "a canary step sets instances or weight, not both")
-		case st.Instances == 0 && (st.Weight < 1 || st.Weight > 100):
-			fail(f+".weight", "a canary step's weight is a percentage of traffic between 1 and 100, not %d", st.Weight)
-		case st.Instances < 0:
-			fail(f+".instances", "a canary step's instances must be at least 1")
-		}
-		if st.Watch < 0 {
-			fail(f+".watch", "watch must not be negative")
-		}
-	}
-	if d.MaxErrorRate != nil && (*d.MaxErrorRate < 0 || *d.MaxErrorRate > 1) {
-		fail("deployment.max_error_rate", "max_error_rate is a fraction between 0 and 1 (0.05 = 5%%), not %g", *d.MaxErrorRate)
-	}
-	if d.MinRequests < 0 {
-		fail("deployment.min_requests", "min_requests must be at least 1, not %d", d.MinRequests)
-	}
-}
-
 var digestRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-func isDigest(s string) bool { return digestRE.MatchString(s) }
+// IsDigest reports whether s names a source archive: the sha256 of its
+// bytes as 64 lowercase hex digits.
+func IsDigest(s string) bool { return digestRE.MatchString(s) }

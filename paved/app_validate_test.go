@@ -64,7 +64,7 @@ func TestAppSpecValidate(t *testing.T) {
 		HealthCheck: &paved.HealthCheck{Type: "tcp", Path: "/x"},
 		Deployment: &paved.DeploymentSpec{Strategy: "sideways", MaxInFlight: "0", ProgressDeadline: &zero,
 			KeepOld: paved.Duration(1), Steps: []paved.CanaryStep{{Weight: 101}}, MaxErrorRate: &rate}}
-	want := []string{"name", "command", "instances", "memory_mb", "env.PORT", "secret_env.K", "routes[1]", "routes[2]",
+	want := []string{"name", "command", "instances", "memory_mb", "env.PORT", "secret_env.K", "routes[1]", "routes[2].host",
 		"health_check.path", "deployment.strategy", "deployment.max_in_flight", "deployment.progress_deadline",
 		"deployment.keep_old", "deployment.steps", "deployment.steps[0].weight", "deployment.max_error_rate"}
 	got := map[string]string{}

@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/deploy"
 	"github.com/pavedroad/terraform-provider-paved/internal/logbuf"
 	"github.com/pavedroad/terraform-provider-paved/internal/router"
 	"github.com/pavedroad/terraform-provider-paved/internal/specequal"
@@ -152,8 +151,8 @@ func validateSpec(v any) error {
 		}
 	case *paved.DeploymentSpec:
 		// As validateApp checks an app's deployment block, for the largest app.
-		if field, err := deploy.Validate(s, MaxInstances); err != nil {
-			return invalid("deployment."+field, "deployment.%s: %v", field, err)
+		if errs := s.Validate(paved.MaxAppInstances); len(errs) > 0 {
+			return invalid("deployment."+errs[0].Field, "%s", errs[0].Message)
 		}
 	}
 	return nil

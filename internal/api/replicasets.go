@@ -66,8 +66,8 @@ func validateReplicaSet(name string, rec paved.ReplicaSetRecord) error {
 	if err := validName("app", rec.App); err != nil {
 		return err
 	}
-	if err := validHost("global_host", rec.GlobalHost); err != nil {
-		return err
+	if err := paved.CheckHost(rec.GlobalHost); err != nil {
+		return invalid("global_host", "%v", err)
 	}
 	if len(rec.Peers) > maxPeers {
 		return invalid("peers", "at most %d peers", maxPeers)

@@ -17,7 +17,7 @@ import (
 
 func (s *Server) headSource(w http.ResponseWriter, r *http.Request) error {
 	digest := r.PathValue("digest")
-	if !digestRE.MatchString(digest) {
+	if !paved.IsDigest(digest) {
 		return badRequest("digest", "a source is named by its sha256: 64 lowercase hex digits")
 	}
 	src, err := s.Store.GetSource(r.Context(), digest)
@@ -36,7 +36,7 @@ func (s *Server) headSource(w http.ResponseWriter, r *http.Request) error {
 // renamed into place, so a failed upload leaves nothing behind.
 func (s *Server) putSource(w http.ResponseWriter, r *http.Request) error {
 	digest := r.PathValue("digest")
-	if !digestRE.MatchString(digest) {
+	if !paved.IsDigest(digest) {
 		return badRequest("digest", "a source is named by its sha256: 64 lowercase hex digits")
 	}
 	if r.ContentLength > s.MaxSourceBytes {

@@ -52,14 +52,14 @@ func FuzzPlanRollout(f *testing.F) {
 	f.Add(uint8(1), uint8(3), uint8(1), uint16(0x0004), []byte{0x80 | 30, 0x04}, uint8(0x0d), []byte{0x08})
 	f.Fuzz(func(t *testing.T, kind, want, mif uint8, timing uint16, steps []byte, flags uint8, behaviours []byte) {
 		sp, cfg := fuzzRollout(kind, want, mif, timing, steps, flags, behaviours)
-		if _, err := Validate(&sp, cfg.want); err != nil {
+		if errs := sp.Validate(cfg.want); len(errs) > 0 {
 			return // the cell refuses this spec
 		}
 		cfg.s = Resolve(&sp)
 		r := simulate(t, cfg) // fails the test on a livelock
 		k := 0
 		if cfg.s.Kind == paved.StrategyRolling || cfg.s.Kind == paved.StrategyCanary {
-			k, _ = ParseMaxInFlight(cfg.s.MaxInFlight, cfg.want)
+			k, _ = paved.ParseMaxInFlight(cfg.s.MaxInFlight, cfg.want)
 		}
 		checkRollout(t, r, cfg, k)
 	})

@@ -218,7 +218,10 @@ func fail(s Strategy, d Decision, o Observation, reason string) Decision {
 func planRolling(s Strategy, d *Decision, o Observation) {
 	k := len(o.New) + o.Want // a first deploy starts everything at once
 	if o.HasOld {
-		k, _ = ParseMaxInFlight(s.MaxInFlight, o.Want)
+		var err error
+		if k, err = paved.ParseMaxInFlight(s.MaxInFlight, o.Want); err != nil {
+			k = 1 // a spec stored before the grammar was strict ("02", " 2") still progresses
+		}
 	}
 	ready := readyOnes(o.New, s.MinHealthyTime, o.Now)
 	notReady := len(o.New) - len(ready)

@@ -428,8 +428,8 @@ func dur(d time.Duration) paved.Duration { return paved.Duration(d) }
 // simSpec resolves a spec after checking that it is valid for want instances.
 func simSpec(t *testing.T, sp paved.DeploymentSpec, want int) Strategy {
 	t.Helper()
-	if f, err := Validate(&sp, want); err != nil {
-		t.Fatalf("test spec is invalid: %s: %v", f, err)
+	if errs := sp.Validate(want); len(errs) > 0 {
+		t.Fatalf("test spec is invalid: %v", errs)
 	}
 	return Resolve(&sp)
 }
@@ -505,7 +505,7 @@ func TestSimRollingInvariants(t *testing.T) {
 						name := fmt.Sprintf("want=%d/mif=%s/mht=%s/drain=%v/healthyAfter=%d", want, mif, mht, drain, after)
 						t.Run(name, func(t *testing.T) {
 							s := simSpec(t, paved.DeploymentSpec{Strategy: paved.StrategyRolling, MaxInFlight: mif, MinHealthyTime: dur(mht)}, want)
-							k, err := ParseMaxInFlight(mif, want)
+							k, err := paved.ParseMaxInFlight(mif, want)
 							if err != nil {
 								t.Fatal(err)
 							}
@@ -692,7 +692,7 @@ func TestSimCanaryInvariants(t *testing.T) {
 							if shape.steps == nil {
 								s.Steps[0].Watch = dur(200 * time.Millisecond) // the default 30s is long for a simulation
 							}
-							k, _ := ParseMaxInFlight(mif, want)
+							k, _ := paved.ParseMaxInFlight(mif, want)
 							r := simulate(t, simConfig{s: s, want: want, hasOld: true, drain: drain})
 							checkCanary(t, r, s, want, k, 0)
 							expectEnd(t, r, Succeeded, want, 0)
@@ -1183,7 +1183,7 @@ func TestSimRollingNeverHealthyRollsBack(t *testing.T) {
 		t.Run(mif, func(t *testing.T) {
 			sp := paved.DeploymentSpec{MaxInFlight: mif, ProgressDeadline: ptrTo(dur(time.Second))}
 			s := simSpec(t, sp, 4)
-			k, _ := ParseMaxInFlight(mif, 4)
+			k, _ := paved.ParseMaxInFlight(mif, 4)
 			r := simulate(t, simConfig{s: s, want: 4, hasOld: true, newB: func(int) simBehaviour { return simBehaviour{kind: simNeverHealthy} }})
 			// Nothing old stops while nothing new is ready.
 			for _, st := range r.steps {
