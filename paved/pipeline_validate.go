@@ -3,7 +3,6 @@ package paved
 import (
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -20,7 +19,6 @@ type FieldError struct {
 
 func (e FieldError) Error() string { return e.Field + ": " + e.Message }
 
-var pipelineName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // Validate checks a pipeline spec and returns every problem with its path.
 // appExists, when not nil, says whether a deploy target exists. The cell,
@@ -45,7 +43,7 @@ func (v *pipelineValidator) fail(field, format string, args ...any) {
 }
 
 func (v *pipelineValidator) name(field, kind, name string) {
-	if !pipelineName.MatchString(name) {
+	if !isDNSLabel(name) {
 		v.fail(field, "%s name %q must be 1 to 63 lowercase letters, digits and hyphens", kind, name)
 	}
 }

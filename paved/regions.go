@@ -57,7 +57,6 @@ func NewRegions(cfgs map[string]Config) (*Regions, error) {
 
 // isDNSLabel is the rule for region, space and app names (the same as for
 // pipeline names).
-func isDNSLabel(s string) bool { return pipelineName.MatchString(s) }
 
 // Names lists the region names in order.
 func (r *Regions) Names() []string {

@@ -11,7 +11,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"time"
 
@@ -24,8 +23,6 @@ const (
 	MinTTL = time.Second
 	MaxTTL = 30 * 24 * time.Hour
 )
-
-var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // Deployer is what environments need of the deployer.
 type Deployer interface {
@@ -55,7 +52,7 @@ func (m *Manager) Validate(ctx context.Context, spec paved.EnvironmentSpec) *pav
 	fail := func(field, format string, args ...any) *paved.FieldError {
 		return &paved.FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 	}
-	if !dnsLabel.MatchString(spec.Name) {
+	if paved.CheckName(spec.Name) != nil {
 		return fail("name", "%q is not a valid name: use 1 to 63 lowercase letters, digits and hyphens", spec.Name)
 	}
 	if spec.TTL.D() < MinTTL || spec.TTL.D() > MaxTTL {

@@ -210,6 +210,8 @@ var (
 		{regexp.MustCompile(`^deployment\.steps\[\d+\]\.watch$`), "deployment.canary.watch"},
 		{regexp.MustCompile(`^deployment\.steps(\[\d+\])(\.\w+)?$`), "deployment.canary.steps$1"},
 		{regexp.MustCompile(`^deployment\.(max_error_rate|min_requests)$`), "deployment.canary.$1"},
+		// Routes are "host/path" strings here: a part of one is the route.
+		{regexp.MustCompile(`^routes(\[\d+\])\.(host|path)$`), "routes$1"},
 	}
 )
 
