@@ -211,6 +211,9 @@ func (c *Cell) start() error {
 	if err != nil {
 		return err
 	}
+	if jail != nil {
+		jail.Limits = c.runtime.JobLimits // builds and tasks get the instances' pids limit
+	}
 	envs := &environment.Manager{Store: c.store, Logger: c.log.With("component", "environments"),
 		DropletsDir: filepath.Join(c.cfg.DataDir, "droplets"), Scheme: c.Scheme()}
 	d = deploy.New(deploy.Options{

@@ -131,6 +131,25 @@ func (d *ProcessDriver) MemoryLimits() (enforced bool, reason string) {
 	return d.cgroups != nil, d.cgReason
 }
 
+// JobLimits gives a one-off job of the cell (a build, a pipeline task) its
+// own cgroups, with the driver's pids limit and memoryMB (0 = none), for
+// sandbox.Jail.Limits: place moves the job's sandbox into them before the
+// job runs, release removes them after it. Where the host has no cgroups
+// the cell can use, place is nil and there is nothing to release.
+func (d *ProcessDriver) JobLimits(name string, memoryMB int) (place func(pid int) error, release func(), err error) {
+	if d.cgroups == nil {
+		return nil, func() {}, nil
+	}
+	if !validName(name) {
+		return nil, nil, fmt.Errorf("%w: job name %q", ErrInvalidSpec, name)
+	}
+	cg, err := d.cgroups.create("job-"+name, memoryMB, d.opts.PidsLimit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("runtime: cgroups of job %s: %w", name, err)
+	}
+	return cg.place, cg.remove, nil
+}
+
 // Isolation reports what this driver isolates.
 func (d *ProcessDriver) Isolation() paved.Isolation {
 	var iso paved.Isolation

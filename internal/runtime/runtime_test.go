@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/sandbox"
 )
 
 // The Pdeathsig test re-executes the test binary as a "mini cell"; these
@@ -839,6 +841,46 @@ func TestForkBombStaysInItsInstance(t *testing.T) {
 		t.Fatalf("the cell cannot start a process while the bomb runs: %v %s", err, out)
 	}
 	td.stop(t, "bomb-1", time.Second)
+}
+
+// A build or pipeline task (a sandbox.Jail job) gets the instances' pids
+// limit in cgroups of its own: a fork bomb in it is refused at the limit,
+// the job itself carries on, and its cgroups go with it.
+func TestJobLimitsHoldAForkBomb(t *testing.T) {
+	td := newTestDriver(t, BackoffPolicy{})
+	if !td.cgroups.pids {
+		t.Fatal("the host has no pids controller")
+	}
+	jail := &sandbox.Jail{Isolate: true, HomesDir: t.TempDir(), Limits: td.JobLimits,
+		SpaceUID: func(context.Context, string) (int, error) { return testUID, nil }}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd, err := jail.Command(ctx, sandbox.Job{Space: "dev", Dir: "/",
+		Script: `(for i in $(seq 1500); do sleep 5 & done) 2>/dev/null; echo "bomb=$?"; echo survived`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("the job: %v\n%s", err, stderr.String())
+	}
+	// Without the limit the bomb's shell starts all 1500 and ends well.
+	if out := stdout.String(); !strings.Contains(out, "survived") || strings.Contains(out, "bomb=0") {
+		t.Fatalf("want the bomb's forks refused at the limit and the job carrying on; stdout %q, stderr %.300q", out, stderr.String())
+	}
+	var left []string
+	for _, dir := range td.cgroups.dirs {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if e.IsDir() && strings.HasPrefix(e.Name(), "job-") {
+				left = append(left, e.Name())
+			}
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("job cgroups left after the job: %v", left)
+	}
 }
 
 func TestCgroupProbeOnNonCgroupFS(t *testing.T) {

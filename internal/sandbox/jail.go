@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
@@ -33,6 +35,10 @@ type Jail struct {
 	// builds and tasks read through an overlay (Config.Overlays): a space's
 	// first build is warm, and what it writes stays its own.
 	GoCache string
+	// Limits, when set, gives each job cgroups of its own (the runtime's
+	// pids limit): place moves the job's sandbox into them before the job
+	// runs, release removes them afterwards. A nil place means none.
+	Limits func(name string, memoryMB int) (place func(pid int) error, release func(), err error)
 }
 
 // Job is one command to run.
@@ -110,6 +116,20 @@ func (j *Jail) Command(ctx context.Context, job Job) (*Cmd, error) {
 		return nil, err
 	}
 	c.done = keepCache
+	if j.Limits != nil {
+		place, release, err := j.Limits(job.Space+"-"+randomName(), 0)
+		if err != nil {
+			c.finish()
+			return nil, err
+		}
+		c.Place = place
+		c.done = func() {
+			if keepCache != nil {
+				keepCache()
+			}
+			release()
+		}
+	}
 	c.Cmd.Env = markers(job.Env) // for the cell's orphan sweep
 	return c, nil
 }
@@ -167,6 +187,13 @@ func mergeLayer(upper, dir string) {
 		}
 		return nil
 	})
+}
+
+// randomName is a short random name for a job's cgroups.
+func randomName() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // within tells whether path is one of dirs or below one.
