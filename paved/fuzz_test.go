@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/specequal"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/specequal"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 

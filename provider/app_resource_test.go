@@ -20,7 +20,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 

@@ -5,7 +5,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 )
 
 func TestAccDataSources(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 	"github.com/gruntwork-io/terratest/modules/terraform"
 	test_structure "github.com/gruntwork-io/terratest/modules/test-structure"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/donationload"
-	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/donationload"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 )
 
 // donationRegions are the three cells of examples/donations.

@@ -21,7 +21,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 )
 
 // providerVersion is the version the locally built provider is offered

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 )
 
 // TestModules runs every module's `tofu test` suite (modules/*/tests): the

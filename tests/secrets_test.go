@@ -20,7 +20,7 @@ import (
 
 	"github.com/gruntwork-io/terratest/modules/files"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 

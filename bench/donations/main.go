@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/bench/internal/benchkit"
-	"github.com/pavedroad/terraform-provider-paved/internal/donationload"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/donationload"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 

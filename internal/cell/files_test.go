@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 )
 
 func wantMode(t *testing.T, path string, want fs.FileMode) {

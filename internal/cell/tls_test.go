@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 

@@ -13,7 +13,7 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/specequal"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/specequal"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 	"sigs.k8s.io/yaml"
 	goyaml "sigs.k8s.io/yaml/goyaml.v2"

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/donationload"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/donationload"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 

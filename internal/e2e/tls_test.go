@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/cli"
-	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 

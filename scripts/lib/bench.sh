@@ -96,7 +96,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # run_go_bench PROGRAM OUT ARGS…: build ./bench/PROGRAM, a Go program that
-# starts its own cells (internal/testcell) under $WORK/cells and prints a
+# starts its own cells (internal/testkit/testcell) under $WORK/cells and prints a
 # Markdown section, run it with ARGS, and write the section to OUT. Used by
 # the benchmarks whose program owns the cells' lifecycle (it kills and
 # restarts cells, so the script cannot hold their PIDs).

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pavedroad/terraform-provider-paved/internal/testcell"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
