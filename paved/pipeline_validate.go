@@ -19,7 +19,6 @@ type FieldError struct {
 
 func (e FieldError) Error() string { return e.Field + ": " + e.Message }
 
-
 // Validate checks a pipeline spec and returns every problem with its path.
 // appExists, when not nil, says whether a deploy target exists. The cell,
 // the CLI (`pipeline set`) and the Terraform provider all run it, so a bad

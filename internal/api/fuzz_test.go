@@ -22,9 +22,9 @@ import (
 
 	"github.com/pavedroad/terraform-provider-paved/internal/logbuf"
 	"github.com/pavedroad/terraform-provider-paved/internal/router"
-	"github.com/pavedroad/terraform-provider-paved/internal/testkit/specequal"
 	"github.com/pavedroad/terraform-provider-paved/internal/stager"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/specequal"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 

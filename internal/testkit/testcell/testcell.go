@@ -77,7 +77,7 @@ func Binary() (string, error) {
 			return
 		}
 		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
+		root := filepath.Join(filepath.Dir(file), "..", "..", "..") // the repository, from internal/testkit/testcell
 		dir, err := os.MkdirTemp("", "paved-testcell")
 		if err != nil {
 			buildErr = err
