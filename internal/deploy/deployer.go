@@ -44,7 +44,7 @@ type Stager interface {
 
 // Options configure a Deployer.
 type Options struct {
-	Store        store.Store
+	Store        Store
 	Stager       Stager
 	Runtime      runtime.Runtime
 	Router       RouteTable

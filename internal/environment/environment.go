@@ -32,7 +32,7 @@ type Deployer interface {
 
 // Manager creates, lists and destroys environments and restores snapshots.
 type Manager struct {
-	Store    store.Store
+	Store    Store
 	Deployer Deployer
 	Logger   *slog.Logger
 	// DropletsDir, when set, is where droplets live; after an environment is

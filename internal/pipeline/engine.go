@@ -28,7 +28,7 @@ const DefaultRetain = 100
 
 // Options configure an Engine.
 type Options struct {
-	Store   store.Store
+	Store   Store
 	DataDir string        // mirrors, build dirs and build logs live under DataDir/pipelines
 	Client  *paved.Client // the cell's own API, which deploy steps go through
 	// RouterAddr is where "router:/path" in an http assert points.
