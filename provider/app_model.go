@@ -2,10 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -73,27 +69,6 @@ type canaryModel struct {
 	Watch        types.String  `tfsdk:"watch"`
 	MaxErrorRate types.Float64 `tfsdk:"max_error_rate"`
 	MinRequests  types.Int64   `tfsdk:"min_requests"`
-}
-
-// sourceDigest is the sha256 the cell will know the source by: a directory
-// is packed reproducibly with paved.Archive; a .tar.gz or .zip is sent as is.
-func sourceDigest(src string) (data []byte, digest string, err error) {
-	fi, err := os.Stat(src)
-	if err != nil {
-		return nil, "", fmt.Errorf("source %q: %w", src, err)
-	}
-	if fi.IsDir() {
-		return paved.Archive(src)
-	}
-	if !strings.HasSuffix(src, ".tar.gz") && !strings.HasSuffix(src, ".tgz") && !strings.HasSuffix(src, ".zip") {
-		return nil, "", fmt.Errorf("source %q must be a directory, a .tar.gz or a .zip archive", src)
-	}
-	data, err = os.ReadFile(src)
-	if err != nil {
-		return nil, "", err
-	}
-	sum := sha256.Sum256(data)
-	return data, hex.EncodeToString(sum[:]), nil
 }
 
 // toSpec builds the API spec from a plan (secret values are added by the caller).

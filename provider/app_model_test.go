@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -86,31 +84,6 @@ func TestAttributePath(t *testing.T) {
 	}
 }
 
-func TestSourceDigest(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main"), 0o644)
-	_, d1, err := sourceDigest(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Same tree, new mtime: same digest (no perpetual diff from touching files).
-	later := time.Now().Add(time.Hour)
-	os.Chtimes(filepath.Join(dir, "main.go"), later, later)
-	if _, d2, _ := sourceDigest(dir); d2 != d1 {
-		t.Fatalf("digest changed with the mtime: %s vs %s", d1, d2)
-	}
-	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main // v2"), 0o644)
-	if _, d3, _ := sourceDigest(dir); d3 == d1 {
-		t.Fatal("digest did not change with the content")
-	}
-	if _, _, err := sourceDigest(filepath.Join(dir, "nope")); err == nil {
-		t.Fatal("missing source accepted")
-	}
-	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644)
-	if _, _, err := sourceDigest(filepath.Join(dir, "notes.txt")); err == nil {
-		t.Fatal("a plain file accepted as source")
-	}
-}
 
 func TestParseRoute(t *testing.T) {
 	for in, want := range map[string]paved.Route{

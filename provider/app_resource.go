@@ -313,7 +313,7 @@ func planSourceHash(ctx context.Context, source types.String, at path.Path, resp
 	case source.IsNull():
 		hash = types.StringNull()
 	case !source.IsUnknown():
-		_, digest, err := sourceDigest(source.ValueString())
+		_, digest, err := paved.ReadSource(source.ValueString())
 		if err != nil {
 			resp.Diagnostics.AddAttributeError(at, "Cannot read the source", err.Error())
 			return false
@@ -548,7 +548,7 @@ func packSource(source, plannedHash types.String, at path.Path, diags *diagnosti
 	if source.IsNull() {
 		return nil, "", true
 	}
-	data, digest, err := sourceDigest(source.ValueString())
+	data, digest, err := paved.ReadSource(source.ValueString())
 	if err != nil {
 		diags.AddAttributeError(at, "Cannot read the source", err.Error())
 		return nil, "", false

@@ -99,7 +99,7 @@ func (r *EnvironmentResource) Create(ctx context.Context, req resource.CreateReq
 	for app, o := range m.Overrides {
 		var ov paved.AppOverride
 		if !o.Source.IsNull() {
-			data, _, err := sourceDigest(o.Source.ValueString())
+			data, _, err := paved.ReadSource(o.Source.ValueString())
 			if err != nil {
 				resp.Diagnostics.AddAttributeError(path.Root("overrides").AtMapKey(app).AtName("source"), "Cannot read the source", err.Error())
 				return

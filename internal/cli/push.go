@@ -40,12 +40,14 @@ type PushOptions struct {
 func NewCmdPush(f *Factory, runF func(*PushOptions) error) *cobra.Command {
 	opts := &PushOptions{f: f}
 	cmd := &cobra.Command{
-		Use:   "push DIR",
-		Short: "Upload a directory and create or update an app from it",
-		Long: `push packs DIR reproducibly, uploads it unless the cell already has
-those bytes, creates or updates the app, and waits until its instances are
-healthy or have failed. Flags that are not given keep the app's current
-settings; a new app defaults to 1 instance and the web: line of a Procfile.`,
+		Use:   "push DIR|ARCHIVE",
+		Short: "Upload a directory or an archive and create or update an app from it",
+		Long: `push packs DIR reproducibly (or takes a .tar.gz, .tgz or .zip ARCHIVE as
+it is, as the provider and the Pulumi plugin do), uploads it unless the cell
+already has those bytes, creates or updates the app, and waits until its
+instances are healthy or have failed. Flags that are not given keep the
+app's current settings; a new app defaults to 1 instance and the web: line
+of a Procfile (of a directory).`,
 		Example: `  paved push ./examples/hello --space demo --app hello --instances 3 \
     --build 'go build -o hello .' --command ./hello --route hello.example.test --health-path /healthz`,
 		Args: cobra.ExactArgs(1),
@@ -81,12 +83,9 @@ func runPush(ctx context.Context, opts *PushOptions) error {
 	if err != nil {
 		return err
 	}
-	if fi, err := os.Stat(opts.Dir); err != nil || !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", opts.Dir)
-	}
-	data, digest, err := paved.Archive(opts.Dir)
+	data, digest, err := paved.ReadSource(opts.Dir)
 	if err != nil {
-		return fmt.Errorf("pack %s: %w", opts.Dir, err)
+		return err
 	}
 	if err := upload(ctx, opts.f, c, data, digest); err != nil {
 		return err

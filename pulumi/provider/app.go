@@ -85,7 +85,7 @@ func sourceChanged(want, have, haveHash *string) (bool, error) {
 	if have == nil || *want != *have {
 		return true, nil
 	}
-	_, digest, err := sourceDigest(*want)
+	_, digest, err := paved.ReadSource(*want)
 	if err != nil {
 		return false, err
 	}
@@ -176,7 +176,7 @@ func packSource(src *string) (data []byte, digest string, err error) {
 	if src == nil {
 		return nil, "", nil
 	}
-	return sourceDigest(*src)
+	return paved.ReadSource(*src)
 }
 
 // uploadAndSpec uploads the source unless the cell has it and builds the

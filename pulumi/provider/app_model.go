@@ -1,11 +1,8 @@
 package provider
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"maps"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -13,31 +10,6 @@ import (
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
-
-// sourceDigest packs a source as the cell will know it: a directory is
-// packed reproducibly with paved.Archive, a .tar.gz or .zip is sent as it
-// is (the same rule as the Terraform provider).
-func sourceDigest(src string) (data []byte, digest string, err error) {
-	fi, err := os.Stat(src)
-	if err != nil {
-		return nil, "", fmt.Errorf("source %q: %w", src, err)
-	}
-	if fi.IsDir() {
-		return paved.Archive(src)
-	}
-	if !isArchive(src) {
-		return nil, "", fmt.Errorf("source %q must be a directory, a .tar.gz or a .zip archive", src)
-	}
-	if data, err = os.ReadFile(src); err != nil {
-		return nil, "", err
-	}
-	sum := sha256.Sum256(data)
-	return data, hex.EncodeToString(sum[:]), nil
-}
-
-func isArchive(src string) bool {
-	return strings.HasSuffix(src, ".tar.gz") || strings.HasSuffix(src, ".tgz") || strings.HasSuffix(src, ".zip")
-}
 
 // spec maps the settings onto the library's AppSpec (secrets are added by
 // the caller). Durations were checked by Check; a bad one here is an error

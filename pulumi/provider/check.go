@@ -73,7 +73,7 @@ func (c *checker) settingsAt(prefix, secretPrefix, name string, s AppSettings, s
 	if s.Source != nil {
 		if fi, err := os.Stat(*s.Source); err != nil {
 			c.add(prefix+"source", fmt.Sprintf("cannot read the source: %v", err))
-		} else if !fi.IsDir() && !isArchive(*s.Source) {
+		} else if !fi.IsDir() && !paved.IsArchivePath(*s.Source) {
 			c.add(prefix+"source", fmt.Sprintf("source %q must be a directory, a .tar.gz or a .zip archive", *s.Source))
 		}
 	}

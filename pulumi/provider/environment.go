@@ -88,7 +88,7 @@ func (*Environment) Check(ctx context.Context, req infer.CheckRequest) (infer.Ch
 	for app, o := range args.Overrides {
 		at := "overrides" + mapKey(app)
 		if o.Source != nil {
-			if _, _, err := sourceDigest(*o.Source); err != nil {
+			if _, _, err := paved.ReadSource(*o.Source); err != nil {
 				c.add(at+".source", fmt.Sprintf("cannot read the source: %v", err))
 			}
 		}
@@ -120,7 +120,7 @@ func (*Environment) Create(ctx context.Context, req infer.CreateRequest[Environm
 	for app, o := range in.Overrides {
 		ov := paved.AppOverride{Instances: o.Instances, Env: o.Env}
 		if o.Source != nil {
-			data, _, err := sourceDigest(*o.Source)
+			data, _, err := paved.ReadSource(*o.Source)
 			if err != nil {
 				return infer.CreateResponse[EnvironmentState]{}, fmt.Errorf("overrides%s.source: %w", mapKey(app), err)
 			}
