@@ -100,6 +100,13 @@ func (c *checker) settingsAt(prefix, secretPrefix, name string, s AppSettings, s
 			if cn.Steps != nil && len(cn.Steps) == 0 {
 				c.add(prefix+"deployment.canary.steps", "a canary needs at least one step, e.g. [10, 50]")
 			}
+			// Here a step is only its weight, so a zero is a bad weight (the
+			// library, where a step may be a count, says it is no step).
+			for i, w := range cn.Steps {
+				if w < 1 || w > 100 {
+					c.add(fmt.Sprintf("%sdeployment.canary.steps[%d]", prefix, i), fmt.Sprintf("weight is a percentage of traffic between 1 and 100, not %d", w))
+				}
+			}
 			if cn.MinRequests != nil && *cn.MinRequests < 1 {
 				c.add(prefix+"deployment.canary.minRequests", fmt.Sprintf("min_requests must be at least 1, not %d", *cn.MinRequests))
 			}
