@@ -10,15 +10,6 @@ import (
 	version "github.com/hashicorp/go-version"
 )
 
-// FieldError is one problem of a spec, at a JSON path such as
-// "jobs[1].plan[0].passed[0]".
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-func (e FieldError) Error() string { return e.Field + ": " + e.Message }
-
 // Validate checks a pipeline spec and returns every problem with its path.
 // appExists, when not nil, says whether a deploy target exists. The cell,
 // the CLI (`pipeline set`) and the Terraform provider all run it, so a bad

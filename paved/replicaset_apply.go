@@ -1,5 +1,10 @@
 package paved
 
+// This file is the multi-region apply controller of replica sets: it fans
+// a replica set's spec out to every region's cell, in parallel or canary
+// region first, and reports each region's state. The wire records the
+// cells keep (ReplicaSetRecord and its API) are in replicasets.go.
+
 import (
 	"context"
 	"crypto/sha256"
