@@ -84,7 +84,6 @@ func TestAttributePath(t *testing.T) {
 	}
 }
 
-
 func TestParseRoute(t *testing.T) {
 	for in, want := range map[string]paved.Route{
 		"web.test":         {Host: "web.test"},
