@@ -24,6 +24,9 @@ func TestPipelinePreviewEnvironment(t *testing.T) {
 	updateApp(t, c, "prod", "web", fastHealth)
 	backups := t.TempDir()
 	ctx := context.Background()
+	// The preview's TTL is short, so the test sees it expire, and longer
+	// than making it takes on a loaded machine (a 4 s TTL ran out while the
+	// step was still building the preview, under make test's load).
 	p := c.setPipelineIn(t, "prod", fmt.Sprintf(`name: flow
 sources:
   - {name: repo, type: git, uri: %s, check_every: 1h}
@@ -31,7 +34,7 @@ jobs:
   - name: ship
     plan:
       - {get: repo, trigger: true}
-      - {environment: preview, from_space: prod, app: web, source: repo, ttl: 4s}
+      - {environment: preview, from_space: prod, app: web, source: repo, ttl: 15s}
       - {assert: preview-answers, http: {url: "env:web/", contains: "hello"}}
       - {assert: no-known-bug, command: "! test -f repo/BUG"}
       - {deploy: web, from: repo}
