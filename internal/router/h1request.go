@@ -266,6 +266,7 @@ func (q *h1Request) parse(b []byte) (act, code int, why string) {
 	// Header lines.
 	var (
 		hosts, te2        int
+		clStart, clEnd    int // the first Content-Length value
 		expect, upgrade   bool
 		closeTok, keepTok bool
 	)
@@ -312,17 +313,17 @@ func (q *h1Request) parse(b []byte) (act, code int, why string) {
 			}
 			q.hostStart, q.hostEnd = vs, ve
 		case qfContentLength:
-			if len(v) == 0 {
-				break // ignored, as net/http does
-			}
+			// As net/http (Go 1.22 and later): an empty value is refused,
+			// and repeated headers must be the same text, not merely the
+			// same number ("3" and "03" are two lengths to someone).
 			n := parseDigits(v)
-			if n < 0 {
+			if len(v) == 0 || n < 0 {
 				return bad("bad Content-Length")
 			}
-			if q.contentLength >= 0 && n != q.contentLength {
+			if q.contentLength >= 0 && !bytes.Equal(v, b[clStart:clEnd]) {
 				return bad("differing Content-Length headers")
 			}
-			q.contentLength = n
+			q.contentLength, clStart, clEnd = n, vs, ve
 		case qfTransferEncoding:
 			te2++
 		case qfConnection:

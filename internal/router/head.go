@@ -129,6 +129,16 @@ func scanBlock(block []byte, method string, sh *scannedHead) (head respHead, ok 
 	if code < 200 || code > 599 {
 		return head, false
 	}
+	// The reason phrase is relayed as it came (writeRawHead), so it must
+	// hold nothing a client could read as the end of the line: a bare LF
+	// or CR (RFC 9112 §2.2) would let an instance slip header lines past
+	// the router ("200 OK\nTransfer-Encoding: chunked"); NUL and other
+	// controls have no place there either. Such heads leave the fast path.
+	for _, c := range line[min(12, len(line)):] {
+		if !validHeaderValueByte(c) {
+			return head, false
+		}
+	}
 
 	// Header lines, validated as textproto does, before anything is kept.
 	var (
@@ -195,10 +205,13 @@ func scanBlock(block []byte, method string, sh *scannedHead) (head respHead, ok 
 				}
 				kind = rfContentLength
 			case "Connection":
-				var plainConn bool
-				if closes, plainConn = connectionTokens(block[vs:ve]); !plainConn {
+				// Any Connection line that says close closes, as in
+				// net/http: a later "keep-alive" does not take it back.
+				c, plainConn := connectionTokens(block[vs:ve])
+				if !plainConn {
 					return head, false
 				}
+				closes = closes || c
 				keep = false
 			case "Transfer-Encoding", "Trailer", "Pragma", "Close":
 				return head, false
