@@ -174,6 +174,13 @@ func (s *Server) serveLane(ln net.Listener) (ok bool, err error) {
 		if rc.Control(func(uintptr) {}) == nil {
 			continue
 		}
+		if s.shutdown.Load() {
+			// Close closed ln before this tick saw s.stopping: it is the
+			// server's shutdown, not the listener's own close.
+			l.wake()
+			<-l.lnClosed
+			return true, http.ErrServerClosed
+		}
 		l.lnGone.Store(true)
 		l.wake()
 		<-l.lnClosed

@@ -243,8 +243,10 @@ func (s *Server) forget(fc *h1Conn) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.initOnce()
 	s.shutdown.Store(true)
-	s.stop()
+	// The listeners close before the loops are told to stop, so that no
+	// socket of the server still listens once Serve has returned.
 	lnerr := s.closeListeners()
+	s.stop()
 	wait := time.Millisecond
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -302,8 +304,8 @@ func (s *Server) Close() error {
 	s.initOnce()
 	s.closing.Store(true)
 	s.shutdown.Store(true)
+	err := s.closeListeners() // before stop, as in Shutdown
 	s.stop()
-	err := s.closeListeners()
 	s.mu.Lock()
 	for fc := range s.conns {
 		fc.conn.Close()
