@@ -72,17 +72,13 @@ func (c *Cell) spaceUID(ctx context.Context, space string) (int, error) {
 // (the database, other apps' droplets, token and key files) and every file
 // the cell was pointed at outside it.
 func (c *Cell) hiddenPaths() []string {
-	paths := []string{c.cfg.DataDir}
-	for _, f := range []string{c.cfg.TokenFile, c.cfg.SecretsKeyFile, c.cfg.TLSKey, c.cfg.TLSCert, c.cfg.PeerCACert} {
-		if f != "" {
-			if abs, err := filepath.Abs(f); err == nil {
-				paths = append(paths, abs)
-			}
+	var paths []string
+	for _, f := range []string{c.cfg.DataDir, c.cfg.TokenFile, c.cfg.SecretsKeyFile, c.cfg.TLSKey, c.cfg.TLSCert, c.cfg.PeerCACert} {
+		if f == "" {
+			continue
 		}
-	}
-	for i, p := range paths {
-		if abs, err := filepath.Abs(p); err == nil {
-			paths[i] = abs
+		if abs, err := filepath.Abs(f); err == nil {
+			paths = append(paths, abs)
 		}
 	}
 	return paths

@@ -178,7 +178,7 @@ func startShell(ls launchSpec, files []*os.File) (*os.Process, *sandbox.Launch, 
 		}
 		// The init gets only the markers SweepOrphans looks for; the
 		// command's environment travels in its Config.
-		name, dir, env = l.Path, "/", markers(ls.env)
+		name, dir, env = l.Path, "/", sandbox.Markers(ls.env, EnvCell, EnvInstance)
 		argv = l.Args
 		files = append(files, l.ChildFiles...)
 		sys = sandbox.SysProcAttr
@@ -260,18 +260,6 @@ func startShell(ls launchSpec, files []*os.File) (*os.Process, *sandbox.Launch, 
 // gateScript holds an unsandboxed shell until the cell has placed it in
 // its cgroups (a line on fd 3), then runs the command ($1) in its place.
 const gateScript = `read _ <&3 || exit 125; exec 3<&-; exec /bin/sh -c "$1"`
-
-// markers are the entries of env that mark a process as the cell's
-// (PAVED_CELL, PAVED_INSTANCE), for SweepOrphans and killStrays.
-func markers(env []string) []string {
-	var out []string
-	for _, kv := range env {
-		if strings.HasPrefix(kv, EnvCell+"=") || strings.HasPrefix(kv, EnvInstance+"=") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
 
 // reap waits for every child of ours in the process group. The leader is
 // always our child; other members become our children when their parent

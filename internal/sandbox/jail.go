@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -130,7 +131,7 @@ func (j *Jail) Command(ctx context.Context, job Job) (*Cmd, error) {
 			release()
 		}
 	}
-	c.Cmd.Env = markers(job.Env) // for the cell's orphan sweep
+	c.Cmd.Env = Markers(job.Env, "PAVED_CELL")
 	return c, nil
 }
 
@@ -232,11 +233,15 @@ func passedEnv() []string {
 	return env
 }
 
-// markers keeps the PAVED_CELL entry of env, which SweepOrphans looks for.
-func markers(env []string) []string {
+// Markers keeps the entries of env named in names (PAVED_CELL, and for an
+// instance PAVED_INSTANCE): what the sandbox's init is started with, so
+// that the cell's orphan sweep finds it, while the command's whole
+// environment travels in its Config.
+func Markers(env []string, names ...string) []string {
 	var out []string
 	for _, kv := range env {
-		if strings.HasPrefix(kv, "PAVED_CELL=") {
+		name, _, _ := strings.Cut(kv, "=")
+		if slices.Contains(names, name) {
 			out = append(out, kv)
 		}
 	}

@@ -22,6 +22,9 @@ type event struct {
 
 type testKey struct{ pkg, test string }
 
+// skipKey groups the skips of one test for one reason.
+type skipKey struct{ pkg, test, reason string }
+
 // skip is one skipped test, with how many times it skipped (a suite run
 // several times by its TestMain skips the same test once per pass).
 type skip struct {
@@ -36,7 +39,7 @@ type reporter struct {
 
 	pending map[testKey][]string // output not printed yet, per test ("" = the package's own)
 	lastLog map[testKey]string   // the last line each running test logged: a skip's reason
-	skips   map[testKey]*skip
+	skips   map[skipKey]*skip
 	passed  int
 	failed  int
 	skipped int
@@ -44,7 +47,7 @@ type reporter struct {
 }
 
 func newReporter(out io.Writer, verbose bool) *reporter {
-	return &reporter{out: out, verbose: verbose, pending: map[testKey][]string{}, lastLog: map[testKey]string{}, skips: map[testKey]*skip{}}
+	return &reporter{out: out, verbose: verbose, pending: map[testKey][]string{}, lastLog: map[testKey]string{}, skips: map[skipKey]*skip{}}
 }
 
 func (r *reporter) read(in io.Reader) error {
@@ -104,10 +107,11 @@ func (r *reporter) event(ev event) {
 			r.print(out)
 		case "skip":
 			r.skipped++
-			s := r.skips[testKey{ev.Package, ev.Test + "\x00" + reason}]
+			k := skipKey{ev.Package, ev.Test, reason}
+			s := r.skips[k]
 			if s == nil {
-				s = &skip{pkg: ev.Package, test: ev.Test, reason: reason}
-				r.skips[testKey{ev.Package, ev.Test + "\x00" + reason}] = s
+				s = &skip{pkg: k.pkg, test: k.test, reason: k.reason}
+				r.skips[k] = s
 			}
 			s.times++
 		}
