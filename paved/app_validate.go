@@ -127,8 +127,8 @@ func (s AppSpec) Validate() []FieldError {
 	if strings.TrimSpace(s.Command) == "" {
 		fail("command", "command is required: the shell command that starts one instance and listens on $PORT")
 	}
-	if s.Instances < 0 || s.Instances > MaxAppInstances {
-		fail("instances", "instances must be between 0 and %d, not %d", MaxAppInstances, s.Instances)
+	if err := checkInstances(s.Instances); err != nil {
+		fail("instances", "%v", err)
 	}
 	if s.MemoryMB < 0 || s.MemoryMB > MaxAppMemoryMB {
 		fail("memory_mb", "memory_mb must be between 0 (no limit) and %d, not %d", MaxAppMemoryMB, s.MemoryMB)
@@ -205,3 +205,27 @@ var digestRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // IsDigest reports whether s names a source archive: the sha256 of its
 // bytes as 64 lowercase hex digits.
 func IsDigest(s string) bool { return digestRE.MatchString(s) }
+
+// AppFieldDependencies lists the other fields of an app's spec that
+// Validate's verdict at field depends on ("deployment.keep_old" depends on
+// "deployment.strategy"). A front end that does not know one of them yet
+// (another resource's output, at plan time) cannot judge field either, and
+// leaves it to the cell.
+func AppFieldDependencies(field string) []string {
+	var deps []string
+	switch {
+	case strings.HasPrefix(field, "deployment.steps"), field == "deployment.keep_old",
+		field == "deployment.max_error_rate", field == "deployment.min_requests":
+		deps = append(deps, "deployment.strategy")
+	case field == "health_check.path":
+		deps = append(deps, "health_check.type")
+	case field == "health_check.timeout":
+		deps = append(deps, "health_check.interval")
+	case strings.HasPrefix(field, "secret_env."):
+		deps = append(deps, "env")
+	}
+	if strings.HasPrefix(field, "deployment.steps[") && strings.HasSuffix(field, ".instances") {
+		deps = append(deps, "instances")
+	}
+	return deps
+}

@@ -131,6 +131,27 @@ func (a *App) Settled() bool {
 	return false
 }
 
+// SpecConfig is the release-bound settings of the app's spec (what its
+// next release will freeze).
+func (a *App) SpecConfig() ReleaseConfig {
+	return ReleaseConfig{Droplet: a.Droplet, Source: a.Source, Build: a.Build, Command: a.Command, Env: a.Env,
+		MemoryMB: a.MemoryMB, HealthCheck: a.HealthCheck}
+}
+
+// URLs are the app's routes as the router serves them, one
+// "http://HOST/PATH" each (send them to the cell's router).
+func (a *App) URLs() []string {
+	urls := make([]string, 0, len(a.Routes))
+	for _, r := range a.Routes {
+		path := r.Path
+		if path == "" {
+			path = "/"
+		}
+		urls = append(urls, "http://"+r.Host+path)
+	}
+	return urls
+}
+
 // Apps is the apps API.
 type Apps interface {
 	List(ctx context.Context, opts ListAppsOptions) ([]App, error)

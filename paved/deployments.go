@@ -56,6 +56,29 @@ type CanaryStep struct {
 	Watch     Duration `json:"watch,omitempty"`
 }
 
+// WeightSteps are canary steps from traffic weights (percent), each
+// watched for watch: the steps of a canary block in the provider and the
+// Pulumi plugin, where a step is only its weight.
+func WeightSteps[W ~int | ~int64](weights []W, watch Duration) []CanaryStep {
+	var steps []CanaryStep
+	for _, w := range weights {
+		steps = append(steps, CanaryStep{Weight: int(w), Watch: watch})
+	}
+	return steps
+}
+
+// StepWeights is WeightSteps the other way: the weight of each step, and
+// the first step's watch (the front ends have one watch for all steps).
+func StepWeights(steps []CanaryStep) (weights []int, watch Duration) {
+	for _, st := range steps {
+		weights = append(weights, st.Weight)
+	}
+	if len(steps) > 0 {
+		watch = steps[0].Watch
+	}
+	return weights, watch
+}
+
 // Deployment statuses.
 const (
 	DeploymentRunning    = "running"

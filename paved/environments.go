@@ -13,7 +13,7 @@ import (
 type EnvironmentSpec struct {
 	Name             string                 `json:"name"`
 	FromSpace        string                 `json:"from_space"`
-	TTL              Duration               `json:"ttl"`                          // 1m to 30 days
+	TTL              Duration               `json:"ttl"`                          // 1s to 30 days: MinEnvironmentTTL, MaxEnvironmentTTL
 	DestroyOnSuccess bool                   `json:"destroy_on_success,omitempty"` // a pipeline destroys it after a successful run
 	Overrides        map[string]AppOverride `json:"overrides,omitempty"`          // by app name
 }

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	version "github.com/hashicorp/go-version"
 )
@@ -255,7 +254,7 @@ func (v *pipelineValidator) step(f, job string, s Step, dirs *dirSet) {
 		if s.FromSpace == "" {
 			v.fail(f+".from_space", "an environment step needs from_space: the space it clones")
 		}
-		if s.TTL <= 0 || s.TTL.D() > 30*24*time.Hour {
+		if s.TTL.D() < MinEnvironmentTTL || s.TTL.D() > MaxEnvironmentTTL {
 			v.fail(f+".ttl", "an environment step needs a ttl between 1s and 720h, e.g. \"30m\"")
 		}
 		if (s.App == "") != (s.Source == "") {

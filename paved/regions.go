@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -55,9 +56,6 @@ func NewRegions(cfgs map[string]Config) (*Regions, error) {
 	return r, nil
 }
 
-// isDNSLabel is the rule for region, space and app names (the same as for
-// pipeline names).
-
 // Names lists the region names in order.
 func (r *Regions) Names() []string {
 	names := make([]string, 0, len(r.clients))
@@ -66,6 +64,32 @@ func (r *Regions) Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Split splits region names (a replica set's, from its state) into those
+// configured here and those no longer configured, each in the given order.
+func (r *Regions) Split(names []string) (configured, gone []string) {
+	configured = []string{}
+	for _, name := range names {
+		if r.Has(name) {
+			configured = append(configured, name)
+		} else {
+			gone = append(gone, name)
+		}
+	}
+	return configured, gone
+}
+
+// RegionsLeft are the regions of before that now no longer lists: those a
+// replica set's change leaves.
+func RegionsLeft(now, before []string) []string {
+	var out []string
+	for _, name := range before {
+		if !slices.Contains(now, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Has tells whether a region of that name is configured.

@@ -2,6 +2,7 @@ package paved
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -43,6 +44,11 @@ type Release struct {
 // Releases is the release history API of an app.
 type Releases interface {
 	List(ctx context.Context, space, app string) ([]Release, error)
+	// Running is the release-bound settings of the release the app runs,
+	// or of its spec when none has rolled out yet: what a front end shows
+	// as the app's settings, so a change that was rolled back stays
+	// pending.
+	Running(ctx context.Context, a *App) (ReleaseConfig, error)
 }
 
 type releases struct{ c *Client }
@@ -55,4 +61,20 @@ func (s releases) List(ctx context.Context, space, app string) ([]Release, error
 	}
 	err := s.c.do(ctx, http.MethodGet, appPath(space, app)+"/releases", nil, &out)
 	return out.Releases, err
+}
+
+func (s releases) Running(ctx context.Context, a *App) (ReleaseConfig, error) {
+	if a.Release == 0 {
+		return a.SpecConfig(), nil
+	}
+	rels, err := s.List(ctx, a.Space, a.Name)
+	if err != nil {
+		return ReleaseConfig{}, fmt.Errorf("read the releases of %s/%s: %w", a.Space, a.Name, err)
+	}
+	for _, r := range rels {
+		if r.Number == a.Release {
+			return r.Config, nil
+		}
+	}
+	return a.SpecConfig(), nil
 }

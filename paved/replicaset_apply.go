@@ -65,41 +65,26 @@ type ReplicaSetSpec struct {
 // problem with its field. known, when not nil, lists the configured
 // regions (Regions.Names).
 func (s ReplicaSetSpec) Validate(known []string) []FieldError {
-	var errs []FieldError
-	fail := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
-	checkLabel := func(field, kind, v string) {
-		if !isDNSLabel(v) {
-			fail(field, "%s %q must be a DNS label: 1 to 63 lowercase letters, digits and hyphens", kind, v)
-		}
-	}
-	checkLabel("name", "replica set name", s.Name)
-	checkLabel("space", "space name", s.Space)
-	checkLabel("app.name", "app name", s.App.Name)
+	var errs fieldErrors
+	errs.label("name", "replica set name", s.Name)
+	errs.label("space", "space name", s.Space)
+	errs.label("app.name", "app name", s.App.Name)
 	if len(s.Regions) == 0 {
-		fail("regions", "a replica set needs at least one region")
+		errs.fail("regions", "a replica set needs at least one region")
 	}
-	for i, region := range s.Regions {
-		field := fmt.Sprintf("regions[%d]", i)
-		if first := slices.Index(s.Regions, region); first < i {
-			fail(field, "region %q is listed twice (also regions[%d])", region, first)
-		} else if known != nil && !slices.Contains(known, region) {
-			fail(field, "region %q is not configured; %s", region, configuredRegions(known))
-		}
-	}
+	errs.regions("regions", func(i int) string { return fmt.Sprintf("regions[%d]", i) }, s.Regions, known)
 	if n := len(s.Regions); n > 0 && (s.MinHealthyRegions < 0 || s.MinHealthyRegions > n) {
-		fail("min_healthy_regions", "min_healthy_regions is %d but the replica set has %d regions: it must be between 1 and %d",
+		errs.fail("min_healthy_regions", "min_healthy_regions is %d but regions lists %d: it must be between 1 and %d",
 			s.MinHealthyRegions, n, n)
 	}
-	if err := checkHostName(s.GlobalHost); err != nil {
-		fail("global_host", "%v", err)
+	if err := checkGlobalHost(s.GlobalHost); err != nil {
+		errs.fail("global_host", "%v", err)
 	}
 	if s.Rollout != "" && s.Rollout != RolloutCanaryRegion && s.Rollout != RolloutParallel {
-		fail("rollout", "rollout %q must be %q or %q", s.Rollout, RolloutCanaryRegion, RolloutParallel)
+		errs.fail("rollout", "rollout %q must be %q or %q", s.Rollout, RolloutCanaryRegion, RolloutParallel)
 	}
 	if len(s.Source) > 0 && s.App.Source != "" && s.App.Source != sourceDigest(s.Source) {
-		fail("app.source", "the app names source %s but the source bytes are %s", shortDigest(s.App.Source), shortDigest(sourceDigest(s.Source)))
+		errs.fail("app.source", "the app names source %s but the source bytes are %s", shortDigest(s.App.Source), shortDigest(sourceDigest(s.Source)))
 	}
 	return errs
 }
@@ -109,23 +94,6 @@ func configuredRegions(known []string) string {
 		return "no regions are configured"
 	}
 	return "the configured regions are " + strings.Join(known, ", ")
-}
-
-// checkHostName accepts lowercase DNS labels separated by dots, as the
-// router matches Host headers.
-func checkHostName(host string) error {
-	if host == "" {
-		return errors.New("a global host is required, e.g. \"donations.example.test\"")
-	}
-	if len(host) > 253 {
-		return fmt.Errorf("host %q is longer than 253 characters", host)
-	}
-	for _, label := range strings.Split(host, ".") {
-		if !isDNSLabel(label) {
-			return fmt.Errorf("%q is not a valid host name: lowercase DNS labels separated by dots", host)
-		}
-	}
-	return nil
 }
 
 func sourceDigest(data []byte) string {
@@ -417,11 +385,11 @@ func (run *regionRollout) apply(ctx context.Context, name string, h RegionHealth
 		return degraded("apply app "+spec.Space+"/"+spec.App.Name, err)
 	}
 	step("rolling out")
-	a, err := c.Apps.Wait(ctx, spec.Space, spec.App.Name, nil)
+	ro, err := WaitRollout(ctx, c, spec.Space, spec.App.Name, RolloutOptions{})
 	if err != nil {
 		return degraded("wait for the rollout of "+spec.Space+"/"+spec.App.Name, err)
 	}
-	return run.finish(withApp(base, a))
+	return run.finish(withApp(base, ro.App))
 }
 
 // upsertApp creates the app, or updates it when it exists.
@@ -436,11 +404,11 @@ func upsertApp(ctx context.Context, c *Client, space string, spec AppSpec) error
 	return err
 }
 
-// withApp judges a region by its app: ready once it has settled running or
-// stopped, as a single-cell apply would.
+// withApp judges a region by its app: ready once it has settled and its
+// rollout succeeded (JudgeRollout), as a single-cell apply would.
 func withApp(st RegionStatus, a *App) RegionStatus {
 	st.App, st.Release, st.RunningInstances = a, a.Release, a.RunningCount
-	if a.Settled() && (a.Status == AppRunning || a.Status == AppStopped) {
+	if a.Settled() && JudgeRollout(a, nil).Succeeded() {
 		st.Status, st.Reason = RegionReady, ""
 		return st
 	}

@@ -85,7 +85,7 @@ func (d *AppDataSource) Read(ctx context.Context, req datasource.ReadRequest, re
 		return
 	}
 	var full appModel
-	resp.Diagnostics.Append(full.fill(ctx, a, nil, "")...)
+	resp.Diagnostics.Append(full.fill(ctx, a, a.SpecConfig())...)
 	m.ID, m.SourceHash, m.Command = full.ID, full.SourceHash, full.Command
 	m.Instances, m.RunningInstances = full.Instances, full.RunningInstances
 	m.Routes, m.URLs = full.Routes, full.URLs

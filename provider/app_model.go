@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -89,7 +88,7 @@ func (m *appSettingsModel) toSpec(ctx context.Context, digest string) (paved.App
 		var routes []string
 		diags.Append(m.Routes.ElementsAs(ctx, &routes, false)...)
 		for _, r := range routes {
-			spec.Routes = append(spec.Routes, parseRoute(r))
+			spec.Routes = append(spec.Routes, paved.ParseRoute(r))
 		}
 	}
 	if hc := m.HealthCheck; hc != nil {
@@ -121,9 +120,7 @@ func (d *deploymentModel) toSpec(ctx context.Context, diags *diag.Diagnostics) *
 	if c := d.Canary; c != nil {
 		var steps []int64
 		diags.Append(c.Steps.ElementsAs(ctx, &steps, false)...)
-		for _, w := range steps {
-			out.Steps = append(out.Steps, paved.CanaryStep{Weight: int(w), Watch: durationOf(c.Watch)})
-		}
+		out.Steps = paved.WeightSteps(steps, durationOf(c.Watch))
 		if !c.MaxErrorRate.IsNull() {
 			v := c.MaxErrorRate.ValueFloat64()
 			out.MaxErrorRate = &v
@@ -134,25 +131,14 @@ func (d *deploymentModel) toSpec(ctx context.Context, diags *diag.Diagnostics) *
 }
 
 // fill sets the model from the cell: settings that make a release come from
-// the release that runs (so a change that was rolled back stays pending),
-// the rest from the app's spec.
-func (m *appModel) fill(ctx context.Context, a *paved.App, cfg *paved.ReleaseConfig, routerAddr string) diag.Diagnostics {
-	if cfg == nil {
-		cfg = currentConfig(a)
-	}
-	diags := m.fillSettings(ctx, a, cfg)
+// cfg, the release that runs (so a change that was rolled back stays
+// pending; see Releases.Running), the rest from the app's spec.
+func (m *appModel) fill(ctx context.Context, a *paved.App, cfg paved.ReleaseConfig) diag.Diagnostics {
+	diags := m.fillSettings(ctx, a, &cfg)
 	m.ID = types.StringValue(a.Space + "/" + a.Name)
 	m.Space = types.StringValue(a.Space)
 	m.SourceHash = stringOrNull(cfg.Source)
-	urls := make([]string, 0, len(a.Routes))
-	for _, r := range a.Routes {
-		path := r.Path
-		if path == "" {
-			path = "/"
-		}
-		urls = append(urls, "http://"+r.Host+path)
-	}
-	v, d := types.ListValueFrom(ctx, types.StringType, urls)
+	v, d := types.ListValueFrom(ctx, types.StringType, a.URLs())
 	diags.Append(d...)
 	m.URLs = v
 	m.Release = types.Int64Value(int64(a.Release))
@@ -160,13 +146,6 @@ func (m *appModel) fill(ctx context.Context, a *paved.App, cfg *paved.ReleaseCon
 	m.Status = types.StringValue(a.Status)
 	m.RunningInstances = types.Int64Value(int64(a.RunningCount))
 	return diags
-}
-
-// currentConfig is the release-bound settings of the app's spec, for when
-// the release that runs is not known.
-func currentConfig(a *paved.App) *paved.ReleaseConfig {
-	return &paved.ReleaseConfig{Source: a.Source, Build: a.Build, Command: a.Command, Env: a.Env,
-		MemoryMB: a.MemoryMB, HealthCheck: a.HealthCheck}
 }
 
 // fillSettings sets the declared settings from the cell: those that make
@@ -247,15 +226,15 @@ func deploymentFrom(ctx context.Context, d *paved.DeploymentSpec, prior *deploym
 			priorCanary = &canaryModel{}
 		}
 		c := &canaryModel{MaxErrorRate: types.Float64Null(), MinRequests: types.Int64Null(), Watch: types.StringNull()}
-		steps := []int64{}
-		for _, s := range d.Steps {
-			steps = append(steps, int64(s.Weight))
+		weights, watch := paved.StepWeights(d.Steps)
+		if weights == nil {
+			weights = []int{}
 		}
-		v, dg := types.ListValueFrom(ctx, types.Int64Type, steps)
+		v, dg := types.ListValueFrom(ctx, types.Int64Type, weights)
 		diags.Append(dg...)
 		c.Steps = v
 		if len(d.Steps) > 0 {
-			c.Watch = durationString(d.Steps[0].Watch, priorCanary.Watch)
+			c.Watch = durationString(watch, priorCanary.Watch)
 		}
 		if d.MaxErrorRate != nil {
 			c.MaxErrorRate = types.Float64Value(*d.MaxErrorRate)
@@ -266,15 +245,6 @@ func deploymentFrom(ctx context.Context, d *paved.DeploymentSpec, prior *deploym
 		out.Canary = c
 	}
 	return out
-}
-
-func parseRoute(s string) paved.Route {
-	host, path, _ := strings.Cut(s, "/")
-	r := paved.Route{Host: host}
-	if path != "" {
-		r.Path = "/" + path
-	}
-	return r
 }
 
 func stringOrNull(s string) types.String {

@@ -70,7 +70,12 @@ func TestAttributePath(t *testing.T) {
 		"health_check.type":            path.Root("health_check").AtName("type"),
 		"env.PORT":                     path.Root("env").AtMapKey("PORT"),
 		"deployment.strategy":          path.Root("deployment").AtName("strategy"),
-		"deployment.steps[0].weight":   path.Root("deployment").AtName("canary"),
+		"deployment.steps[0].weight":   path.Root("deployment").AtName("canary").AtName("steps").AtListIndex(0),
+		"deployment.steps[2]":          path.Root("deployment").AtName("canary").AtName("steps").AtListIndex(2),
+		"deployment.steps":             path.Root("deployment").AtName("canary").AtName("steps"),
+		"deployment.steps[1].watch":    path.Root("deployment").AtName("canary").AtName("watch"),
+		"deployment.max_error_rate":    path.Root("deployment").AtName("canary").AtName("max_error_rate"),
+		"secret_env.KEY":               path.Root("secret_env").AtMapKey("KEY"),
 		"deployment.progress_deadline": path.Root("deployment").AtName("progress_deadline"),
 	}
 	for field, want := range cases {
@@ -81,20 +86,5 @@ func TestAttributePath(t *testing.T) {
 	}
 	if _, ok := attributePath("something.else"); ok {
 		t.Error("unknown field mapped")
-	}
-}
-
-func TestParseRoute(t *testing.T) {
-	for in, want := range map[string]paved.Route{
-		"web.test":         {Host: "web.test"},
-		"web.test/api":     {Host: "web.test", Path: "/api"},
-		"web.test/api/v1/": {Host: "web.test", Path: "/api/v1/"},
-	} {
-		if got := parseRoute(in); got != want {
-			t.Errorf("parseRoute(%q) = %+v", in, got)
-		}
-		if got := parseRoute(in).String(); got != in {
-			t.Errorf("round trip of %q gave %q", in, got)
-		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework-validators/float64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -97,7 +96,6 @@ func secretEnvAttributes(when string) map[string]schema.Attribute {
 			Optional: true, WriteOnly: true, Sensitive: true, ElementType: types.StringType,
 			MarkdownDescription: "Secret environment variables of the instances (not of the build). Write-only: never in plan or state; " +
 				"the cell never returns them and redacts them in the instances' logs. " + when,
-			Validators: []validator.Map{validators.EnvNames()},
 		},
 		"secret_env_version": schema.StringAttribute{
 			Optional: true, MarkdownDescription: "Change it to send new `secret_env` values (they cannot be compared, since they are not stored).",
@@ -132,7 +130,6 @@ func appSettingsAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
 		"name": schema.StringAttribute{
 			Required: true, MarkdownDescription: "Name: a DNS label. Changing it replaces the app.",
-			Validators:    []validator.String{validators.Name()},
 			PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 		},
 		"source": schema.StringAttribute{
@@ -145,26 +142,21 @@ func appSettingsAttributes() map[string]schema.Attribute {
 		},
 		"command": schema.StringAttribute{
 			Required: true, MarkdownDescription: "Start command of one instance; it must listen on `$PORT`.",
-			Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 		},
 		"instances": schema.Int64Attribute{
 			Optional: true, Computed: true, Default: int64default.StaticInt64(1),
 			MarkdownDescription: "Number of instances (default 1; 0 = staged but stopped).",
-			Validators:          []validator.Int64{int64validator.Between(0, 256)},
 		},
 		"env": schema.MapAttribute{
 			Optional: true, ElementType: types.StringType, MarkdownDescription: "Environment of the instances (and the build).",
-			Validators: []validator.Map{validators.EnvNames()},
 		},
 		"memory_mb": schema.Int64Attribute{
 			Optional: true, Computed: true, Default: int64default.StaticInt64(0),
 			MarkdownDescription: "Memory limit per instance in MiB (0 = none). Enforced where the cell has cgroup v2.",
-			Validators:          []validator.Int64{int64validator.Between(0, 1<<20)},
 		},
 		"routes": schema.ListAttribute{
 			Optional: true, ElementType: types.StringType,
 			MarkdownDescription: "Routes served by the router: `\"host\"` or `\"host/path\"`.",
-			Validators:          []validator.List{listvalidator.ValueStringsAre(validators.Route()), listvalidator.UniqueValues()},
 		},
 	}
 }
@@ -178,9 +170,8 @@ func appSettingsBlocks() map[string]schema.Block {
 		"health_check": schema.SingleNestedBlock{
 			MarkdownDescription: "How the cell decides an instance may take traffic (default: the process is up).",
 			Attributes: map[string]schema.Attribute{
-				"type": schema.StringAttribute{Optional: true, MarkdownDescription: "`http`, `tcp` or `process`.",
-					Validators: []validator.String{stringvalidator.OneOf(paved.HealthHTTP, paved.HealthTCP, paved.HealthProcess)}},
-				"path":     schema.StringAttribute{Optional: true, MarkdownDescription: "Path of an http check (default `/`).", Validators: []validator.String{stringvalidator.RegexMatches(pathRE, "must start with /")}},
+				"type":     schema.StringAttribute{Optional: true, MarkdownDescription: "`http`, `tcp` or `process`."},
+				"path":     schema.StringAttribute{Optional: true, MarkdownDescription: "Path of an http check (default `/`).", Validators: []validator.String{notEmpty}},
 				"interval": dur("Time between checks (default 2s).", true),
 				"timeout":  dur("Time a check may take (default 1s).", true),
 				"grace":    dur("Time a new instance may take to start passing (default 60s).", false),
@@ -190,8 +181,8 @@ func appSettingsBlocks() map[string]schema.Block {
 			MarkdownDescription: "How a new release rolls out (default: rolling, 25% at a time).",
 			Attributes: map[string]schema.Attribute{
 				"strategy": schema.StringAttribute{Optional: true, MarkdownDescription: "`rolling` (default), `canary`, `blue_green` or `recreate`.",
-					Validators: []validator.String{stringvalidator.OneOf(paved.StrategyRolling, paved.StrategyCanary, paved.StrategyBlueGreen, paved.StrategyRecreate)}},
-				"max_in_flight":     schema.StringAttribute{Optional: true, MarkdownDescription: "New instances starting at once: a count (`\"2\"`) or a percentage (`\"25%\"`).", Validators: []validator.String{validators.MaxInFlight()}},
+					Validators: []validator.String{notEmpty}},
+				"max_in_flight":     schema.StringAttribute{Optional: true, MarkdownDescription: "New instances starting at once: a count (`\"2\"`) or a percentage (`\"25%\"`).", Validators: []validator.String{notEmpty}},
 				"min_healthy_time":  dur("How long a new instance must stay healthy before an old one stops.", false),
 				"progress_deadline": dur("A rollout making no progress for this long fails (default 10m).", true),
 				"auto_rollback":     schema.BoolAttribute{Optional: true, MarkdownDescription: "Roll back by itself when the rollout fails (default true); false stops it where it is."},
@@ -204,10 +195,9 @@ func appSettingsBlocks() map[string]schema.Block {
 					Attributes: map[string]schema.Attribute{
 						"steps": schema.ListAttribute{Optional: true, ElementType: types.Int64Type,
 							MarkdownDescription: "Traffic percentages sent to the canary, one step each, e.g. `[10, 50]`.",
-							Validators:          []validator.List{listvalidator.ValueInt64sAre(int64validator.Between(1, 100)), listvalidator.SizeAtLeast(1)}},
-						"watch": dur("How long each step is watched (default 30s).", true),
-						"max_error_rate": schema.Float64Attribute{Optional: true, MarkdownDescription: "Highest share of failed canary requests, 0–1 (default 0.05).",
-							Validators: []validator.Float64{float64validator.Between(0, 1)}},
+							Validators:          []validator.List{listvalidator.SizeAtLeast(1)}},
+						"watch":          dur("How long each step is watched (default 30s).", true),
+						"max_error_rate": schema.Float64Attribute{Optional: true, MarkdownDescription: "Highest share of failed canary requests, 0–1 (default 0.05)."},
 						"min_requests": schema.Int64Attribute{Optional: true, MarkdownDescription: "Requests a step needs before its error rate counts (default 20).",
 							Validators: []validator.Int64{int64validator.AtLeast(1)}},
 					},
@@ -230,46 +220,16 @@ func (r *AppResource) Configure(_ context.Context, req resource.ConfigureRequest
 	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// ValidateConfig checks what single attributes cannot: options that need
-// or exclude each other.
+// ValidateConfig checks the app by the library's rules (validateAppSettings),
+// each problem at its attribute.
 func (r *AppResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m appModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	validateAppSettings(&m.appSettingsModel, path.Empty(), &resp.Diagnostics)
+	validateAppSettings(&m.appSettingsModel, m.SecretEnv, path.Empty(), &resp.Diagnostics)
 }
-
-// validateAppSettings checks the options of an app's settings that need or
-// exclude each other; at is where the settings sit in the resource.
-func validateAppSettings(m *appSettingsModel, at path.Path, diags *diagnostics) {
-	if hc := m.HealthCheck; hc != nil {
-		if hc.Type.IsNull() {
-			diags.AddAttributeError(at.AtName("health_check").AtName("type"), "Missing health check type",
-				"health_check needs a type: http, tcp or process.")
-		}
-		if !hc.Path.IsNull() && !hc.Type.IsUnknown() && hc.Type.ValueString() != paved.HealthHTTP {
-			diags.AddAttributeError(at.AtName("health_check").AtName("path"), "Path needs an http check",
-				"health_check.path only applies when type is \"http\".")
-		}
-	}
-	d := m.Deployment
-	if d == nil {
-		return
-	}
-	strategy := d.Strategy.ValueString()
-	if d.Canary != nil && !d.Strategy.IsUnknown() && strategy != paved.StrategyCanary {
-		diags.AddAttributeError(at.AtName("deployment").AtName("canary"), "Canary settings need the canary strategy",
-			fmt.Sprintf("the canary block only applies when strategy = \"canary\", not %q.", strategy))
-	}
-	if !d.KeepOld.IsNull() && !d.Strategy.IsUnknown() && strategy != paved.StrategyBlueGreen {
-		diags.AddAttributeError(at.AtName("deployment").AtName("keep_old"), "keep_old needs the blue_green strategy",
-			"keep_old only applies when strategy = \"blue_green\".")
-	}
-}
-
-var pathRE = mustRegexp(`^/`)
 
 // ModifyPlan computes source_hash from the source on disk, so a changed
 // file is a planned in-place update, and marks what a rollout changes as
@@ -405,77 +365,39 @@ func (r *AppResource) spec(ctx context.Context, plan appModel, config configGett
 }
 
 // finish waits for the rollout and records the app as it really is. On a
-// failed rollout the state keeps the last applied secret_env_version, so
-// the change stays pending.
+// rollout that did not succeed the state keeps the last applied
+// secret_env_version, so the change stays pending.
 func (r *AppResource) finish(ctx context.Context, a *paved.App, plan appModel, priorSecretVersion types.String, st stateSetter, diags *diagnostics) {
-	final, err := r.client.Apps.Wait(ctx, a.Space, a.Name, nil)
-	if err == nil && final.Status == paved.AppDegraded {
-		// A scale-up settles as "degraded" until its new instances pass
-		// their health checks: give them the time a start takes before
-		// calling it a failure (slow starts on a busy cell).
-		final, err = r.waitPastDegraded(ctx, final, degradedGrace)
-	}
+	ro, err := paved.WaitRollout(ctx, r.client, a.Space, a.Name, paved.RolloutOptions{})
 	if err != nil {
 		addError(diags, "Waiting for the rollout of "+a.Space+"/"+a.Name, err)
-		if final == nil {
+		if ro == nil {
 			return
 		}
 	}
 	m := plan
 	m.SecretEnv = types.MapNull(types.StringType)
-	if !r.read(ctx, &m, final, diags) {
+	if !r.read(ctx, &m, ro.App, diags) {
 		return
 	}
-	ok := final.Status == paved.AppRunning || final.Status == paved.AppStopped
-	if !ok && err == nil {
-		diags.AddError("Rollout of "+a.Space+"/"+a.Name+" failed", fmt.Sprintf("status %s: %s", final.Status, final.Message))
+	if err == nil && !ro.Succeeded() {
+		diags.AddError("Rollout of "+a.Space+"/"+a.Name+" "+strings.ReplaceAll(ro.Verdict, "_", " "), ro.Err().Error())
 	}
-	if !ok {
+	if err != nil || !ro.Succeeded() {
 		m.SecretEnvVersion = priorSecretVersion
 	}
 	diags.Append(st.Set(ctx, m)...)
 }
 
-// degradedGrace is how long an app that settled "degraded" may take to
-// become running before the apply reports it.
-const degradedGrace = 90 * time.Second
-
-// waitPastDegraded polls a degraded app until it is something else or
-// grace (or ctx) ends, and returns it as last seen.
-func (r *AppResource) waitPastDegraded(ctx context.Context, a *paved.App, grace time.Duration) (*paved.App, error) {
-	deadline := time.Now().Add(grace)
-	for a.Status == paved.AppDegraded && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return a, nil // report what was seen; the caller says it failed
-		case <-time.After(250 * time.Millisecond):
-		}
-		next, err := r.client.Apps.Get(ctx, a.Space, a.Name)
-		if err != nil {
-			return a, err
-		}
-		a = next
-	}
-	return a, nil
-}
-
 // read fills m from the cell, taking release-bound settings from the
 // release that runs.
 func (r *AppResource) read(ctx context.Context, m *appModel, a *paved.App, diags *diagnostics) bool {
-	var cfg *paved.ReleaseConfig
-	if a.Release > 0 {
-		rels, err := r.client.Releases.List(ctx, a.Space, a.Name)
-		if err != nil {
-			addError(diags, "Could not read the releases of "+a.Space+"/"+a.Name, err)
-			return false
-		}
-		for i := range rels {
-			if rels[i].Number == a.Release {
-				cfg = &rels[i].Config
-			}
-		}
+	cfg, err := r.client.Releases.Running(ctx, a)
+	if err != nil {
+		addError(diags, "Could not read app "+a.Space+"/"+a.Name, err)
+		return false
 	}
-	diags.Append(m.fill(ctx, a, cfg, "")...)
+	diags.Append(m.fill(ctx, a, cfg)...)
 	return !diags.HasError()
 }
 

@@ -23,7 +23,10 @@ import (
 // EnvironmentResource is paved_environment: a preview environment.
 type EnvironmentResource struct{ client *paved.Client }
 
-var _ resource.ResourceWithImportState = (*EnvironmentResource)(nil)
+var (
+	_ resource.ResourceWithImportState    = (*EnvironmentResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*EnvironmentResource)(nil)
+)
 
 // NewEnvironmentResource returns paved_environment.
 func NewEnvironmentResource() resource.Resource { return &EnvironmentResource{} }
@@ -58,10 +61,9 @@ func (r *EnvironmentResource) Schema(_ context.Context, _ resource.SchemaRequest
 		MarkdownDescription: "A preview environment: a new space holding every app of `from_space` at its last good release " +
 			"(routes prefixed with the name), with overrides, destroyed by the cell when its `ttl` expires. It cannot change in place.",
 		Attributes: map[string]schema.Attribute{
-			"id":   schema.StringAttribute{Computed: true, MarkdownDescription: "The name.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
-			"name": schema.StringAttribute{Required: true, MarkdownDescription: "Name (also the space's).", Validators: []validator.String{validators.Name()}, PlanModifiers: replace},
-			"from_space": schema.StringAttribute{Required: true, MarkdownDescription: "The space to clone.", Validators: []validator.String{validators.Name()},
-				PlanModifiers: replace},
+			"id":         schema.StringAttribute{Computed: true, MarkdownDescription: "The name.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"name":       schema.StringAttribute{Required: true, MarkdownDescription: "Name (also the space's).", PlanModifiers: replace},
+			"from_space": schema.StringAttribute{Required: true, MarkdownDescription: "The space to clone.", PlanModifiers: replace},
 			"ttl": schema.StringAttribute{Required: true, MarkdownDescription: "Time to live (1s to 720h); the cell then destroys everything of it.",
 				Validators:    []validator.String{validators.Duration(true)},
 				PlanModifiers: []planmodifier.String{planmodifiers.SameDuration(), stringplanmodifier.RequiresReplace()}},
@@ -133,10 +135,84 @@ func (r *EnvironmentResource) Create(ctx context.Context, req resource.CreateReq
 
 func environmentPath(field string) path.Path {
 	if rest, ok := strings.CutPrefix(field, "overrides."); ok {
-		app, _, _ := strings.Cut(rest, ".")
-		return path.Root("overrides").AtMapKey(app)
+		app, rest, _ := strings.Cut(rest, ".")
+		p := path.Root("overrides").AtMapKey(app)
+		attr, key, _ := strings.Cut(rest, ".")
+		switch {
+		case attr == "":
+			return p
+		case key != "":
+			return p.AtName(attr).AtMapKey(key)
+		}
+		return p.AtName(attr)
 	}
 	return path.Root(field)
+}
+
+// ValidateConfig checks the environment by the library's rules
+// (paved.EnvironmentSpec.Validate, which the cell refuses one by before
+// it looks at its store), each problem at its attribute. What is not
+// known yet is left to the plan that knows it, a ttl that is no duration
+// to the attribute's validator, and the override sources (paths here) to
+// Create.
+func (r *EnvironmentResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var name, from, ttl types.String
+	var overrides types.Map
+	for at, v := range map[string]any{"name": &name, "from_space": &from, "ttl": &ttl, "overrides": &overrides} {
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root(at), v)...)
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	var skip skipped
+	text := func(v types.String, field string) string {
+		if v.IsUnknown() {
+			skip.add(field)
+		}
+		return v.ValueString()
+	}
+	spec := paved.EnvironmentSpec{Name: text(name, "name"), FromSpace: text(from, "from_space")}
+	if ttl.IsUnknown() || paved.CheckDuration(ttl.ValueString(), true) != nil {
+		skip.add("ttl")
+	} else {
+		spec.TTL = durationOf(ttl)
+	}
+	if overrides.IsUnknown() {
+		skip.add("overrides")
+	}
+	for app, v := range overrides.Elements() {
+		o, ok := v.(types.Object)
+		if !ok || o.IsUnknown() {
+			skip.add("overrides." + app)
+			continue
+		}
+		if spec.Overrides == nil {
+			spec.Overrides = map[string]paved.AppOverride{}
+		}
+		var ov paved.AppOverride
+		switch n, _ := o.Attributes()["instances"].(types.Int64); {
+		case n.IsUnknown():
+			skip.add("overrides." + app + ".instances")
+		case !n.IsNull():
+			i := int(n.ValueInt64())
+			ov.Instances = &i
+		}
+		switch env, _ := o.Attributes()["env"].(types.Map); {
+		case env.IsUnknown():
+			skip.add("overrides." + app + ".env")
+		case !env.IsNull():
+			ov.Env = map[string]string{}
+			for k := range env.Elements() {
+				ov.Env[k] = "" // the library judges the names
+			}
+		}
+		spec.Overrides[app] = ov
+	}
+	for _, fe := range spec.Validate() {
+		if !skip.covers(fe.Field, nil) {
+			resp.Diagnostics.AddAttributeError(environmentPath(fe.Field), "Invalid environment", fe.Message+".")
+		}
+	}
 }
 
 func (r *EnvironmentResource) fill(ctx context.Context, m *environmentModel, env *paved.Environment) {

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"errors"
-	"regexp"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -22,8 +21,6 @@ type configGetter interface {
 type stateSetter interface {
 	Set(ctx context.Context, val any) diag.Diagnostics
 }
-
-func mustRegexp(s string) *regexp.Regexp { return regexp.MustCompile(s) }
 
 // asAPIError unwraps a cell's API error.
 func asAPIError(err error) (*paved.APIError, bool) {

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -174,34 +173,10 @@ func (m *replicaSetModel) adopt(ctx context.Context, st *paved.ReplicaSetStatus,
 	m.MinHealthyRegions, m.Rollout = types.Int64Value(1), types.StringValue(paved.RolloutCanaryRegion)
 	m.App = &replicaSetAppModel{appSettingsModel: appSettingsModel{Env: types.MapNull(types.StringType), Routes: types.ListNull(types.StringType)},
 		SecretEnv: types.MapNull(types.StringType), SecretEnvVersion: types.StringNull()}
-	diags.Append(m.App.fillSettings(ctx, app, currentConfig(app))...)
+	cfg := app.SpecConfig()
+	diags.Append(m.App.fillSettings(ctx, app, &cfg)...)
 	m.SourceHash = stringOrNull(app.Source)
 	return held
-}
-
-// splitConfigured splits region names into those the provider configures
-// and those it no longer does.
-func splitConfigured(names []string, regions *paved.Regions) (configured, gone []string) {
-	configured = []string{}
-	for _, name := range names {
-		if regions.Has(name) {
-			configured = append(configured, name)
-		} else {
-			gone = append(gone, name)
-		}
-	}
-	return configured, gone
-}
-
-// removedRegions are the regions of prior that the plan drops.
-func removedRegions(plan, prior []string) []string {
-	var out []string
-	for _, name := range prior {
-		if !slices.Contains(plan, name) {
-			out = append(out, name)
-		}
-	}
-	return out
 }
 
 // replicaSetAttributePath maps a field of the library's validation

@@ -111,15 +111,4 @@ func TestReplicaSetModelRegions(t *testing.T) {
 	if m.regionNames() != nil {
 		t.Error("a region unknown at plan time gave names")
 	}
-	if got := removedRegions([]string{"gcp", "onprem"}, []string{"aws", "gcp"}); !slices.Equal(got, []string{"aws"}) {
-		t.Errorf("removedRegions = %v", got)
-	}
-	regions, err := paved.NewRegions(map[string]paved.Config{"aws": {Endpoint: "http://127.0.0.1:1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	configured, gone := splitConfigured([]string{"aws", "mars"}, regions)
-	if !slices.Equal(configured, []string{"aws"}) || !slices.Equal(gone, []string{"mars"}) {
-		t.Errorf("splitConfigured = %v, %v", configured, gone)
-	}
 }

@@ -9,9 +9,8 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -59,15 +58,12 @@ func (r *ReplicaSetResource) Schema(ctx context.Context, _ resource.SchemaReques
 			},
 			"name": schema.StringAttribute{
 				Required: true, MarkdownDescription: "Name: a DNS label. Changing it replaces the replica set.",
-				Validators:    []validator.String{validators.Name()},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
 			"regions": schema.ListAttribute{
 				Required: true, ElementType: types.StringType,
 				MarkdownDescription: "Regions of the provider's `regions` to run in. Order matters: with the `canary_region` rollout " +
 					"the first reachable one rolls out alone first. A region dropped from the list is cleaned up after the others converged.",
-				Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues(),
-					listvalidator.ValueStringsAre(validators.Name())},
 			},
 			"min_healthy_regions": schema.Int64Attribute{
 				Optional: true, Computed: true, Default: int64default.StaticInt64(1),
@@ -78,20 +74,17 @@ func (r *ReplicaSetResource) Schema(ctx context.Context, _ resource.SchemaReques
 			},
 			"space": schema.StringAttribute{
 				Required: true, MarkdownDescription: "Space of the app in every region, created where missing and never deleted. Changing it replaces the replica set.",
-				Validators:    []validator.String{validators.Name()},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
 			"global_host": schema.StringAttribute{
 				Required: true, MarkdownDescription: "Host every region's router serves for the set (responses carry `X-Paved-Region`). " +
 					"A global host belongs to one replica set.",
-				Validators: []validator.String{validators.Host()},
 			},
 			"rollout": schema.StringAttribute{
 				Optional: true, Computed: true, Default: stringdefault.StaticString(paved.RolloutCanaryRegion),
 				MarkdownDescription: "`canary_region` (default): the first reachable region alone, then the others in parallel; " +
 					"when the first fails (its cell rolls back by itself) the others are left as they were and the apply fails. " +
 					"`parallel`: every region at once.",
-				Validators: []validator.String{stringvalidator.OneOf(paved.RolloutCanaryRegion, paved.RolloutParallel)},
 			},
 			"source_hash": schema.StringAttribute{
 				Computed: true, MarkdownDescription: "sha256 of the packed `app.source`.",
@@ -133,7 +126,11 @@ func (r *ReplicaSetResource) Configure(_ context.Context, req resource.Configure
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// ValidateConfig checks what single attributes cannot.
+// ValidateConfig checks the replica set by the library's rules, each
+// problem at its attribute: where it runs and what it claims
+// (paved.ReplicaSetSpec.Validate; ModifyPlan adds the provider's
+// configured regions) and its app (validateAppSettings). What is not
+// known yet is left to the plan that knows it.
 func (r *ReplicaSetResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m replicaSetModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
@@ -141,14 +138,32 @@ func (r *ReplicaSetResource) ValidateConfig(ctx context.Context, req resource.Va
 		return
 	}
 	if m.App != nil {
-		validateAppSettings(&m.App.appSettingsModel, path.Root("app"), &resp.Diagnostics)
+		validateAppSettings(&m.App.appSettingsModel, m.App.SecretEnv, path.Root("app"), &resp.Diagnostics)
 	}
-	if m.Regions.IsNull() || m.Regions.IsUnknown() || m.MinHealthyRegions.IsNull() || m.MinHealthyRegions.IsUnknown() {
-		return
+	spec := m.placement()
+	skip := skipped{"app.name"} // the app's own check says it
+	for _, a := range []struct {
+		field string
+		v     attr.Value
+	}{{"name", m.Name}, {"space", m.Space}, {"global_host", m.GlobalHost}, {"rollout", m.Rollout}, {"min_healthy_regions", m.MinHealthyRegions}} {
+		if a.v.IsUnknown() {
+			skip.add(a.field)
+		}
 	}
-	if n, want := len(m.Regions.Elements()), m.MinHealthyRegions.ValueInt64(); want > int64(n) {
-		resp.Diagnostics.AddAttributeError(path.Root("min_healthy_regions"), "More healthy regions required than there are",
-			fmt.Sprintf("min_healthy_regions is %d but regions lists %d, so no apply could succeed; use at most %d.", want, n, n))
+	if spec.Regions == nil { // a list (or element) not known yet
+		skip.add("regions")
+	}
+	if spec.MinHealthyRegions < 1 {
+		spec.MinHealthyRegions = 0 // the default, or refused by the attribute's validator
+	}
+	for _, fe := range spec.Validate(nil) {
+		var deps []string
+		if fe.Field == "min_healthy_regions" {
+			deps = []string{"regions"}
+		}
+		if !skip.covers(fe.Field, deps) {
+			resp.Diagnostics.AddAttributeError(replicaSetAttributePath(fe.Field), "Invalid replica set", fe.Message+".")
+		}
 	}
 }
 
@@ -290,7 +305,7 @@ func (r *ReplicaSetResource) apply(ctx context.Context, plan replicaSetModel, pr
 			saved = *prior
 		}
 	} else if prior != nil {
-		r.leave(ctx, spec.Name, removedRegions(spec.Regions, prior.regionNames()), diags)
+		r.leave(ctx, spec.Name, paved.RegionsLeft(spec.Regions, prior.regionNames()), diags)
 	}
 	saved.ID = types.StringValue(spec.Name)
 	diags.Append(saved.setStatus(ctx, status)...)
@@ -314,7 +329,7 @@ func (r *ReplicaSetResource) leave(ctx context.Context, name string, removed []s
 // configured returns the regions the provider configures and warns about
 // the others: their cells cannot be reached, so the set stays there.
 func (r *ReplicaSetResource) configured(name string, regions []string, diags *diagnostics) []string {
-	configured, gone := splitConfigured(regions, r.data.regions)
+	configured, gone := r.data.regions.Split(regions)
 	if len(gone) > 0 {
 		diags.AddWarning("Regions left without cleanup",
 			fmt.Sprintf("the provider no longer configures %s, so replica set %s (its app and record) stays there.", strings.Join(gone, ", "), name))
@@ -334,7 +349,7 @@ func (r *ReplicaSetResource) Read(ctx context.Context, req resource.ReadRequest,
 	importing := m.Regions.IsNull()
 	var regions, gone []string // nil regions: every configured region
 	if !importing {
-		regions, gone = splitConfigured(m.regionNames(), r.data.regions)
+		regions, gone = r.data.regions.Split(m.regionNames())
 	}
 	status, err := r.data.regions.ReplicaSets.Read(ctx, m.ID.ValueString(), regions)
 	if err != nil {

@@ -100,7 +100,7 @@ resource "paved_app" "x" {
   type = "tcp"
   path = "/x"
 }`), `(?s)path = "/x".*only applies`},
-		{app(`deployment { strategy = "yolo" }`), `(?s)strategy = "yolo".*value must be one of`},
+		{app(`deployment { strategy = "yolo" }`), `(?s)strategy = "yolo".*(value must be one of|is\s+not\s+one\s+of\s+rolling)`},
 		{app(`deployment { max_in_flight = "150%" }`), `(?s)max_in_flight = "150%".*percentage between`},
 		{app(`deployment { progress_deadline = "0s" }`), `(?s)progress_deadline = .*more than zero`},
 		{app(`deployment { progress_deadline = "-1m" }`), `(?s)progress_deadline = .*more than zero`},
@@ -108,7 +108,7 @@ resource "paved_app" "x" {
 		{app(`deployment {
   strategy = "rolling"
   canary { steps = [10] }
-}`), `(?s)canary \{.*need the canary strategy|(?s)canary \{.*only applies when strategy = "canary"`},
+}`), `(?s)canary \{.*need the canary strategy|(?s)canary \{.*only\s+appl(y|ies)\s+when\s+strategy\s+=\s+"canary"`},
 		{app(`deployment {
   strategy = "canary"
   canary { steps = [0, 150] }
@@ -116,7 +116,7 @@ resource "paved_app" "x" {
 		{app(`deployment {
   strategy = "canary"
   canary { max_error_rate = 1.5 }
-}`), `(?s)max_error_rate = 1.5.*between 0.000000 and\s+1.000000`},
+}`), `(?s)max_error_rate = 1.5.*(between 0.000000 and\s+1.000000|a\s+fraction\s+between\s+0\s+and\s+1)`},
 		{app(`source = "/definitely/not/here"`), `(?s)source = "/definitely/not/here".*no such file`},
 		{providerConfig(c) + `resource "paved_environment" "bad" {
   name       = "bad"

@@ -2,8 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
@@ -15,10 +13,6 @@ import (
 type GlobalRoutes interface {
 	Reload()
 }
-
-// maxPeers bounds a record's peer list: a replica set spans regions, and
-// every peer is probed every interval.
-const maxPeers = 32
 
 func (s *Server) putReplicaSet(w http.ResponseWriter, r *http.Request) error {
 	var rec paved.ReplicaSetRecord
@@ -53,40 +47,15 @@ func (s *Server) putReplicaSet(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// validateReplicaSet checks a record by the library's rules
+// (paved.ReplicaSetRecord.Validate) and that it is the record the path
+// names; putReplicaSet adds what needs the store.
 func validateReplicaSet(name string, rec paved.ReplicaSetRecord) error {
-	if err := validName("name", rec.Name); err != nil {
-		return err
-	}
-	if rec.Name != name {
+	errs := rec.Validate()
+	if (len(errs) == 0 || errs[0].Field != "name") && rec.Name != name {
 		return invalid("name", "the body names replica set %q but the path %q", rec.Name, name)
 	}
-	if err := validName("space", rec.Space); err != nil {
-		return err
-	}
-	if err := validName("app", rec.App); err != nil {
-		return err
-	}
-	if err := paved.CheckHost(rec.GlobalHost); err != nil {
-		return invalid("global_host", "%v", err)
-	}
-	if len(rec.Peers) > maxPeers {
-		return invalid("peers", "at most %d peers", maxPeers)
-	}
-	seen := map[string]bool{}
-	for i, p := range rec.Peers {
-		field := fmt.Sprintf("peers[%d]", i)
-		if err := validName(field+".region", p.Region); err != nil {
-			return err
-		}
-		if seen[p.Region] {
-			return invalid(field+".region", "region %q is listed twice", p.Region)
-		}
-		seen[p.Region] = true
-		if _, port, err := net.SplitHostPort(p.Router); err != nil || port == "" {
-			return invalid(field+".router", "router %q must be HOST:PORT", p.Router)
-		}
-	}
-	return nil
+	return firstInvalid(errs)
 }
 
 func (s *Server) getReplicaSet(w http.ResponseWriter, r *http.Request) error {

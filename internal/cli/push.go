@@ -141,12 +141,7 @@ func (opts *PushOptions) apply(spec *paved.AppSpec) error {
 	if opts.set("route") {
 		spec.Routes = nil
 		for _, r := range opts.Routes {
-			host, path, _ := strings.Cut(r, "/")
-			route := paved.Route{Host: host}
-			if path != "" {
-				route.Path = "/" + path
-			}
-			spec.Routes = append(spec.Routes, route)
+			spec.Routes = append(spec.Routes, paved.ParseRoute(r))
 		}
 	}
 	if opts.HealthPath != "" || opts.HealthType != "" {
@@ -190,27 +185,27 @@ func waitForApp(ctx context.Context, f *Factory, c *paved.Client, app *paved.App
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	status := newStatusLine(f.Err)
-	final, err := c.Apps.Wait(ctx, app.Space, app.Name, func(a *paved.App) {
+	ro, err := paved.WaitRollout(ctx, c, app.Space, app.Name, paved.RolloutOptions{Progress: func(a *paved.App) {
 		status.Set(fmt.Sprintf("%s: %s, %d/%d instances healthy", a.Name, a.Status, a.RunningCount, a.Instances))
-	})
+	}})
 	status.Finish()
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && final != nil {
-			return fmt.Errorf("app %s/%s did not settle within %s (status %s)", app.Space, app.Name, timeout, final.Status)
+		if errors.Is(err, context.DeadlineExceeded) && ro != nil {
+			return fmt.Errorf("app %s/%s did not settle within %s (status %s)", app.Space, app.Name, timeout, ro.App.Status)
 		}
 		return err
 	}
-	switch final.Status {
-	case paved.AppRunning, paved.AppStopped:
-		fmt.Fprintf(f.Out, "app %s/%s is %s: release %d, %d/%d instances healthy\n",
-			final.Space, final.Name, final.Status, final.Release, final.RunningCount, final.Instances)
-		for _, r := range final.Routes {
-			fmt.Fprintf(f.Out, "  route %s\n", r)
-		}
-		return nil
+	final := ro.App
+	if !ro.Succeeded() {
+		printBuildLogOnFailure(ctx, f.Err, c, final)
+		return ro.Err()
 	}
-	printBuildLogOnFailure(ctx, f.Err, c, final)
-	return fmt.Errorf("app %s/%s is %s: %s", final.Space, final.Name, final.Status, final.Message)
+	fmt.Fprintf(f.Out, "app %s/%s is %s: release %d, %d/%d instances healthy\n",
+		final.Space, final.Name, final.Status, final.Release, final.RunningCount, final.Instances)
+	for _, r := range final.Routes {
+		fmt.Fprintf(f.Out, "  route %s\n", r)
+	}
+	return nil
 }
 
 func printBuildLogOnFailure(ctx context.Context, w io.Writer, c *paved.Client, a *paved.App) {

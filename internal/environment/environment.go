@@ -18,10 +18,10 @@ import (
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
-// TTL bounds of an environment.
+// TTL bounds of an environment: the library's.
 const (
-	MinTTL = time.Second
-	MaxTTL = 30 * 24 * time.Hour
+	MinTTL = paved.MinEnvironmentTTL
+	MaxTTL = paved.MaxEnvironmentTTL
 )
 
 // Deployer is what environments need of the deployer.
@@ -47,16 +47,15 @@ type Manager struct {
 // is about to be cut.
 const dropletGrace = 10 * time.Minute
 
-// Validate checks a spec against the store; errors carry the field.
+// Validate checks a spec by the library's rules (paved.EnvironmentSpec.
+// Validate, the same the front ends run at plan time), then against the
+// store; errors carry the field.
 func (m *Manager) Validate(ctx context.Context, spec paved.EnvironmentSpec) *paved.FieldError {
+	if errs := spec.Validate(); len(errs) > 0 {
+		return &errs[0]
+	}
 	fail := func(field, format string, args ...any) *paved.FieldError {
 		return &paved.FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
-	}
-	if paved.CheckName(spec.Name) != nil {
-		return fail("name", "%q is not a valid name: use 1 to 63 lowercase letters, digits and hyphens", spec.Name)
-	}
-	if spec.TTL.D() < MinTTL || spec.TTL.D() > MaxTTL {
-		return fail("ttl", "ttl must be between %s and %s, not %s", MinTTL, MaxTTL, spec.TTL)
 	}
 	if _, err := m.Store.GetSpace(ctx, spec.FromSpace); errors.Is(err, store.ErrNotFound) {
 		return fail("from_space", "space %q does not exist", spec.FromSpace)

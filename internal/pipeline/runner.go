@@ -362,38 +362,22 @@ func (b *build) deploy(ctx context.Context, s paved.Step) error {
 		return err
 	}
 	b.logLine("deploy %s: source %s accepted, waiting for the rollout", s.Deploy, digest[:12])
-	final, err := c.Apps.Wait(ctx, b.p.Space, s.Deploy, nil)
+	ro, err := paved.WaitRollout(ctx, c, b.p.Space, s.Deploy, paved.RolloutOptions{})
 	if err != nil {
 		return err
 	}
-	if final.Status != paved.AppRunning && final.Status != paved.AppStopped {
+	switch {
+	case ro.Succeeded():
+		b.logLine("deploy %s: release %d is live", s.Deploy, ro.App.Release)
+	case ro.RolledOut():
 		// The app's status is of this moment: an instance of a release
 		// that rolled out fine may crash just after (and be restarted).
 		// The step is about the rollout, which its deployment records.
-		if ok, err := b.rolledOut(ctx, s.Deploy, final.Release); err == nil && ok {
-			b.logLine("deploy %s: release %d rolled out; the app is %s right now: %s", s.Deploy, final.Release, final.Status, final.Message)
-			return nil
-		}
-		return fmt.Errorf("the rollout of %s did not succeed (%s): %s", s.Deploy, final.Status, final.Message)
+		b.logLine("deploy %s: release %d rolled out; the app is %s right now: %s", s.Deploy, ro.App.Release, ro.App.Status, ro.Reason)
+	default:
+		return ro.Err()
 	}
-	b.logLine("deploy %s: release %d is live", s.Deploy, final.Release)
 	return nil
-}
-
-// rolledOut tells whether the newest deployment of release of app
-// succeeded.
-func (b *build) rolledOut(ctx context.Context, app string, release int) (bool, error) {
-	deps, err := b.e.opts.Client.Deployments.List(ctx, b.p.Space, app)
-	if err != nil {
-		return false, err
-	}
-	var newest *paved.Deployment
-	for i := range deps {
-		if deps[i].Release == release && (newest == nil || deps[i].ID > newest.ID) {
-			newest = &deps[i]
-		}
-	}
-	return newest != nil && newest.Status == paved.DeploymentSucceeded, nil
 }
 
 // assert runs an HTTP check or a command.
@@ -518,12 +502,12 @@ func (b *build) environment(ctx context.Context, s paved.Step) error {
 	b.mu.Unlock()
 	b.logLine("environment %s from %s (expires %s)", name, s.FromSpace, env.ExpiresAt.Format(time.RFC3339))
 	for app, u := range env.URLs {
-		a, err := c.Apps.Wait(ctx, name, app, nil)
+		ro, err := paved.WaitRollout(ctx, c, name, app, paved.RolloutOptions{})
 		if err != nil {
 			return err
 		}
-		if a.Status != paved.AppRunning && a.Status != paved.AppStopped {
-			return fmt.Errorf("environment %s: app %s is %s: %s", name, app, a.Status, a.Message)
+		if !ro.Succeeded() {
+			return fmt.Errorf("environment %s: %w", name, ro.Err())
 		}
 		b.logLine("environment %s: %s at %s (through the router at %s)", name, app, u, b.e.opts.RouterAddr)
 	}

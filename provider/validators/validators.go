@@ -43,53 +43,9 @@ func Name() validator.String {
 // CheckName is Name as a plain function.
 func CheckName(s string) error { return paved.CheckName(s) }
 
-// Route checks "host" or "host/path".
-func Route() validator.String {
-	return stringCheck{`a route: "host" or "host/path"`, paved.CheckRoute}
-}
-
-// CheckRoute is Route as a plain function.
-func CheckRoute(s string) error { return paved.CheckRoute(s) }
-
-// Host checks a host name, such as a replica set's global host.
-func Host() validator.String {
-	return stringCheck{"a host name: lowercase DNS labels separated by dots", paved.CheckHost}
-}
-
-// CheckHost is Host as a plain function.
-func CheckHost(s string) error { return paved.CheckHost(s) }
-
 // Duration checks a Go duration string ("15s", "2m"); positive requires > 0.
 func Duration(positive bool) validator.String {
 	return stringCheck{"a duration such as \"15s\" or \"2m\"", func(s string) error { return paved.CheckDuration(s, positive) }}
-}
-
-// MaxInFlight checks a count ("2") or a percentage ("25%").
-func MaxInFlight() validator.String {
-	return stringCheck{`a count such as "2" or a percentage such as "25%"`, paved.CheckMaxInFlight}
-}
-
-// EnvNames checks the keys of an environment map.
-func EnvNames() validator.Map {
-	return envMap{}
-}
-
-type envMap struct{}
-
-func (envMap) Description(context.Context) string { return "environment variable names" }
-func (envMap) MarkdownDescription(ctx context.Context) string {
-	return "environment variable names"
-}
-
-func (envMap) ValidateMap(_ context.Context, req validator.MapRequest, resp *validator.MapResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	for k := range req.ConfigValue.Elements() {
-		if err := paved.CheckEnvName(k); err != nil {
-			resp.Diagnostics.AddAttributeError(req.Path.AtMapKey(k), "Invalid environment variable name", err.Error())
-		}
-	}
 }
 
 // WebhookSecrets checks the values of a map of webhook secrets (source →

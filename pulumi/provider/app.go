@@ -212,24 +212,24 @@ func planned(in AppArgs, digest string, prior AppState) AppState {
 }
 
 // finish waits for the rollout and returns the app as it really is. A
-// rollout that did not end running (or stopped) is an error, with the
+// rollout that did not succeed (paved.WaitRollout) is an error, with the
 // state of what runs, so the change stays pending.
 func finish(ctx context.Context, c *paved.Client, space, name string, prior AppState) (AppState, error) {
 	ctx, cancel := context.WithTimeout(ctx, rolloutTimeout)
 	defer cancel()
-	a, err := c.Apps.Wait(ctx, space, name, nil)
-	if a == nil {
+	ro, err := paved.WaitRollout(ctx, c, space, name, paved.RolloutOptions{})
+	if ro == nil {
 		return prior, infer.ResourceInitFailedError{Reasons: []string{fmt.Sprintf("waiting for the rollout of %s/%s: %v", space, name, err)}}
 	}
-	st, rerr := stateOf(context.WithoutCancel(ctx), c, a, prior)
+	st, rerr := stateOf(context.WithoutCancel(ctx), c, ro.App, prior)
 	if rerr != nil {
 		return prior, infer.ResourceInitFailedError{Reasons: []string{rerr.Error()}}
 	}
 	switch {
 	case err != nil:
 		return st, infer.ResourceInitFailedError{Reasons: []string{fmt.Sprintf("waiting for the rollout of %s/%s: %v", space, name, err)}}
-	case a.Status != paved.AppRunning && a.Status != paved.AppStopped:
-		return st, infer.ResourceInitFailedError{Reasons: []string{fmt.Sprintf("rollout of %s/%s failed: status %s: %s", space, name, a.Status, a.Message)}}
+	case !ro.Succeeded():
+		return st, infer.ResourceInitFailedError{Reasons: []string{ro.Err().Error()}}
 	}
 	return st, nil
 }
@@ -237,34 +237,15 @@ func finish(ctx context.Context, c *paved.Client, space, name string, prior AppS
 // stateOf is the app as the cell has it, release-bound settings taken from
 // the release that runs.
 func stateOf(ctx context.Context, c *paved.Client, a *paved.App, prior AppState) (AppState, error) {
-	var cfg *paved.ReleaseConfig
-	if a.Release > 0 {
-		rels, err := c.Releases.List(ctx, a.Space, a.Name)
-		if err != nil {
-			return prior, fmt.Errorf("read the releases of %s/%s: %w", a.Space, a.Name, err)
-		}
-		for i := range rels {
-			if rels[i].Number == a.Release {
-				cfg = &rels[i].Config
-			}
-		}
+	cfg, err := c.Releases.Running(ctx, a)
+	if err != nil {
+		return prior, err
 	}
-	if cfg == nil {
-		cfg = &paved.ReleaseConfig{Source: a.Source, Build: a.Build, Command: a.Command, Env: a.Env,
-			MemoryMB: a.MemoryMB, HealthCheck: a.HealthCheck}
-	}
-	st := AppState{Space: a.Space, Name: a.Name, AppSettings: settingsFrom(a, cfg, prior.AppSettings),
+	st := AppState{Space: a.Space, Name: a.Name, AppSettings: settingsFrom(a, &cfg, prior.AppSettings),
 		Release: a.Release, LastGoodRelease: a.LastGoodRelease, Status: a.Status, RunningInstances: a.RunningCount,
-		Urls: []string{}}
+		Urls: a.URLs()}
 	if cfg.Source != "" {
 		st.SourceHash = ptr(cfg.Source)
-	}
-	for _, r := range a.Routes {
-		path := r.Path
-		if path == "" {
-			path = "/"
-		}
-		st.Urls = append(st.Urls, "http://"+r.Host+path)
 	}
 	return st, nil
 }

@@ -50,9 +50,7 @@ func (s AppSettings) spec(name, digest string) (paved.AppSpec, error) {
 		}
 		if c := d.Canary; c != nil {
 			watch := errs.parse("deployment.canary.watch", c.Watch)
-			for _, w := range c.Steps {
-				out.Steps = append(out.Steps, paved.CanaryStep{Weight: w, Watch: watch})
-			}
+			out.Steps = paved.WeightSteps(c.Steps, watch)
 			out.MaxErrorRate = c.MaxErrorRate
 			out.MinRequests = deref(c.MinRequests)
 		}
@@ -147,14 +145,13 @@ func deploymentFrom(d *paved.DeploymentSpec, prior *Deployment) *Deployment {
 			pc = &Canary{}
 		}
 		c := &Canary{MaxErrorRate: d.MaxErrorRate, MinRequests: intOr(d.MinRequests, pc.MinRequests)}
-		for _, st := range d.Steps {
-			c.Steps = append(c.Steps, st.Weight)
-		}
+		weights, watch := paved.StepWeights(d.Steps)
+		c.Steps = weights
 		if c.Steps == nil && pc.Steps != nil {
 			c.Steps = []int{}
 		}
 		if len(d.Steps) > 0 {
-			c.Watch = durationOr(d.Steps[0].Watch, pc.Watch)
+			c.Watch = durationOr(watch, pc.Watch)
 		}
 		out.Canary = c
 	}

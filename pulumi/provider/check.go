@@ -34,17 +34,6 @@ func (c *checker) add(path, reason string, deps ...string) {
 	c.list = append(c.list, failure{p.CheckFailure{Property: path, Reason: reason}, deps})
 }
 
-// crossFields are the fields of paved's rules whose verdict depends on
-// another field.
-var crossFields = []struct{ prefix, dep string }{
-	{"deployment.steps", "deployment.strategy"},
-	{"deployment.keep_old", "deployment.strategy"},
-	{"deployment.max_error_rate", "deployment.strategy"},
-	{"deployment.min_requests", "deployment.strategy"},
-	{"health_check.path", "health_check.type"},
-	{"secret_env.", "env"},
-}
-
 func (c *checker) name(path, v string) {
 	if err := paved.CheckName(v); err != nil {
 		c.add(path, err.Error())
@@ -121,10 +110,8 @@ func (c *checker) settingsAt(prefix, secretPrefix, name string, s AppSettings, s
 	spec.SecretEnv = secretEnv
 	for _, e := range spec.Validate() {
 		var deps []string
-		for _, x := range crossFields {
-			if strings.HasPrefix(e.Field, x.prefix) {
-				deps = append(deps, prefix+pulumiPath(x.dep))
-			}
+		for _, dep := range paved.AppFieldDependencies(e.Field) {
+			deps = append(deps, prefix+pulumiPath(dep))
 		}
 		at := prefix
 		if strings.HasPrefix(e.Field, "secret_env.") {
@@ -223,10 +210,18 @@ var (
 )
 
 // pulumiPath turns a field of paved's JSON vocabulary
-// ("deployment.max_in_flight", "env.PORT") into the property path of the
-// Pulumi schema ("deployment.maxInFlight", "env.PORT"): the canary
-// settings sit in their own block, as in Terraform.
+// ("deployment.max_in_flight", "env.PORT", "overrides.web.env.A-B") into
+// the property path of the Pulumi schema ("deployment.maxInFlight",
+// "env.PORT", `overrides.web.env["A-B"]`): the canary settings sit in
+// their own block, as in Terraform.
 func pulumiPath(field string) string {
+	if rest, ok := strings.CutPrefix(field, "overrides."); ok {
+		app, sub, _ := strings.Cut(rest, ".")
+		if sub == "" {
+			return "overrides" + mapKey(app)
+		}
+		return "overrides" + mapKey(app) + "." + pulumiPath(sub)
+	}
 	for _, m := range []string{"secret_env", "env"} {
 		if key, ok := strings.CutPrefix(field, m+"."); ok {
 			return camel(m) + mapKey(key)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 
 	"github.com/pulumi/pulumi-go-provider/infer"
 
@@ -56,36 +55,24 @@ func (c *Config) Configure(context.Context) error {
 		return fmt.Errorf("endpoint: %w", err)
 	}
 	cfgs := map[string]paved.Config{}
-	regions := c.Regions
-	if regions == nil {
-		if regions, err = regionsFromEnv(os.Getenv("PAVED_REGIONS")); err != nil {
+	if c.Regions == nil {
+		// $PAVED_REGIONS, as the Terraform provider and the CLI read it;
+		// tokens from $PAVED_TOKEN.
+		if cfgs, err = paved.ParseRegions(os.Getenv(paved.RegionsEnv)); err != nil {
 			return err
 		}
 	}
-	for name, r := range regions {
-		cfgs[name] = paved.Config{Endpoint: r.Endpoint, Token: deref(r.Token), UserAgent: ua}
+	for name, r := range c.Regions {
+		cfgs[name] = paved.Config{Endpoint: r.Endpoint, Token: deref(r.Token)}
+	}
+	for name, cfg := range cfgs {
+		cfg.UserAgent = ua
+		cfgs[name] = cfg
 	}
 	if c.regions, err = paved.NewRegions(cfgs); err != nil {
 		return fmt.Errorf("regions: %w", err)
 	}
 	return nil
-}
-
-// regionsFromEnv reads $PAVED_REGIONS, "NAME=ENDPOINT[,NAME=ENDPOINT…]",
-// as the Terraform provider does.
-func regionsFromEnv(env string) (map[string]Region, error) {
-	if env == "" {
-		return nil, nil
-	}
-	out := map[string]Region{}
-	for _, item := range strings.Split(env, ",") {
-		name, endpoint, ok := strings.Cut(strings.TrimSpace(item), "=")
-		if !ok || name == "" || endpoint == "" {
-			return nil, fmt.Errorf("PAVED_REGIONS must be NAME=ENDPOINT pairs separated by commas, e.g. eu=https://paved.eu.example.com; got %q", item)
-		}
-		out[name] = Region{Endpoint: endpoint}
-	}
-	return out, nil
 }
 
 // clientOf is the configured cell client.

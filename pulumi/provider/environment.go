@@ -81,27 +81,33 @@ func (*Environment) Check(ctx context.Context, req infer.CheckRequest) (infer.Ch
 	if err != nil || len(failures) > 0 {
 		return infer.CheckResponse[EnvironmentArgs]{Inputs: args, Failures: failures}, err
 	}
+	return infer.CheckResponse[EnvironmentArgs]{Inputs: args, Failures: args.check().failures(req.NewInputs)}, nil
+}
+
+// check applies the library's rules (paved.EnvironmentSpec.Validate) to
+// the inputs; the override sources are paths here, read where given.
+func (a EnvironmentArgs) check() *checker {
 	var c checker
-	c.name("name", args.Name)
-	c.name("fromSpace", args.FromSpace)
-	c.duration("ttl", &args.Ttl, true)
-	for app, o := range args.Overrides {
-		at := "overrides" + mapKey(app)
+	c.duration("ttl", &a.Ttl, true) // the syntax; the library says the bounds
+	spec := paved.EnvironmentSpec{Name: a.Name, FromSpace: a.FromSpace, DestroyOnSuccess: deref(a.DestroyOnSuccess)}
+	if ttl, err := time.ParseDuration(a.Ttl); err == nil {
+		spec.TTL = paved.Duration(ttl)
+	}
+	for app, o := range a.Overrides {
 		if o.Source != nil {
 			if _, _, err := paved.ReadSource(*o.Source); err != nil {
-				c.add(at+".source", fmt.Sprintf("cannot read the source: %v", err))
+				c.add("overrides"+mapKey(app)+".source", fmt.Sprintf("cannot read the source: %v", err))
 			}
 		}
-		if o.Instances != nil && (*o.Instances < 0 || *o.Instances > paved.MaxAppInstances) {
-			c.add(at+".instances", fmt.Sprintf("instances must be between 0 and %d, not %d", paved.MaxAppInstances, *o.Instances))
+		if spec.Overrides == nil {
+			spec.Overrides = map[string]paved.AppOverride{}
 		}
-		for k := range o.Env {
-			if err := paved.CheckEnvName(k); err != nil {
-				c.add(at+".env"+mapKey(k), err.Error())
-			}
-		}
+		spec.Overrides[app] = paved.AppOverride{Instances: o.Instances, Env: o.Env}
 	}
-	return infer.CheckResponse[EnvironmentArgs]{Inputs: args, Failures: c.failures(req.NewInputs)}, nil
+	for _, fe := range spec.Validate() {
+		c.add(pulumiPath(fe.Field), fe.Message)
+	}
+	return &c
 }
 
 // Create clones the space, uploading override sources first.

@@ -270,8 +270,8 @@ func applyReplicaSet(ctx context.Context, in ReplicaSetArgs, prior *ReplicaSetSt
 	}
 	saved.RegionsStatus = regionsStatus(status)
 	if prior != nil {
-		if removed := removed(in.Regions, prior.Regions); len(removed) > 0 {
-			configured, _ := splitConfigured(removed, regions)
+		if removed := paved.RegionsLeft(in.Regions, prior.Regions); len(removed) > 0 {
+			configured, _ := regions.Split(removed)
 			if len(configured) > 0 {
 				if err := regions.ReplicaSets.Delete(ctx, in.Name, configured); err != nil {
 					return saved, infer.ResourceInitFailedError{Reasons: []string{fmt.Sprintf(
@@ -287,7 +287,7 @@ func applyReplicaSet(ctx context.Context, in ReplicaSetArgs, prior *ReplicaSetSt
 // the stack.
 func (*ReplicaSet) Read(ctx context.Context, req infer.ReadRequest[ReplicaSetArgs, ReplicaSetState]) (infer.ReadResponse[ReplicaSetArgs, ReplicaSetState], error) {
 	regions := regionsOf(ctx)
-	configured, gone := splitConfigured(req.State.Regions, regions)
+	configured, gone := regions.Split(req.State.Regions)
 	status, err := regions.ReplicaSets.Read(ctx, req.ID, configured)
 	if err != nil {
 		return infer.ReadResponse[ReplicaSetArgs, ReplicaSetState]{}, fmt.Errorf("read replica set %s: %w", req.ID, err)
@@ -313,7 +313,7 @@ func (*ReplicaSet) Read(ctx context.Context, req infer.ReadRequest[ReplicaSetArg
 // space stays. An unreachable region fails the destroy, naming it.
 func (*ReplicaSet) Delete(ctx context.Context, req infer.DeleteRequest[ReplicaSetState]) (infer.DeleteResponse, error) {
 	regions := regionsOf(ctx)
-	configured, _ := splitConfigured(req.State.Regions, regions)
+	configured, _ := regions.Split(req.State.Regions)
 	if err := regions.ReplicaSets.Delete(ctx, req.ID, configured); err != nil {
 		return infer.DeleteResponse{}, fmt.Errorf("delete replica set %s: %w", req.ID, err)
 	}
@@ -331,30 +331,6 @@ func regionsStatus(st *paved.ReplicaSetStatus) map[string]RegionStatus {
 			rs.Cloud = ptr(r.Cloud)
 		}
 		out[r.Region] = rs
-	}
-	return out
-}
-
-// splitConfigured splits region names into those the provider configures
-// and those it no longer does.
-func splitConfigured(names []string, regions *paved.Regions) (configured, gone []string) {
-	configured = []string{}
-	for _, name := range names {
-		if regions.Has(name) {
-			configured = append(configured, name)
-		} else {
-			gone = append(gone, name)
-		}
-	}
-	return configured, gone
-}
-
-func removed(now, before []string) []string {
-	var out []string
-	for _, name := range before {
-		if !slices.Contains(now, name) {
-			out = append(out, name)
-		}
 	}
 	return out
 }

@@ -269,7 +269,7 @@ func TestPulumiApp(t *testing.T) {
 	if err == nil {
 		t.Fatal("up with a failing canary succeeded")
 	}
-	if i := strings.Index(err.Error(), "rollout of shop/web failed"); i < 0 {
+	if i := strings.Index(err.Error(), "rollout of shop/web was rolled back"); i < 0 {
 		t.Errorf("the failed update does not say why: %v", err)
 	} else {
 		t.Logf("the failed update says: %s", strings.SplitN(err.Error()[i:], "\n", 2)[0])
