@@ -8,6 +8,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,8 +32,8 @@ type flagCase[O any] struct {
 	name string
 	args []string
 	want O
-	err  string             // the run is refused with an error holding this; runF is not called
-	env  map[string]string  // environment of the run
+	err  string               // the run is refused with an error holding this; runF is not called
+	env  map[string]string    // environment of the run
 	also func(*testing.T, *O) // more checks on the options runF got
 }
 
@@ -494,7 +495,10 @@ func TestWebhookSecrets(t *testing.T) {
 	if got, err := (&PipelineSetOptions{}).webhookSecrets(); got != nil || err != nil {
 		t.Fatalf("no flags: %v %v", got, err)
 	}
-	for _, tc := range []struct{ flags []string; err string }{
+	for _, tc := range []struct {
+		flags []string
+		err   string
+	}{
 		{[]string{"repo"}, `--webhook-secret-file "repo": use SOURCE=PATH`},
 		{[]string{"=" + lf}, `use SOURCE=PATH`},
 		{[]string{"repo="}, `use SOURCE=PATH`},
@@ -574,9 +578,9 @@ func TestOneLine(t *testing.T) {
 		want string
 	}{
 		{field, "source: not a tar.gz or zip archive"},
-		{fmtErr("upload source abc: %w", field), "upload source abc: source: not a tar.gz or zip archive"},
+		{fmt.Errorf("upload source abc: %w", field), "upload source abc: source: not a tar.gz or zip archive"},
 		{&paved.APIError{Status: 404, Message: "app \"web\" does not exist"}, `app "web" does not exist`},
-		{fmtErr("first\nsecond\n"), "first second"},
+		{fmt.Errorf("first\nsecond\n"), "first second"},
 	} {
 		if got := oneLine(tc.err); got != tc.want {
 			t.Errorf("oneLine(%q) = %q, want %q", tc.err, got, tc.want)
