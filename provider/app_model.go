@@ -70,64 +70,12 @@ type canaryModel struct {
 	MinRequests  types.Int64   `tfsdk:"min_requests"`
 }
 
-// toSpec builds the API spec from a plan (secret values are added by the caller).
-func (m *appSettingsModel) toSpec(ctx context.Context, digest string) (paved.AppSpec, diag.Diagnostics) {
-	var diags diag.Diagnostics
-	spec := paved.AppSpec{
-		Name:      m.Name.ValueString(),
-		Source:    digest,
-		Build:     m.Build.ValueString(),
-		Command:   m.Command.ValueString(),
-		Instances: int(m.Instances.ValueInt64()),
-		MemoryMB:  int(m.MemoryMB.ValueInt64()),
-	}
-	if !m.Env.IsNull() && !m.Env.IsUnknown() {
-		diags.Append(m.Env.ElementsAs(ctx, &spec.Env, false)...)
-	}
-	if !m.Routes.IsNull() && !m.Routes.IsUnknown() {
-		var routes []string
-		diags.Append(m.Routes.ElementsAs(ctx, &routes, false)...)
-		for _, r := range routes {
-			spec.Routes = append(spec.Routes, paved.ParseRoute(r))
-		}
-	}
-	if hc := m.HealthCheck; hc != nil {
-		spec.HealthCheck = &paved.HealthCheck{Type: hc.Type.ValueString(), Path: hc.Path.ValueString(),
-			Interval: durationOf(hc.Interval), Timeout: durationOf(hc.Timeout), Grace: durationOf(hc.Grace)}
-	}
-	if d := m.Deployment; d != nil {
-		spec.Deployment = d.toSpec(ctx, &diags)
-	}
-	return spec, diags
-}
-
-func (d *deploymentModel) toSpec(ctx context.Context, diags *diag.Diagnostics) *paved.DeploymentSpec {
-	out := &paved.DeploymentSpec{
-		Strategy:       d.Strategy.ValueString(),
-		MaxInFlight:    d.MaxInFlight.ValueString(),
-		MinHealthyTime: durationOf(d.MinHealthyTime),
-		DrainTimeout:   durationOf(d.DrainTimeout),
-		KeepOld:        durationOf(d.KeepOld),
-	}
-	if !d.ProgressDeadline.IsNull() {
-		v := durationOf(d.ProgressDeadline)
-		out.ProgressDeadline = &v
-	}
-	if !d.AutoRollback.IsNull() {
-		v := d.AutoRollback.ValueBool()
-		out.AutoRollback = &v
-	}
-	if c := d.Canary; c != nil {
-		var steps []int64
-		diags.Append(c.Steps.ElementsAs(ctx, &steps, false)...)
-		out.Steps = paved.WeightSteps(steps, durationOf(c.Watch))
-		if !c.MaxErrorRate.IsNull() {
-			v := c.MaxErrorRate.ValueFloat64()
-			out.MaxErrorRate = &v
-		}
-		out.MinRequests = int(c.MinRequests.ValueInt64())
-	}
-	return out
+// toSpec builds the API spec from a plan (secret values are added by the
+// caller): the spec the plan-time checks judged (specOf).
+func (m *appSettingsModel) toSpec(digest string) paved.AppSpec {
+	spec, _ := m.specOf(types.MapNull(types.StringType))
+	spec.Source = digest
+	return spec
 }
 
 // fill sets the model from the cell: settings that make a release come from

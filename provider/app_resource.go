@@ -356,8 +356,7 @@ func (r *AppResource) spec(ctx context.Context, plan appModel, config configGett
 			return paved.AppSpec{}, false
 		}
 	}
-	spec, d := plan.toSpec(ctx, digest)
-	diags.Append(d...)
+	spec := plan.toSpec(digest)
 	if sendSecrets {
 		spec.SecretEnv = secretEnvFrom(ctx, config, path.Root("secret_env"), diags)
 	}

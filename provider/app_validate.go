@@ -20,7 +20,7 @@ import (
 // attribute's validator says (a duration that is none, an empty build) is
 // left to it, and what is not known yet to the plan that knows it.
 func validateAppSettings(m *appSettingsModel, secretEnv types.Map, at path.Path, diags *diagnostics) {
-	spec, skip := m.declaredSpec(secretEnv)
+	spec, skip := m.specOf(secretEnv)
 	for _, fe := range spec.Validate() {
 		if skip.covers(fe.Field, paved.AppFieldDependencies(fe.Field)) {
 			continue
@@ -115,10 +115,11 @@ func (s skipped) covers(field string, deps []string) bool {
 	return false
 }
 
-// declaredSpec is the app's spec as configured, for the library's
-// checks, and the fields to skip. The source is a path here (ModifyPlan
-// reads it); a duration its attribute's validator refuses is left out.
-func (m *appSettingsModel) declaredSpec(secretEnv types.Map) (paved.AppSpec, skipped) {
+// specOf is the app's spec as configured or planned, and the fields to
+// leave alone at plan (not known yet, or refused by their attribute's own
+// validator, which leaves them out of the spec). The source is a path in
+// the model: the caller sets the digest.
+func (m *appSettingsModel) specOf(secretEnv types.Map) (paved.AppSpec, skipped) {
 	var skip skipped
 	str := func(v types.String, field string) string {
 		if v.IsUnknown() {
@@ -153,8 +154,10 @@ func (m *appSettingsModel) declaredSpec(secretEnv types.Map) (paved.AppSpec, ski
 			return nil
 		}
 		out := map[string]string{}
-		for k := range v.Elements() {
-			out[k] = "" // the library judges the names
+		for k, e := range v.Elements() {
+			if e, ok := e.(types.String); ok {
+				out[k] = e.ValueString() // "" while not known: the library judges the names
+			}
 		}
 		return out
 	}
@@ -194,6 +197,7 @@ func (m *appSettingsModel) declaredSpec(secretEnv types.Map) (paved.AppSpec, ski
 		MinHealthyTime: dur(d.MinHealthyTime, "deployment.min_healthy_time", false),
 		DrainTimeout:   dur(d.DrainTimeout, "deployment.drain_timeout", false),
 		KeepOld:        dur(d.KeepOld, "deployment.keep_old", false),
+		AutoRollback:   d.AutoRollback.ValueBoolPointer(),
 	}
 	if !d.ProgressDeadline.IsNull() {
 		if v := dur(d.ProgressDeadline, "deployment.progress_deadline", true); v > 0 {

@@ -99,13 +99,11 @@ func (m *replicaSetModel) placement() paved.ReplicaSetSpec {
 
 // toSpec builds the library's spec; source is the packed archive (nil when
 // the app has none) and digest its sha256.
-func (m *replicaSetModel) toSpec(ctx context.Context, source []byte, digest string, diags *diag.Diagnostics) paved.ReplicaSetSpec {
+func (m *replicaSetModel) toSpec(source []byte, digest string) paved.ReplicaSetSpec {
 	spec := m.placement()
 	spec.Source = source
 	if m.App != nil {
-		app, d := m.App.toSpec(ctx, digest)
-		diags.Append(d...)
-		spec.App = app
+		spec.App = m.App.toSpec(digest)
 	}
 	return spec
 }

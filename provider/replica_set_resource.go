@@ -282,7 +282,7 @@ func withTimeout(ctx context.Context, get func(context.Context, time.Duration) (
 // failure shows.
 func (r *ReplicaSetResource) apply(ctx context.Context, plan replicaSetModel, prior *replicaSetModel, config configGetter, st stateSetter, diags *diagnostics) {
 	source, digest, ok := packSource(plan.App.Source, plan.SourceHash, path.Root("app").AtName("source"), diags)
-	spec := plan.toSpec(ctx, source, digest, diags)
+	spec := plan.toSpec(source, digest)
 	// The secrets go to every region each time (a region that joins or
 	// lost its app needs them); a cell cuts no release for the same values.
 	if !plan.App.SecretEnvVersion.IsNull() || configSet(ctx, config, path.Root("app").AtName("secret_env"), diags) {
