@@ -9,9 +9,11 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -584,6 +586,91 @@ func TestOneLine(t *testing.T) {
 	} {
 		if got := oneLine(tc.err); got != tc.want {
 			t.Errorf("oneLine(%q) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestRequestsOfCommandsWithoutSeam: the commands that have no runF send
+// what their arguments and flags say (a stand-in cell records the
+// requests and answers {}).
+func TestRequestsOfCommandsWithoutSeam(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got = append(got, strings.TrimSpace(r.Method+" "+r.URL.RequestURI()+" "+string(body)))
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte("{}"))
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"space", "create", "prod"}, `POST /v1/spaces {"name":"prod"}`},
+		{[]string{"space", "list"}, `GET /v1/spaces`},
+		{[]string{"space", "delete", "prod"}, `DELETE /v1/spaces/prod`},
+		{[]string{"token", "create", "ci", "--role", "space_auditor", "--space", "prod"}, `POST /v1/tokens {"name":"ci","role":"space_auditor","space":"prod"}`},
+		{[]string{"token", "revoke", "tok_1"}, `DELETE /v1/tokens/tok_1`},
+		{[]string{"env", "create", "pr-1", "--from", "prod"}, `POST /v1/environments {"name":"pr-1","from_space":"prod","ttl":"1h0m0s"}`},
+		{[]string{"env", "create", "pr-1", "--from", "prod", "--ttl", "90m", "--destroy-on-success"},
+			`POST /v1/environments {"name":"pr-1","from_space":"prod","ttl":"1h30m0s","destroy_on_success":true}`},
+		{[]string{"env", "delete", "pr-1"}, `DELETE /v1/environments/pr-1`},
+		{[]string{"restore", "prod"}, `POST /v1/spaces/prod/restore {}`},
+		{[]string{"restore", "prod", "--snapshot", "3"}, `POST /v1/spaces/prod/restore {"snapshot":3}`},
+		{[]string{"snapshots", "prod"}, `GET /v1/spaces/prod/snapshots`},
+		{[]string{"pipeline", "list", "-s", "prod"}, `GET /v1/spaces/prod/pipelines`},
+		{[]string{"pipeline", "delete", "web", "-s", "prod"}, `DELETE /v1/spaces/prod/pipelines/web`},
+		{[]string{"pipeline", "check", "web", "repo", "-s", "prod"}, `POST /v1/spaces/prod/pipelines/web/sources/repo/check`},
+		{[]string{"pipeline", "timings", "web", "-s", "prod"}, `GET /v1/spaces/prod/pipelines/web/timings?last=20`},
+		{[]string{"pipeline", "timings", "web", "-s", "prod", "--last", "5"}, `GET /v1/spaces/prod/pipelines/web/timings?last=5`},
+		{[]string{"builds", "web", "-s", "prod"}, `GET /v1/spaces/prod/pipelines/web/builds`},
+		{[]string{"builds", "web/unit", "-s", "prod"}, `GET /v1/spaces/prod/pipelines/web/jobs/unit/builds`},
+		{[]string{"events", "--after", "7", "--limit", "3"}, `GET /v1/events?after=7&limit=3`},
+		{[]string{"events", "--limit", "0"}, `GET /v1/events?after=0`},
+		{[]string{"rollback", "web", "-s", "prod", "--to", "2", "--timeout", "1ms"}, `POST /v1/spaces/prod/apps/web/rollback {"to":2}`},
+	} {
+		got = nil
+		runCLI(t.Context(), append([]string{"--endpoint", srv.URL, "--token", "t"}, tc.args...)...)
+		if len(got) == 0 || got[0] != tc.want {
+			t.Errorf("paved %s sent %q, want first %q", strings.Join(tc.args, " "), got, tc.want)
+		}
+	}
+}
+
+// TestMainExitCode: Main, as the paved binary runs it, exits 1 with one
+// "paved: …" line on stderr for an error, and 0 otherwise.
+func TestMainExitCode(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args           []string
+		code           int
+		stdout, stderr string
+	}{
+		{[]string{"--version"}, 0, "paved version test\n", ""},
+		{[]string{"space", "create"}, 1, "", "paved: accepts 1 arg(s), received 0\n"},
+		{[]string{"apps", "-o", "yaml"}, 1, "", "paved: --output must be table or json, not \"yaml\"\n"},
+		{[]string{"token", "create", "ci", "--role", "root"}, 1, "", ""},
+	} {
+		cmd := exec.Command(exe, tc.args...)
+		cmd.Env = append(os.Environ(), "PAVED_CLI_TEST_AS_PAVED=1")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tc.code || stdout.String() != tc.stdout || tc.stderr != "" && stderr.String() != tc.stderr {
+			t.Errorf("paved %s: exit %d, stdout %q, stderr %q; want %d, %q, %q", strings.Join(tc.args, " "), code, stdout.String(), stderr.String(),
+				tc.code, tc.stdout, tc.stderr)
+		}
+		if tc.code != 0 && (!strings.HasPrefix(stderr.String(), "paved: ") || strings.Count(stderr.String(), "\n") != 1) {
+			t.Errorf("paved %s: the error is not one paved: line: %q", strings.Join(tc.args, " "), stderr.String())
 		}
 	}
 }

@@ -133,7 +133,9 @@ func Main(version string, args []string) int {
 func oneLine(err error) string {
 	msg := err.Error()
 	var apiErr *paved.APIError
-	if errors.As(err, &apiErr) && apiErr.Field != "" && !strings.HasPrefix(msg, apiErr.Field) {
+	// The API error's own text starts with its field; a wrapper's prefix
+	// ("upload source …: ") must not make the field appear twice.
+	if errors.As(err, &apiErr) && apiErr.Field != "" && !strings.Contains(msg, apiErr.Error()) {
 		msg = apiErr.Field + ": " + msg
 	}
 	return strings.ReplaceAll(strings.TrimSpace(msg), "\n", " ")
