@@ -8,6 +8,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -300,7 +301,7 @@ func TestPushApply(t *testing.T) {
 	current := func() paved.AppSpec {
 		return paved.AppSpec{Name: "web", Source: "abc", Build: "make", Command: "./old", Instances: 2, MemoryMB: 128,
 			Env: map[string]string{"A": "1", "KEEP": "k"}, Routes: []paved.Route{{Host: "old.test"}},
-			HealthCheck: &paved.HealthCheck{Type: paved.HealthHTTP, Path: "/healthz"}}
+			HealthCheck: &paved.HealthCheck{Type: paved.HealthHTTP, Path: "/healthz", Interval: paved.Duration(5 * time.Second), Grace: paved.Duration(time.Minute)}}
 	}
 	with := func(fn func(*paved.AppSpec)) paved.AppSpec { s := current(); fn(&s); return s }
 	for _, tc := range []struct {
@@ -320,10 +321,12 @@ func TestPushApply(t *testing.T) {
 			want: with(func(s *paved.AppSpec) { s.Env = map[string]string{"A": "2", "B": "x=y", "EMPTY": "", "KEEP": "k"} })},
 		{name: "build, command and memory cleared", args: []string{"--build", "", "--command", "./new", "--memory", "0"},
 			want: with(func(s *paved.AppSpec) { s.Build, s.Command, s.MemoryMB = "", "./new", 0 })},
-		{name: "a health path is an http check", args: []string{"--health-path", "/ready"},
-			want: with(func(s *paved.AppSpec) { s.HealthCheck = &paved.HealthCheck{Type: paved.HealthHTTP, Path: "/ready"} })},
-		{name: "a tcp check", args: []string{"--health-type", "tcp"},
-			want: with(func(s *paved.AppSpec) { s.HealthCheck = &paved.HealthCheck{Type: paved.HealthTCP} })},
+		{name: "a health path keeps the check's timing", args: []string{"--health-path", "/ready"},
+			want: with(func(s *paved.AppSpec) { s.HealthCheck.Path = "/ready" })},
+		{name: "a tcp check drops the path, keeps the timing", args: []string{"--health-type", "tcp"},
+			want: with(func(s *paved.AppSpec) { s.HealthCheck.Type, s.HealthCheck.Path = paved.HealthTCP, "" })},
+		{name: "a health path on an app without a check is an http check", args: []string{"--health-path", "/up"},
+			want: with(func(s *paved.AppSpec) { s.HealthCheck = &paved.HealthCheck{Type: paved.HealthHTTP, Path: "/up"} })},
 		{name: "env without =", args: []string{"-e", "A=1", "-e", "NOVALUE"}, err: `--env "NOVALUE" must look like KEY=VALUE`},
 		{name: "env without a key", args: []string{"-e", "=v"}, err: `--env "=v" must look like KEY=VALUE`},
 	} {
@@ -335,6 +338,9 @@ func TestPushApply(t *testing.T) {
 				t.Fatal(err)
 			}
 			spec := current()
+			if strings.Contains(tc.name, "without a check") {
+				spec.HealthCheck = nil
+			}
 			err := opts.apply(&spec)
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err {
@@ -672,5 +678,21 @@ func TestMainExitCode(t *testing.T) {
 		if tc.code != 0 && (!strings.HasPrefix(stderr.String(), "paved: ") || strings.Count(stderr.String(), "\n") != 1) {
 			t.Errorf("paved %s: the error is not one paved: line: %q", strings.Join(tc.args, " "), stderr.String())
 		}
+	}
+}
+
+func TestServerRefusesUnknownLogFormat(t *testing.T) {
+	err := runServer(context.Background(), &ServerOptions{f: &Factory{Out: io.Discard, Err: io.Discard}, LogFmt: "yaml"})
+	if err == nil || err.Error() != `--log-format "yaml": use text or json` {
+		t.Fatalf("runServer with --log-format yaml: %v", err)
+	}
+}
+
+func TestPushRefusesBadEnvBeforeUploading(t *testing.T) {
+	// No cell listens there: reaching for it would fail with another error.
+	f := &Factory{Out: io.Discard, Err: io.Discard, Endpoint: "http://127.0.0.1:1"}
+	err := runPush(context.Background(), &PushOptions{f: f, Dir: t.TempDir(), Space: "prod", App: "web", Env: []string{"NOVALUE"}})
+	if err == nil || err.Error() != `--env "NOVALUE" must look like KEY=VALUE` {
+		t.Fatalf("push with a bad --env: %v", err)
 	}
 }

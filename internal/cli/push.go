@@ -78,7 +78,21 @@ of a Procfile (of a directory).`,
 	return cmd
 }
 
+// checkEnv refuses an --env that is not KEY=VALUE, before anything is
+// uploaded.
+func (opts *PushOptions) checkEnv() error {
+	for _, kv := range opts.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("--env %q must look like KEY=VALUE", kv)
+		}
+	}
+	return nil
+}
+
 func runPush(ctx context.Context, opts *PushOptions) error {
+	if err := opts.checkEnv(); err != nil {
+		return err
+	}
 	c, err := opts.f.Client()
 	if err != nil {
 		return err
@@ -145,17 +159,31 @@ func (opts *PushOptions) apply(spec *paved.AppSpec) error {
 		}
 	}
 	if opts.HealthPath != "" || opts.HealthType != "" {
-		hc := paved.HealthCheck{Type: opts.HealthType, Path: opts.HealthPath}
-		if hc.Type == "" {
-			hc.Type = paved.HealthHTTP
+		// Only what the flags say changes: the interval, timeout and
+		// grace of the app's check stay.
+		var hc paved.HealthCheck
+		if spec.HealthCheck != nil {
+			hc = *spec.HealthCheck
+		}
+		if opts.HealthType != "" {
+			hc.Type = opts.HealthType
+			if hc.Type != paved.HealthHTTP {
+				hc.Path = "" // only an http check has a path
+			}
+		}
+		if opts.HealthPath != "" {
+			hc.Path = opts.HealthPath
+			if opts.HealthType == "" {
+				hc.Type = paved.HealthHTTP
+			}
 		}
 		spec.HealthCheck = &hc
 	}
+	if err := opts.checkEnv(); err != nil {
+		return err
+	}
 	for _, kv := range opts.Env {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return fmt.Errorf("--env %q must look like KEY=VALUE", kv)
-		}
+		k, v, _ := strings.Cut(kv, "=")
 		if spec.Env == nil {
 			spec.Env = map[string]string{}
 		}

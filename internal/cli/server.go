@@ -96,6 +96,9 @@ const tokenFlagWarning = "--token puts the admin token on the command line, wher
 const serverGCPercent = 400
 
 func runServer(ctx context.Context, opts *ServerOptions) error {
+	if opts.LogFmt != "text" && opts.LogFmt != "json" {
+		return fmt.Errorf("--log-format %q: use text or json", opts.LogFmt)
+	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
 	}
