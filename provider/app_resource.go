@@ -410,7 +410,7 @@ func (r *AppResource) Read(ctx context.Context, req resource.ReadRequest, resp *
 	space, name, _ := strings.Cut(m.ID.ValueString(), "/")
 	a, err := r.client.Apps.Get(ctx, space, name)
 	if paved.IsNotFound(err) {
-		resp.State.RemoveResource(ctx)
+		removeGone(ctx, resp, appIdentity{Space: m.Space, Name: m.Name})
 		return
 	}
 	if err != nil {

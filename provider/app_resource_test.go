@@ -164,7 +164,7 @@ func TestAccApp(t *testing.T) {
       min_requests   = 10
     }
   }`
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             cellIsEmpty(c),
 		Steps: []resource.TestStep{

@@ -34,7 +34,7 @@ data "paved_cell" "this" {
   depends_on = [paved_app.web]
 }
 `
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		Steps: []resource.TestStep{{
 			Config: config,

@@ -232,7 +232,7 @@ func (r *EnvironmentResource) Read(ctx context.Context, req resource.ReadRequest
 	}
 	env, err := r.client.Environments.Get(ctx, m.ID.ValueString())
 	if paved.IsNotFound(err) {
-		resp.State.RemoveResource(ctx)
+		removeGone(ctx, resp, nil)
 		return
 	}
 	if err != nil {

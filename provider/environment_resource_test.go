@@ -34,7 +34,7 @@ func TestAccEnvironmentAndSnapshot(t *testing.T) {
 	accPreCheck(t)
 	c := testcell.Start(t)
 	src := helloSource(t)
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             cellIsEmpty(c),
 		Steps: []resource.TestStep{

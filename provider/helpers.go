@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -27,4 +28,15 @@ func asAPIError(err error) (*paved.APIError, bool) {
 	var apiErr *paved.APIError
 	ok := errors.As(err, &apiErr)
 	return apiErr, ok
+}
+
+// removeGone drops a resource deleted outside from the state, so the plan
+// creates it again. A resource with an identity keeps it set: the
+// framework fails a read that ends without one, and a CLI that sends none
+// (Terraform before 1.12) would otherwise fail the refresh.
+func removeGone(ctx context.Context, resp *resource.ReadResponse, identity any) {
+	if identity != nil && resp.Identity != nil {
+		resp.Diagnostics.Append(resp.Identity.Set(ctx, identity)...)
+	}
+	resp.State.RemoveResource(ctx)
 }

@@ -249,7 +249,7 @@ func (r *PipelineResource) Read(ctx context.Context, req resource.ReadRequest, r
 	space, name, _ := strings.Cut(m.ID.ValueString(), "/")
 	p, err := r.client.Pipelines.Get(ctx, space, name)
 	if paved.IsNotFound(err) {
-		resp.State.RemoveResource(ctx)
+		removeGone(ctx, resp, nil)
 		return
 	}
 	if err != nil {

@@ -115,7 +115,7 @@ func TestAccPipeline(t *testing.T) {
 	accPreCheck(t)
 	c := testcell.Start(t)
 	repo := gitRepoForTest(t)
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             cellIsEmpty(c),
 		Steps: []resource.TestStep{
@@ -215,5 +215,5 @@ job {
 	for _, tc := range cases {
 		steps = append(steps, resource.TestStep{Config: tc.config, PlanOnly: true, ExpectError: regexp.MustCompile(tc.err)})
 	}
-	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: protoV6, Steps: steps})
+	accTest(t, resource.TestCase{ProtoV6ProviderFactories: protoV6, Steps: steps})
 }

@@ -88,7 +88,7 @@ func TestAccPipelineWebhookSecrets(t *testing.T) {
 	noSecrets := noSecretInPlan{secrets}
 	use := func(s string) func() { return func() { t.Setenv("TF_VAR_webhook_secret", s) } }
 	fromVar := `{ repo = var.webhook_secret }`
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             cellIsEmpty(c),
 		Steps: []resource.TestStep{

@@ -2,16 +2,21 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/hashicorp/go-version"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 )
@@ -29,6 +34,49 @@ func accPreCheck(t *testing.T) {
 	if os.Getenv("TF_ACC") == "" {
 		t.Skip("acceptance test: set TF_ACC=1 and TF_ACC_TERRAFORM_PATH (make test does)")
 	}
+}
+
+// identityCLI is the first CLI version with resource identity (import
+// blocks by identity): OpenTofu and Terraform 1.12.
+var identityCLI = version.Must(version.NewVersion("1.12.0"))
+
+// cliVersion is the name and version of the CLI the acceptance tests run
+// (TF_ACC_TERRAFORM_PATH), asked once.
+var cliVersion = sync.OnceValues(func() (string, *version.Version) {
+	bin := os.Getenv("TF_ACC_TERRAFORM_PATH")
+	out, err := exec.Command(bin, "version", "-json").Output()
+	var v struct {
+		Version string `json:"terraform_version"`
+	}
+	if err != nil || json.Unmarshal(out, &v) != nil {
+		panic(fmt.Sprintf("cannot tell the version of %s: %v %s", bin, err, out))
+	}
+	name := "terraform"
+	if strings.Contains(filepath.Base(bin), "tofu") {
+		name = "tofu"
+	}
+	return name, version.Must(version.NewVersion(v.Version))
+})
+
+// accTest runs an acceptance test case on the CLI of this run. Steps that
+// need what the CLI lacks (an import by resource identity before 1.12)
+// are left out, each said in the log with the reason; every other step
+// runs on both CLIs.
+func accTest(t *testing.T, tc resource.TestCase) {
+	t.Helper()
+	accPreCheck(t)
+	name, v := cliVersion()
+	t.Logf("CLI: %s %s", name, v)
+	steps := tc.Steps[:0:0]
+	for i, st := range tc.Steps {
+		if st.ImportStateKind == resource.ImportBlockWithResourceIdentity && v.LessThan(identityCLI) {
+			t.Logf("step %d (import by resource identity) left out: %s %s has no resource identity (needs %s)", i+1, name, v, identityCLI)
+			continue
+		}
+		steps = append(steps, st)
+	}
+	tc.Steps = steps
+	resource.Test(t, tc)
 }
 
 // requiredProviders is the terraform block of every test config.

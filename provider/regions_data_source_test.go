@@ -14,7 +14,7 @@ func TestAccRegionsDataSource(t *testing.T) {
 	aws := testcell.StartWith(t, testRegions[0])
 	gcp := testcell.StartWith(t, testRegions[1])
 	gcp.Stop() // a region down is reported, not an error
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		Steps: []resource.TestStep{{
 			Config: regionsProviderConfig([]*testcell.Cell{aws, gcp}) + `

@@ -361,7 +361,7 @@ func (r *ReplicaSetResource) Read(ctx context.Context, req resource.ReadRequest,
 			return
 		}
 	} else if allMissing(status) && len(gone) == 0 {
-		resp.State.RemoveResource(ctx)
+		removeGone(ctx, resp, nil)
 		return
 	}
 	for _, name := range gone {

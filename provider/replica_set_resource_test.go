@@ -189,7 +189,7 @@ func TestAccReplicaSetPlanTimeErrors(t *testing.T) {
 	src := helloSource(t)
 	squat(t, cells[1], "taken.example.test")
 	config := replicaSetConfig(cells, src, 1, "")
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             noReplicaSetLeft(cells),
 		Steps: []resource.TestStep{
@@ -233,7 +233,7 @@ func TestAccReplicaSet(t *testing.T) {
 	cells := startRegions(t)
 	gcp, onprem := cells[1], cells[2]
 	src := helloSource(t)
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             noReplicaSetLeft(cells),
 		Steps: []resource.TestStep{

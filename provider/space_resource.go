@@ -145,7 +145,7 @@ func (r *SpaceResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	}
 	sp, err := r.client.Spaces.Get(ctx, m.ID.ValueString())
 	if paved.IsNotFound(err) {
-		resp.State.RemoveResource(ctx)
+		removeGone(ctx, resp, spaceIdentity{Name: m.Name})
 		return
 	}
 	if err != nil {

@@ -26,7 +26,7 @@ resource "paved_space" "s" {
 func TestAccSpace(t *testing.T) {
 	accPreCheck(t)
 	c := testcell.Start(t)
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             cellIsEmpty(c),
 		Steps: []resource.TestStep{
@@ -128,7 +128,7 @@ resource "paved_app" "x" {
 	for _, tc := range cases {
 		steps = append(steps, resource.TestStep{Config: tc.config, PlanOnly: true, ExpectError: regexp.MustCompile(tc.err)})
 	}
-	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: protoV6, Steps: steps})
+	accTest(t, resource.TestCase{ProtoV6ProviderFactories: protoV6, Steps: steps})
 	if apps, _ := c.Client.Apps.List(context.Background(), paved.ListAppsOptions{}); len(apps) != 0 {
 		t.Fatalf("a refused config created apps: %+v", apps)
 	}

@@ -32,7 +32,7 @@ data "paved_cell" "this" {
 }
 `, c.Endpoint, c.Token, caCert)
 	}
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		Steps: []resource.TestStep{
 			{

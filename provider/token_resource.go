@@ -206,7 +206,7 @@ func (r *TokenResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	}
 	t, err := r.client.Tokens.Get(ctx, m.ID.ValueString())
 	if paved.IsNotFound(err) || (err == nil && t.Revoked()) {
-		resp.State.RemoveResource(ctx)
+		removeGone(ctx, resp, tokenIdentity{ID: m.ID})
 		return
 	}
 	if err != nil {

@@ -179,7 +179,7 @@ func TestAccToken(t *testing.T) {
 	}
 	noSecrets := noSecretInPlan{secrets}
 	var firstID, secondID string
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             allTokensRevoked(c),
 		Steps: []resource.TestStep{
@@ -297,7 +297,7 @@ resource "paved_token" "t" {
 	for _, tc := range cases {
 		steps = append(steps, resource.TestStep{Config: tc.config, PlanOnly: true, ExpectError: regexp.MustCompile(tc.err)})
 	}
-	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: protoV6, Steps: steps})
+	accTest(t, resource.TestCase{ProtoV6ProviderFactories: protoV6, Steps: steps})
 	if ts, _ := c.Client.Tokens.List(context.Background()); len(ts) != 0 {
 		t.Fatalf("a refused config created tokens: %+v", ts)
 	}

@@ -8,8 +8,10 @@
 //
 //	cd tests && go test -count=1 -v -timeout 30m ./...
 //
-// TOFU names the OpenTofu binary (default: scripts/install-tofu.sh, which
-// builds and caches it), PAVED_BIN the paved binary (default: built once).
+// TF_CLI names the CLI to run, OpenTofu or Terraform (default: the OpenTofu
+// of scripts/install-tofu.sh, which builds and caches it; `make terratest`
+// runs the suites once per CLI of scripts/tf-clis.sh), PAVED_BIN the paved
+// binary (default: built once).
 package tests
 
 import (
@@ -29,8 +31,8 @@ import (
 const providerVersion = "0.1.0"
 
 var (
-	tofuBin   string // the OpenTofu CLI
-	cliConfig string // TF_CLI_CONFIG_FILE pointing OpenTofu at the local provider
+	tofuBin   string // the CLI: OpenTofu or Terraform (TF_CLI)
+	cliConfig string // TF_CLI_CONFIG_FILE pointing the CLI at the local provider
 )
 
 func TestMain(m *testing.M) {
@@ -45,12 +47,17 @@ func TestMain(m *testing.M) {
 func setup(m *testing.M) (int, error) {
 	root := repoRoot()
 	var err error
-	if tofuBin = os.Getenv("TOFU"); tofuBin == "" {
+	if tofuBin = os.Getenv("TF_CLI"); tofuBin == "" {
 		out, err := exec.Command(filepath.Join(root, "scripts", "install-tofu.sh")).Output()
 		if err != nil {
 			return 0, fmt.Errorf("install OpenTofu: %w", err)
 		}
 		tofuBin = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command(tofuBin, "version").Output(); err == nil {
+		fmt.Fprintf(os.Stderr, "tests: CLI %s: %s\n", tofuBin, strings.SplitN(string(out), "\n", 2)[0])
+	} else {
+		return 0, fmt.Errorf("the CLI %s does not run: %w", tofuBin, err)
 	}
 	if _, err := testcell.Binary(); err != nil {
 		return 0, err
@@ -66,28 +73,50 @@ func setup(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// providerMirror builds the provider into a filesystem mirror and writes an
-// OpenTofu CLI config that installs pavedroad/paved from it (and nothing
-// from the network). A mirror, unlike dev_overrides, lets `tofu init` run
-// as a user would run it, lock file and module installation included.
+// providerMirror builds the provider into a filesystem mirror and writes a
+// CLI config that installs pavedroad/paved from it (and nothing from the
+// network), under the name each CLI gives "pavedroad/paved": OpenTofu's
+// registry.opentofu.org and Terraform's registry.terraform.io. A mirror,
+// unlike dev_overrides, lets init run as a user would run it, lock file
+// and module installation included.
 func providerMirror(root, work string) (string, error) {
-	dir := filepath.Join(work, "mirror", "registry.opentofu.org", "pavedroad", "paved", providerVersion, runtime.GOOS+"_"+runtime.GOARCH)
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "terraform-provider-paved_v"+providerVersion), ".")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build the provider: %v\n%s", err, out)
+	hosts := []string{"registry.opentofu.org", "registry.terraform.io"}
+	mirror := filepath.Join(work, "mirror")
+	var built string
+	for _, host := range hosts {
+		dir := filepath.Join(mirror, host, "pavedroad", "paved", providerVersion, runtime.GOOS+"_"+runtime.GOARCH)
+		bin := filepath.Join(dir, "terraform-provider-paved_v"+providerVersion)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+		if built != "" {
+			if err := os.Link(built, bin); err != nil {
+				return "", err
+			}
+			continue
+		}
+		build := exec.Command("go", "build", "-o", bin, ".")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("build the provider: %v\n%s", err, out)
+		}
+		built = bin
+	}
+	var include string
+	for _, host := range hosts {
+		include += fmt.Sprintf("%q, ", host+"/pavedroad/paved")
 	}
 	cfg := filepath.Join(work, "tofurc")
 	body := fmt.Sprintf(`provider_installation {
   filesystem_mirror {
     path    = %q
-    include = ["registry.opentofu.org/pavedroad/paved"]
+    include = [%s]
   }
   direct {
-    exclude = ["registry.opentofu.org/pavedroad/paved"]
+    exclude = [%s]
   }
 }
-`, filepath.Join(work, "mirror"))
+`, mirror, include, include)
 	return cfg, os.WriteFile(cfg, []byte(body), 0o644)
 }
 

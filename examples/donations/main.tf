@@ -4,6 +4,7 @@
 # merges the regions' donations itself (see app/README.md).
 
 terraform {
+  required_version = ">= 1.11" # OpenTofu or Terraform: write-only arguments
   required_providers {
     paved = { source = "pavedroad/paved" }
   }

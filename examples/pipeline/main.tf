@@ -8,7 +8,7 @@
 #   cd "$(tofu output -raw repository)" && sed -i 's/hello from paved/hello again/' main.go \
 #     && git commit -qam again   # then watch: bin/paved builds web/ship --space pipeline
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.11" # OpenTofu or Terraform: write-only arguments
   required_providers {
     paved = { source = "pavedroad/paved", version = ">= 0.1.0" }
   }

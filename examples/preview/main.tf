@@ -3,7 +3,7 @@
 #   export PAVED_ENDPOINT=… PAVED_TOKEN=…
 #   tofu init && tofu apply
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.11" # OpenTofu or Terraform: write-only arguments
   required_providers {
     paved = { source = "pavedroad/paved", version = ">= 0.1.0" }
   }

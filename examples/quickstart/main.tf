@@ -3,7 +3,7 @@
 #   tofu init && tofu apply
 #   curl -H "Host: $(tofu output -raw host)" http://127.0.0.1:7480/
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.11" # OpenTofu or Terraform: write-only arguments
   required_providers {
     paved = { source = "pavedroad/paved", version = ">= 0.1.0" }
   }

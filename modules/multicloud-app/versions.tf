@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.11" # OpenTofu or Terraform: write-only arguments
   required_providers {
     paved = {
       source  = "pavedroad/paved"

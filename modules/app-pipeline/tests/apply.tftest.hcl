@@ -12,6 +12,10 @@ variables {
   command    = "./hello"
   instances  = 1
   routes     = ["web.modtest.example.test"]
+  # A value, not the default: Terraform 1.11's test runner otherwise sets
+  # the ephemeral variable at apply but not at plan, and fails.
+  webhook_secret         = "modtest-webhook-secret-0123456789abcdef"
+  webhook_secret_version = 1
 }
 
 run "apply_app_and_pipeline" {
