@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -86,5 +87,57 @@ func TestAttributePath(t *testing.T) {
 	}
 	if _, ok := attributePath("something.else"); ok {
 		t.Error("unknown field mapped")
+	}
+}
+
+// TestAppChange: only what reaches the cell is a change; the local source
+// path, another spelling of a duration and (after an import) a new
+// secret_env_version alone are not.
+func TestAppChange(t *testing.T) {
+	state := appModel{
+		appSettingsModel: appSettingsModel{
+			Name: types.StringValue("web"), Source: types.StringNull(), Command: types.StringValue("./hello"),
+			Instances: types.Int64Value(2), MemoryMB: types.Int64Value(0), Build: types.StringNull(),
+			Env:         types.MapValueMust(types.StringType, map[string]attr.Value{"GREETING": types.StringValue("hi")}),
+			Routes:      types.ListNull(types.StringType),
+			HealthCheck: &healthCheckModel{Type: types.StringValue("http"), Path: types.StringNull(), Interval: types.StringValue("1m0s"), Timeout: types.StringNull(), Grace: types.StringNull()},
+		},
+		SourceHash: types.StringValue("abc"), SecretEnvVersion: types.StringNull(),
+	}
+	imported := func(m *appModel) {
+		m.Source = types.StringValue("/src/web")
+		m.SecretEnvVersion = types.StringValue("1")
+	}
+	cases := []struct {
+		name        string
+		change      func(*appModel)
+		adopt, want bool
+	}{
+		{"unchanged", func(*appModel) {}, false, false},
+		{"a source path with the same content", func(m *appModel) { m.Source = types.StringValue("/elsewhere") }, false, false},
+		{"another spelling of a duration", func(m *appModel) {
+			hc := *m.HealthCheck
+			hc.Interval = types.StringValue("60s")
+			m.HealthCheck = &hc
+		}, false, false},
+		{"an import adopting the secrets", imported, true, false},
+		{"secrets set without an import", imported, false, true},
+		{"new source content", func(m *appModel) { m.SourceHash = types.StringValue("def") }, false, true},
+		{"source not known yet", func(m *appModel) { m.SourceHash = types.StringUnknown() }, false, true},
+		{"env", func(m *appModel) {
+			m.Env = types.MapValueMust(types.StringType, map[string]attr.Value{"GREETING": types.StringValue("ho")})
+		}, true, true},
+		{"command not known yet", func(m *appModel) { m.Command = types.StringUnknown() }, true, true},
+		{"deployment", func(m *appModel) {
+			m.Deployment = &deploymentModel{Strategy: types.StringValue("recreate"), MaxInFlight: types.StringNull(), MinHealthyTime: types.StringNull(),
+				ProgressDeadline: types.StringNull(), AutoRollback: types.BoolNull(), DrainTimeout: types.StringNull(), KeepOld: types.StringNull()}
+		}, true, true},
+	}
+	for _, tc := range cases {
+		plan := state
+		tc.change(&plan)
+		if got := appChange(plan, state, tc.adopt); got != tc.want {
+			t.Errorf("%s: change %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/identityschema"
@@ -22,6 +25,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
+	"github.com/pavedroad/terraform-provider-paved/provider/planmodifiers"
 	"github.com/pavedroad/terraform-provider-paved/provider/validators"
 )
 
@@ -56,7 +60,10 @@ func (r *AppResource) Metadata(_ context.Context, req resource.MetadataRequest, 
 // docs, Pulumi and scripts rely on it.
 func (r *AppResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	attrs := appSettingsAttributes()
-	maps.Copy(attrs, secretEnvAttributes("Sent when `secret_env_version` changes."))
+	maps.Copy(attrs, secretEnvAttributes("Sent when `secret_env_version` changes (but not by the first apply after an import: see `secret_env_version`).",
+		"After an import, the first apply takes the configured value as the version of the secrets the app already has: "+
+			"it is recorded without sending `secret_env` (the cell keeps its secret values), so adopting a running app rolls nothing out. "+
+			"Change it afterwards to send `secret_env`."))
 	maps.Copy(attrs, map[string]schema.Attribute{
 		"id": schema.StringAttribute{
 			Computed: true, MarkdownDescription: "`space/name`.",
@@ -89,16 +96,20 @@ func (r *AppResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 
 // secretEnvAttributes are secret_env (write-only) and secret_env_version,
 // shared by paved_app and the app block of paved_replica_set; when says
-// when the values are sent.
-func secretEnvAttributes(when string) map[string]schema.Attribute {
+// when the values are sent, afterImport what the first apply after an
+// import does with secret_env_version.
+func secretEnvAttributes(when, afterImport string) map[string]schema.Attribute {
 	return map[string]schema.Attribute{
 		"secret_env": schema.MapAttribute{
 			Optional: true, WriteOnly: true, Sensitive: true, ElementType: types.StringType,
 			MarkdownDescription: "Secret environment variables of the instances (not of the build). Write-only: never in plan or state; " +
 				"the cell never returns them and redacts them in the instances' logs. " + when,
 		},
+		// After an import the state has no secret_env_version: the first
+		// apply adopts the secrets the cell has (adoptsSecrets).
 		"secret_env_version": schema.StringAttribute{
-			Optional: true, MarkdownDescription: "Change it to send new `secret_env` values (they cannot be compared, since they are not stored).",
+			Optional: true, MarkdownDescription: "Change it to send new `secret_env` values (they cannot be compared, since they are not stored). " +
+				afterImport,
 		},
 	}
 }
@@ -133,8 +144,9 @@ func appSettingsAttributes() map[string]schema.Attribute {
 			PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 		},
 		"source": schema.StringAttribute{
-			Optional:            true,
-			MarkdownDescription: "A directory (packed reproducibly, skipping `.git` and `.pavedignore` entries), a `.tar.gz` or a `.zip`. A change of its content is an in-place update.",
+			Optional: true,
+			MarkdownDescription: "A directory (packed reproducibly, skipping `.git` and `.pavedignore` entries), a `.tar.gz` or a `.zip`. A change of its content is an in-place update. " +
+				"A new path with the same content (as after an import, which cannot know the path) is only recorded: no release.",
 		},
 		"build": schema.StringAttribute{
 			Optional: true, MarkdownDescription: "Build command, run in the unpacked source.",
@@ -163,8 +175,11 @@ func appSettingsAttributes() map[string]schema.Attribute {
 
 // appSettingsBlocks are the health_check and deployment blocks of an app.
 func appSettingsBlocks() map[string]schema.Block {
+	// Another spelling of the state's duration ("1m" for "1m0s", as an
+	// import reads it) plans no change.
 	dur := func(desc string, positive bool) schema.StringAttribute {
-		return schema.StringAttribute{Optional: true, MarkdownDescription: desc, Validators: []validator.String{validators.Duration(positive)}}
+		return schema.StringAttribute{Optional: true, MarkdownDescription: desc, Validators: []validator.String{validators.Duration(positive)},
+			PlanModifiers: []planmodifier.String{planmodifiers.SameDuration()}}
 	}
 	return map[string]schema.Block{
 		"health_check": schema.SingleNestedBlock{
@@ -255,13 +270,59 @@ func (r *AppResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if plan.SourceHash.Equal(state.SourceHash) && !releaseChange(plan, state) {
+	adopt := adoptsSecrets(ctx, req.Private, state)
+	if !appChange(plan, state, adopt) {
+		// Only what the cell cannot know changes (the local source path,
+		// a secret_env_version adopted after an import, timeouts): Update
+		// records it and sends nothing, so every computed value stays
+		// what the cell says (the framework planned them unknown).
+		for p, v := range map[string]attr.Value{"release": state.Release, "last_good_release": state.LastGoodRelease,
+			"running_instances": state.RunningInstances, "status": state.Status, "urls": state.URLs} {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(p), v)...)
+		}
+		return
+	}
+	if plan.SourceHash.Equal(state.SourceHash) && !releaseChange(plan, state, adopt) {
 		return
 	}
 	for _, p := range []string{"release", "last_good_release", "running_instances"} {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(p), types.Int64Unknown())...)
 	}
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("status"), types.StringUnknown())...)
+}
+
+// adoptsSecrets tells whether a plan adopts the app's secrets: the first
+// apply after an import (the state has no secret_env_version) records the
+// configured secret_env_version as the version of the secrets the cell
+// has, without sending secret_env. A platform engineer adopting a running
+// app expects no redeploy, and the cell keeps its secret values; a later
+// change of secret_env_version sends them and rolls out.
+func adoptsSecrets(ctx context.Context, private privateState, state appModel) bool {
+	return state.SecretEnvVersion.IsNull() && imported(ctx, private)
+}
+
+// appChange tells whether a plan changes anything the cell has: the
+// source's content, the settings as the cell gets them, or the secrets (a
+// new secret_env_version, unless adopted).
+func appChange(plan, state appModel, adoptSecrets bool) bool {
+	if !plan.SourceHash.Equal(state.SourceHash) || !adoptSecrets && !plan.SecretEnvVersion.Equal(state.SecretEnvVersion) {
+		return true
+	}
+	return settingsChange(&plan.appSettingsModel, &state.appSettingsModel)
+}
+
+// settingsChange tells whether planned settings differ from the state's
+// as the cell gets them (the source is compared by its digest); a setting
+// not known yet is a change.
+func settingsChange(plan, state *appSettingsModel) bool {
+	p, skip := plan.specOf(types.MapNull(types.StringType))
+	if len(skip) > 0 {
+		return true
+	}
+	s, _ := state.specOf(types.MapNull(types.StringType))
+	planned, err1 := json.Marshal(p)
+	prior, err2 := json.Marshal(s)
+	return err1 != nil || err2 != nil || !bytes.Equal(planned, prior)
 }
 
 // planSourceHash sets the planned source_hash from the source on disk (at
@@ -285,10 +346,10 @@ func planSourceHash(ctx context.Context, source types.String, at path.Path, resp
 }
 
 // releaseChange tells whether a plan changes anything that cuts a release
-// besides the source.
-func releaseChange(plan, state appModel) bool {
+// besides the source (a secret_env_version adopted after an import cuts none).
+func releaseChange(plan, state appModel, adoptSecrets bool) bool {
 	return !plan.Build.Equal(state.Build) || !plan.Command.Equal(state.Command) || !plan.Env.Equal(state.Env) ||
-		!plan.MemoryMB.Equal(state.MemoryMB) || !plan.SecretEnvVersion.Equal(state.SecretEnvVersion) ||
+		!plan.MemoryMB.Equal(state.MemoryMB) || !adoptSecrets && !plan.SecretEnvVersion.Equal(state.SecretEnvVersion) ||
 		!plan.Instances.Equal(state.Instances) || fmt.Sprint(plan.HealthCheck) != fmt.Sprint(state.HealthCheck)
 }
 
@@ -329,7 +390,17 @@ func (r *AppResource) Update(ctx context.Context, req resource.UpdateRequest, re
 	resp.Diagnostics.Append(d...)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	sendSecrets := !plan.SecretEnvVersion.Equal(state.SecretEnvVersion)
+	adopt := adoptsSecrets(ctx, req.Private, state)
+	if !appChange(plan, state, adopt) {
+		// Nothing the cell has changes (see ModifyPlan): record the plan,
+		// whose computed values are the state's.
+		plan.SecretEnv = types.MapNull(types.StringType)
+		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+		resp.Diagnostics.Append(resp.Identity.Set(ctx, appIdentity{Space: plan.Space, Name: plan.Name})...)
+		applied(ctx, resp.Private, &resp.Diagnostics)
+		return
+	}
+	sendSecrets := !adopt && !plan.SecretEnvVersion.Equal(state.SecretEnvVersion)
 	spec, ok := r.spec(ctx, plan, req.Config, sendSecrets, &resp.Diagnostics)
 	if !ok {
 		return
@@ -341,6 +412,9 @@ func (r *AppResource) Update(ctx context.Context, req resource.UpdateRequest, re
 	}
 	r.finish(ctx, a, plan, state.SecretEnvVersion, &resp.State, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.Identity.Set(ctx, appIdentity{Space: plan.Space, Name: plan.Name})...)
+	if !resp.Diagnostics.HasError() {
+		applied(ctx, resp.Private, &resp.Diagnostics)
+	}
 }
 
 // spec uploads the source (unless the cell has it) and builds the API spec.
@@ -461,6 +535,7 @@ func (r *AppResource) ImportState(ctx context.Context, req resource.ImportStateR
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), id)...)
+	markImported(ctx, resp.Private, &resp.Diagnostics) // the first apply adopts the secrets (adoptsSecrets)
 }
 
 // packSource packs the source a plan names (none: nil data) and checks it

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -144,10 +145,74 @@ func cellIsEmpty(c *testcell.Cell) resource.TestCheckFunc {
 	}
 }
 
+// appImportPlanChecks are the checks of the first plan after an import of
+// the app running release: an in-place update that only records what the
+// cell cannot know, every computed value known.
+func appImportPlanChecks(release int64) []plancheck.PlanCheck {
+	return []plancheck.PlanCheck{
+		plancheck.ExpectResourceAction("paved_app.web", plancheck.ResourceActionUpdate),
+		onlyLocalChanges{addr: "paved_app.web", local: []string{"source", "secret_env_version"}},
+		plancheck.ExpectKnownValue("paved_app.web", tfjsonpath.New("release"), knownvalue.Int64Exact(release)),
+		plancheck.ExpectKnownValue("paved_app.web", tfjsonpath.New("last_good_release"), knownvalue.Int64Exact(release)),
+		plancheck.ExpectKnownValue("paved_app.web", tfjsonpath.New("status"), knownvalue.StringExact("running")),
+		plancheck.ExpectKnownValue("paved_app.web", tfjsonpath.New("running_instances"), knownvalue.Int64Exact(2)),
+		plancheck.ExpectKnownValue("paved_app.web", tfjsonpath.New("urls"),
+			knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("http://web.shop.example.test/")})),
+		plancheck.ExpectKnownValue("paved_app.web", tfjsonpath.New("source_hash"), knownvalue.NotNull()),
+	}
+}
+
+// appOnCell is shop/web as the cell has it.
+func appOnCell(t *testing.T, c *testcell.Cell) *paved.App {
+	t.Helper()
+	a, err := c.Client.Apps.Get(context.Background(), "shop", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// appSeen is shop/web on the cell and its newest deployment.
+type appSeen struct {
+	app            *paved.App
+	lastDeployment int64
+}
+
+func seeApp(t *testing.T, c *testcell.Cell) appSeen {
+	t.Helper()
+	ds, err := c.Client.Deployments.List(context.Background(), "shop", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := appSeen{app: appOnCell(t, c)}
+	for _, d := range ds {
+		seen.lastDeployment = max(seen.lastDeployment, d.ID)
+	}
+	return seen
+}
+
+// appUnchanged checks shop/web is as it was (*before): the same spec
+// version, release and deployments.
+func appUnchanged(t *testing.T, c *testcell.Cell, before *appSeen) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		was, now := *before, seeApp(t, c)
+		a, w := now.app, was.app
+		if a.Version != w.Version || a.Generation != w.Generation || a.Release != w.Release || a.LastGoodRelease != w.LastGoodRelease {
+			return fmt.Errorf("the import changed the app: version %d→%d, generation %d→%d, release %d→%d, last good %d→%d",
+				w.Version, a.Version, w.Generation, a.Generation, w.Release, a.Release, w.LastGoodRelease, a.LastGoodRelease)
+		}
+		if now.lastDeployment != was.lastDeployment {
+			return fmt.Errorf("the import started deployment %d", now.lastDeployment)
+		}
+		return nil
+	}
+}
+
 func TestAccApp(t *testing.T) {
 	accPreCheck(t)
 	c := testcell.Start(t)
 	src := helloSource(t)
+	var running appSeen // the app on the cell before an import
 	var stopLoad func()
 	defer func() {
 		if stopLoad != nil {
@@ -167,7 +232,7 @@ func TestAccApp(t *testing.T) {
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             cellIsEmpty(c),
-		Steps: []resource.TestStep{
+		Steps: slices.Concat([]resource.TestStep{
 			{ // create
 				Config: appConfig(c, src, "hello v1", ""),
 				Check: resource.ComposeAggregateTestCheckFunc(
@@ -220,17 +285,41 @@ func TestAccApp(t *testing.T) {
 				ImportStateVerifyIgnore: []string{"source", "secret_env_version", "timeouts"},
 			},
 			{ // import by identity: source (a local path) and secret_env_version cannot be
-				// read back from the cell, so the import plans an in-place update that sets them
-				// (never a replacement)
+				// read back from the cell, so the import plans an in-place update that only
+				// records them: every computed value stays what the cell says
 				Config:             appConfig(c, src, "hello v2", ""),
 				ResourceName:       "paved_app.web",
 				ImportState:        true,
 				ImportStateKind:    resource.ImportBlockWithResourceIdentity,
 				ExpectNonEmptyPlan: true,
-				ImportPlanChecks: resource.ImportPlanChecks{PreApply: []plancheck.PlanCheck{
+				ImportPlanChecks:   resource.ImportPlanChecks{PreApply: appImportPlanChecks(3)},
+			},
+		}, reimport{ // each way of importing adopts the running app: no new release, no deployment
+			addr: "paved_app.web", id: "shop/web", identity: `{ space = "shop", name = "web" }`,
+			config: appConfig(c, src, "hello v2", ""), action: plancheck.ResourceActionUpdate,
+			local: []string{"source", "secret_env_version"}, cells: []*testcell.Cell{c},
+			before: func() { running = seeApp(t, c) }, unchanged: appUnchanged(t, c, &running),
+		}.steps(t), []resource.TestStep{
+			{ // after the import, a new secret_env_version sends the secrets and rolls out
+				Config: strings.Replace(appConfig(c, src, "hello v2", ""), `API_KEY = "s3cret-value-never-in-state" }
+  secret_env_version = "1"`, `API_KEY = "s3cret-value-never-in-state", API_KEY_2 = "s3cret-2" }
+  secret_env_version = "2"`, 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("paved_app.web", plancheck.ResourceActionUpdate),
-					plancheck.ExpectKnownValue("paved_app.web", tfjsonpath.New("instances"), knownvalue.Int64Exact(2)),
+					plancheck.ExpectUnknownValue("paved_app.web", tfjsonpath.New("release")),
 				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("paved_app.web", "release", "4"),
+					resource.TestCheckResourceAttr("paved_app.web", "secret_env_version", "2"),
+					func(*terraform.State) error {
+						if a := appOnCell(t, c); !slices.Contains(a.SecretEnvKeys, "API_KEY_2") {
+							return fmt.Errorf("the new secret did not reach the cell: %v", a.SecretEnvKeys)
+						}
+						return nil
+					},
+					answers(t, c, "hello v2", 4),
+					stateHasNo("s3cret-2"),
+				),
 			},
 			{ // drift: scaled outside, planned back
 				PreConfig: func() {
@@ -287,7 +376,7 @@ func TestAccApp(t *testing.T) {
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
 			},
-		},
+		}),
 	})
 	if a, err := c.Client.Apps.List(context.Background(), paved.ListAppsOptions{}); err != nil || len(a) != 0 {
 		t.Fatalf("apps left after destroy: %v %v", a, err)

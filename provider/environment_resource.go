@@ -68,10 +68,16 @@ func (r *EnvironmentResource) Schema(_ context.Context, _ resource.SchemaRequest
 				Validators:    []validator.String{validators.Duration(true)},
 				PlanModifiers: []planmodifier.String{planmodifiers.SameDuration(), stringplanmodifier.RequiresReplace()}},
 			"destroy_on_success": schema.BoolAttribute{Optional: true, MarkdownDescription: "A pipeline destroys it after a successful run.",
-				PlanModifiers: []planmodifier.Bool{boolplanmodifier.RequiresReplace()}},
+				PlanModifiers: []planmodifier.Bool{boolplanmodifier.RequiresReplaceIf(otherBool,
+					"Another value replaces the environment (false and unset are the same).",
+					"Another value replaces the environment (`false` and unset are the same).")}},
 			"overrides": schema.MapNestedAttribute{
-				Optional: true, MarkdownDescription: "Per app of the space: a different `source` (directory, .tar.gz or .zip), `instances` or `env`.",
-				PlanModifiers: []planmodifier.Map{mapplanmodifier.RequiresReplace()},
+				Optional: true, MarkdownDescription: "Per app of the space: a different `source` (directory, .tar.gz or .zip), `instances` or `env`. " +
+					"The cell does not keep them, so the first apply after an import records the configured overrides as the ones " +
+					"the environment was made with, in place; any later change replaces it.",
+				PlanModifiers: []planmodifier.Map{mapplanmodifier.RequiresReplaceIf(changesOverrides,
+					"A change replaces the environment; after an import the configured overrides are recorded.",
+					"A change replaces the environment; after an import the configured overrides are recorded.")},
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"source":    schema.StringAttribute{Optional: true, MarkdownDescription: "Source to run instead."},
 					"instances": schema.Int64Attribute{Optional: true, MarkdownDescription: "Instances to run instead."},
@@ -82,6 +88,19 @@ func (r *EnvironmentResource) Schema(_ context.Context, _ resource.SchemaRequest
 			"expires_at": schema.StringAttribute{Computed: true, MarkdownDescription: "When the cell destroys it (RFC 3339).", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
 		},
 	}
+}
+
+// otherBool: another value replaces the environment; false and null are
+// the same (an import reads false as null).
+func otherBool(_ context.Context, req planmodifier.BoolRequest, resp *boolplanmodifier.RequiresReplaceIfFuncResponse) {
+	resp.RequiresReplace = req.PlanValue.IsUnknown() || req.PlanValue.ValueBool() != req.StateValue.ValueBool()
+}
+
+// changesOverrides: a change of the overrides replaces the environment,
+// except on the first apply after an import, which records them (the
+// import cannot read them: the state has none).
+func changesOverrides(ctx context.Context, req planmodifier.MapRequest, resp *mapplanmodifier.RequiresReplaceIfFuncResponse) {
+	resp.RequiresReplace = !req.StateValue.IsNull() || !imported(ctx, req.Private)
 }
 
 // Configure takes the provider's client.
@@ -243,9 +262,17 @@ func (r *EnvironmentResource) Read(ctx context.Context, req resource.ReadRequest
 	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
 }
 
-// Update never runs: every argument replaces the environment.
+// Update changes nothing on the cell: every change of the environment
+// replaces it. What plans in place is only recorded: the overrides after
+// an import, or another spelling of the same ttl or destroy_on_success.
 func (r *EnvironmentResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	resp.Diagnostics.AddError("Environments cannot change", "every argument of paved_environment replaces it; this is a bug in the provider")
+	var m environmentModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
+	applied(ctx, resp.Private, &resp.Diagnostics)
 }
 
 // Delete destroys the environment and everything in it.
@@ -260,7 +287,9 @@ func (r *EnvironmentResource) Delete(ctx context.Context, req resource.DeleteReq
 	}
 }
 
-// ImportState imports by name.
+// ImportState imports by name; the first apply records the overrides
+// (changesOverrides).
 func (r *EnvironmentResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
+	markImported(ctx, resp.Private, &resp.Diagnostics)
 }

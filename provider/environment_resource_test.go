@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -10,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
+	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
 func environmentConfig(c *testcell.Cell, src, extra string) string {
@@ -34,10 +36,11 @@ func TestAccEnvironmentAndSnapshot(t *testing.T) {
 	accPreCheck(t)
 	c := testcell.Start(t)
 	src := helloSource(t)
+	var was *paved.Environment // before an import
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             cellIsEmpty(c),
-		Steps: []resource.TestStep{
+		Steps: slices.Concat([]resource.TestStep{
 			{
 				Config: environmentConfig(c, src, ""),
 				Check: resource.ComposeAggregateTestCheckFunc(
@@ -60,6 +63,25 @@ func TestAccEnvironmentAndSnapshot(t *testing.T) {
 			// overrides cannot be read back; ttl reads back as "1h0m0s", which SameDuration plans as no change
 			{ResourceName: "paved_environment.pr", ImportState: true, ImportStateId: "pr-7", ImportStateVerify: true,
 				ImportStateVerifyIgnore: []string{"overrides", "ttl"}},
-		},
+		}, reimport{ // every import adopts the environment as it runs: its overrides are recorded, never a replacement
+			addr: "paved_environment.pr", id: "pr-7", config: environmentConfig(c, src, ""),
+			action: plancheck.ResourceActionUpdate, local: []string{"overrides"}, cells: []*testcell.Cell{c},
+			before: func() { was = environmentOnCell(t, c) },
+			unchanged: func(*terraform.State) error {
+				if now := environmentOnCell(t, c); !now.CreatedAt.Equal(was.CreatedAt) || !now.ExpiresAt.Equal(was.ExpiresAt) {
+					return fmt.Errorf("the import made the environment again: created %s, was %s", now.CreatedAt, was.CreatedAt)
+				}
+				return nil
+			},
+		}.steps(t)),
 	})
+}
+
+func environmentOnCell(t *testing.T, c *testcell.Cell) *paved.Environment {
+	t.Helper()
+	env, err := c.Client.Environments.Get(context.Background(), "pr-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
 }

@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
+	"github.com/pavedroad/terraform-provider-paved/provider/planmodifiers"
 	"github.com/pavedroad/terraform-provider-paved/provider/validators"
 )
 
@@ -41,8 +44,11 @@ func optStr(desc string) schema.StringAttribute {
 	return schema.StringAttribute{Optional: true, MarkdownDescription: desc}
 }
 
+// optDur is an optional duration; another spelling of the state's
+// ("1h" for "1h0m0s", as an import reads it) plans no change.
 func optDur(desc string) schema.StringAttribute {
-	return schema.StringAttribute{Optional: true, MarkdownDescription: desc, Validators: []validator.String{validators.Duration(false)}}
+	return schema.StringAttribute{Optional: true, MarkdownDescription: desc, Validators: []validator.String{validators.Duration(false)},
+		PlanModifiers: []planmodifier.String{planmodifiers.SameDuration()}}
 }
 
 func optList(desc string) schema.ListAttribute {
@@ -118,13 +124,15 @@ func (r *PipelineResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 			"webhook_secrets_wo": schema.MapAttribute{Optional: true, WriteOnly: true, Sensitive: true, ElementType: types.StringType,
 				MarkdownDescription: "Per source: the secret a webhook call sends in `X-Paved-Webhook-Token` (at least 32 printable characters " +
 					"without spaces, e.g. an ephemeral variable or an ephemeral `random_password`). Write-only: never in plan or state, and " +
-					"the cell keeps only its sha256. Sent on create and when `webhook_secrets_wo_version` changes; a source left out keeps " +
+					"the cell keeps only its sha256. Sent on create and when `webhook_secrets_wo_version` changes (but not by the first apply " +
+					"after an import: see `webhook_secrets_wo_version`); a source left out keeps " +
 					"the secret it has. A source that never had one has a secret nobody knows (the cell's generated one is not kept), " +
 					"so only polling and admin checks reach it.",
 				Validators: []validator.Map{validators.WebhookSecrets()}},
 			"webhook_secrets_wo_version": schema.Int64Attribute{Optional: true,
 				MarkdownDescription: "Change it to send the current `webhook_secrets_wo` (they cannot be compared, since they are not stored): " +
-					"the way to rotate webhook secrets."},
+					"the way to rotate webhook secrets. After an import, the first apply takes the configured value as the version of the " +
+					"secrets the cell already has: it is recorded without sending `webhook_secrets_wo`. Change it afterwards to send them."},
 		},
 		Blocks: map[string]schema.Block{
 			"source": schema.ListNestedBlock{
@@ -217,13 +225,38 @@ func (r *PipelineResource) Create(ctx context.Context, req resource.CreateReques
 }
 
 // Update replaces the pipeline's model; builds and versions are kept. The
-// webhook secrets are sent again only for a new webhook_secrets_wo_version.
+// webhook secrets are sent again only for a new webhook_secrets_wo_version,
+// except on the first apply after an import, which adopts the secrets the
+// cell has (see importedKey). A plan that changes nothing the cell has
+// (only such a version, or a duration's spelling) is recorded, not sent.
 func (r *PipelineResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var prior types.Int64
-	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("webhook_secrets_wo_version"), &prior)...)
-	var planned types.Int64
-	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("webhook_secrets_wo_version"), &planned)...)
-	r.apply(ctx, req.Plan, req.Config, !planned.Equal(prior), &resp.State, &resp.Diagnostics)
+	var plan, state pipelineModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	adopt := state.WebhookSecretsWOVersion.IsNull() && imported(ctx, req.Private)
+	sendSecrets := !adopt && !plan.WebhookSecretsWOVersion.Equal(state.WebhookSecretsWOVersion)
+	if !sendSecrets && !pipelineChange(ctx, &plan, &state) {
+		plan.WebhookSecretsWO = types.MapNull(types.StringType)
+		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+		applied(ctx, resp.Private, &resp.Diagnostics)
+		return
+	}
+	r.apply(ctx, req.Plan, req.Config, sendSecrets, &resp.State, &resp.Diagnostics)
+	if !resp.Diagnostics.HasError() {
+		applied(ctx, resp.Private, &resp.Diagnostics)
+	}
+}
+
+// pipelineChange tells whether a plan changes the pipeline as the cell
+// gets it.
+func pipelineChange(ctx context.Context, plan, state *pipelineModel) bool {
+	var diags diagnostics
+	planned, err1 := json.Marshal(plan.toSpec(ctx, &diags))
+	prior, err2 := json.Marshal(state.toSpec(ctx, &diags))
+	return diags.HasError() || err1 != nil || err2 != nil || !bytes.Equal(planned, prior)
 }
 
 // apply sends the planned pipeline and records what the cell answered.
@@ -281,4 +314,5 @@ func (r *PipelineResource) ImportState(ctx context.Context, req resource.ImportS
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	markImported(ctx, resp.Private, &resp.Diagnostics) // the first apply adopts the webhook secrets (Update)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -118,7 +119,7 @@ func TestAccPipeline(t *testing.T) {
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             cellIsEmpty(c),
-		Steps: []resource.TestStep{
+		Steps: slices.Concat([]resource.TestStep{
 			{
 				Config: pipelineConfig(c, repo, "echo tests pass"),
 				Check: resource.ComposeAggregateTestCheckFunc(
@@ -155,7 +156,10 @@ func TestAccPipeline(t *testing.T) {
 			{
 				ResourceName: "paved_pipeline.main", ImportState: true, ImportStateId: "ci/main", ImportStateVerify: true,
 			},
-		},
+		}, reimport{ // the cell knows everything of this pipeline: every import plans nothing
+			addr: "paved_pipeline.main", id: "ci/main", config: pipelineConfig(c, repo, "echo tests still pass"),
+			action: plancheck.ResourceActionNoop, cells: []*testcell.Cell{c},
+		}.steps(t)),
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -91,7 +92,7 @@ func TestAccPipelineWebhookSecrets(t *testing.T) {
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             cellIsEmpty(c),
-		Steps: []resource.TestStep{
+		Steps: slices.Concat([]resource.TestStep{
 			{
 				PreConfig:        use(secrets[0]),
 				Config:           webhookConfig(c, repo, 1, fromVar),
@@ -131,18 +132,44 @@ func TestAccPipelineWebhookSecrets(t *testing.T) {
 					return stateFilesHold(work, secrets...)
 				},
 			},
+		}, reimport{ // every import adopts the webhook secrets the cell has: the version is recorded, nothing is sent
+			addr: "paved_pipeline.hooked", id: "ci/hooked", config: webhookConfig(c, repo, 2, fromVar),
+			action: plancheck.ResourceActionUpdate, local: []string{"webhook_secrets_wo_version"}, cells: []*testcell.Cell{c},
+			before: func() { use(secrets[0])() }, // another secret in the config: not sent
+		}.steps(t), []resource.TestStep{
+			{ // the secret the cell had still works
+				Config:           webhookConfig(c, repo, 2, fromVar),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				Check: func(*terraform.State) error {
+					if err := webhookAnswers(c, secrets[1], http.StatusNoContent); err != nil {
+						return err
+					}
+					return webhookAnswers(c, secrets[0], http.StatusUnauthorized)
+				},
+			},
+			{ // after the import, a new version sends the configured secret
+				Config: webhookConfig(c, repo, 3, fromVar),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("paved_pipeline.hooked", plancheck.ResourceActionUpdate), noSecrets}},
+				Check: func(*terraform.State) error {
+					if err := webhookAnswers(c, secrets[0], http.StatusNoContent); err != nil {
+						return err
+					}
+					return webhookAnswers(c, secrets[1], http.StatusUnauthorized)
+				},
+			},
 			{
-				Config:      webhookConfig(c, repo, 3, `{ repo = "short" }`),
+				Config:      webhookConfig(c, repo, 4, `{ repo = "short" }`),
 				ExpectError: regexp.MustCompile(`(?s)Invalid webhook secret.*at least 32 characters`),
 			},
 			{
-				Config:      webhookConfig(c, repo, 3, `{ nope = var.webhook_secret }`),
+				Config:      webhookConfig(c, repo, 4, `{ nope = var.webhook_secret }`),
 				ExpectError: regexp.MustCompile(`(?s)webhook_secrets.nope.*no source "nope"`),
 			},
 			{
 				Config: webhookConfig(c, repo, 2, fromVar),
 			},
-		},
+		}),
 	})
 }
 

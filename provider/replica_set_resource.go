@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"strings"
@@ -117,7 +119,9 @@ func (r *ReplicaSetResource) Schema(ctx context.Context, _ resource.SchemaReques
 func appBlockAttributes() map[string]schema.Attribute {
 	attrs := appSettingsAttributes()
 	maps.Copy(attrs, secretEnvAttributes("Sent to every region with every apply of the set (so a region added later gets them too); "+
-		"change `secret_env_version` to apply new values. Without `secret_env` and `secret_env_version` each region's app keeps the secrets it has."))
+		"change `secret_env_version` to apply new values. Without `secret_env` and `secret_env_version` each region's app keeps the secrets it has.",
+		"After an import, the configured value alone changes nothing: the first apply records it as the version of the secrets "+
+			"each region's app already has, without a rollout (an apply that rolls out another change sends `secret_env` as always)."))
 	return attrs
 }
 
@@ -198,9 +202,38 @@ func (r *ReplicaSetResource) ModifyPlan(ctx context.Context, req resource.Modify
 	// regions_status; a region that has not converged must show as an update.
 	var hash types.String
 	resp.Diagnostics.Append(resp.Plan.GetAttribute(ctx, path.Root("source_hash"), &hash)...)
+	plan.SourceHash = hash
+	if !replicaSetChange(ctx, plan, *prior, imported(ctx, req.Private)) {
+		// Only what the cells cannot know changes (the local app.source
+		// path, an app.secret_env_version adopted after an import,
+		// timeouts): Update records it, so every region's status stays.
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("regions_status"), prior.RegionsStatus)...)
+		return
+	}
 	if !hash.Equal(prior.SourceHash) || !prior.allReady(ctx) || !plan.Regions.Equal(prior.Regions) {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("regions_status"), types.MapUnknown(regionStatusType))...)
 	}
+}
+
+// replicaSetChange tells whether a plan has anything to fan out: a region
+// that has not converged, or a change of what the cells have (where the
+// set runs and what it claims, the source's content, the app's settings
+// as a cell gets them, or a new app.secret_env_version, unless the first
+// apply after an import adopts it: see adoptsSecrets).
+func replicaSetChange(ctx context.Context, plan, prior replicaSetModel, imported bool) bool {
+	if !prior.allReady(ctx) || !plan.placementKnown() || plan.App == nil || prior.App == nil || !plan.SourceHash.Equal(prior.SourceHash) {
+		return true
+	}
+	planned, err1 := json.Marshal(plan.placement())
+	was, err2 := json.Marshal(prior.placement())
+	if err1 != nil || err2 != nil || !bytes.Equal(planned, was) {
+		return true
+	}
+	adopt := imported && prior.App.SecretEnvVersion.IsNull()
+	if !adopt && !plan.App.SecretEnvVersion.Equal(prior.App.SecretEnvVersion) {
+		return true
+	}
+	return settingsChange(&plan.App.appSettingsModel, &prior.App.appSettingsModel)
 }
 
 // checkPlacement fails the plan, at the attribute, for a region the
@@ -261,9 +294,19 @@ func (r *ReplicaSetResource) Update(ctx context.Context, req resource.UpdateRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	if !replicaSetChange(ctx, plan, state, imported(ctx, req.Private)) {
+		// Nothing to fan out (see ModifyPlan): record the plan.
+		plan.App.SecretEnv = types.MapNull(types.StringType)
+		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+		applied(ctx, resp.Private, &resp.Diagnostics)
+		return
+	}
 	ctx, cancel := withTimeout(ctx, plan.Timeouts.Update, defaultRolloutTimeout, &resp.Diagnostics)
 	defer cancel()
 	r.apply(ctx, plan, &state, req.Config, &resp.State, &resp.Diagnostics)
+	if !resp.Diagnostics.HasError() {
+		applied(ctx, resp.Private, &resp.Diagnostics)
+	}
 }
 
 // withTimeout bounds ctx by an operation's timeouts block entry (get,
@@ -408,4 +451,5 @@ func (r *ReplicaSetResource) ImportState(ctx context.Context, req resource.Impor
 		return
 	}
 	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
+	markImported(ctx, resp.Private, &resp.Diagnostics) // the first apply adopts the secrets (replicaSetChange)
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +71,8 @@ resource "paved_replica_set" "hello" {
     build   = "go build -o hello ."
     command = "./hello"
     env     = { GREETING = "hello world" }
+    secret_env         = { API_KEY = "s3cret-in-every-region" }
+    secret_env_version = "1"
     health_check {
       type     = "http"
       path     = "/healthz"
@@ -228,15 +232,30 @@ resource "paved_replica_set" "other" {
 	})
 }
 
+// regionReleases is the release the set's app runs in each region.
+func regionReleases(t *testing.T, cells []*testcell.Cell) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, c := range cells {
+		a, err := c.Client.Apps.Get(context.Background(), "global", "hello")
+		if err != nil {
+			t.Fatalf("%s: %v", c.Region, err)
+		}
+		out[c.Region] = a.Release
+	}
+	return out
+}
+
 func TestAccReplicaSet(t *testing.T) {
 	accPreCheck(t)
 	cells := startRegions(t)
 	gcp, onprem := cells[1], cells[2]
 	src := helloSource(t)
+	var releases map[string]int // before an import
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             noReplicaSetLeft(cells),
-		Steps: []resource.TestStep{
+		Steps: slices.Concat([]resource.TestStep{
 			{ // create: every region serves the global host with its own instances
 				Config: replicaSetConfig(cells, src, 1, ""),
 				Check: resource.ComposeAggregateTestCheckFunc(
@@ -300,7 +319,35 @@ func TestAccReplicaSet(t *testing.T) {
 				ImportState:             true,
 				ImportStateId:           "hello",
 				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"app.source"},
+				ImportStateVerifyIgnore: []string{"app.source", "app.secret_env_version"},
+			},
+		}, reimport{ // every import adopts the set as it runs: app.source and app.secret_env_version are recorded, no region rolls out
+			addr: "paved_replica_set.hello", id: "hello", config: replicaSetConfig(cells, src, 1, ""),
+			action: plancheck.ResourceActionUpdate, local: []string{"app.source", "app.secret_env_version"}, cells: cells,
+			before: func() { releases = regionReleases(t, cells) },
+			unchanged: func(*terraform.State) error {
+				if now := regionReleases(t, cells); !maps.Equal(now, releases) {
+					return fmt.Errorf("the import rolled out: releases %v, were %v", now, releases)
+				}
+				return nil
+			},
+		}.steps(t), []resource.TestStep{
+			{ // after the import, a new app.secret_env_version sends the secrets to every region
+				Config: strings.Replace(replicaSetConfig(cells, src, 1, ""), `API_KEY = "s3cret-in-every-region" }
+    secret_env_version = "1"`, `API_KEY = "s3cret-in-every-region", API_KEY_2 = "s3cret-2" }
+    secret_env_version = "2"`, 1),
+				Check: func(*terraform.State) error {
+					for _, c := range cells {
+						a, err := c.Client.Apps.Get(context.Background(), "global", "hello")
+						if err != nil {
+							return err
+						}
+						if !slices.Contains(a.SecretEnvKeys, "API_KEY_2") || a.Release <= releases[c.Region] {
+							return fmt.Errorf("%s: release %d (was %d), secrets %v", c.Region, a.Release, releases[c.Region], a.SecretEnvKeys)
+						}
+					}
+					return nil
+				},
 			},
 			{ // an app lost in one region: its router fails over to a peer, and the plan converges it
 				PreConfig: func() {
@@ -357,6 +404,6 @@ func TestAccReplicaSet(t *testing.T) {
 					noReplicaSetLeft(cells[2:]),
 				),
 			},
-		},
+		}),
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -29,7 +30,7 @@ func TestAccSpace(t *testing.T) {
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             cellIsEmpty(c),
-		Steps: []resource.TestStep{
+		Steps: slices.Concat([]resource.TestStep{
 			{
 				Config: spaceConfig(c, "team", `{ owner = "platform" }`),
 				Check: resource.ComposeAggregateTestCheckFunc(
@@ -57,6 +58,10 @@ func TestAccSpace(t *testing.T) {
 			{ResourceName: "paved_space.s", ImportState: true, ImportStateId: "team", ImportStateVerify: true},
 			{Config: spaceConfig(c, "team", `{ owner = "payments" }`), ResourceName: "paved_space.s", ImportState: true,
 				ImportStateKind: resource.ImportBlockWithResourceIdentity},
+		}, reimport{ // the cell knows everything of a space: every import plans nothing
+			addr: "paved_space.s", id: "team", identity: `{ name = "team" }`, config: spaceConfig(c, "team", `{ owner = "payments" }`),
+			action: plancheck.ResourceActionNoop, cells: []*testcell.Cell{c},
+		}.steps(t), []resource.TestStep{
 			{ // a rename replaces
 				Config: spaceConfig(c, "team2", `{ owner = "payments" }`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
@@ -74,7 +79,7 @@ func TestAccSpace(t *testing.T) {
 					plancheck.ExpectResourceAction("paved_space.s", plancheck.ResourceActionCreate),
 				}},
 			},
-		},
+		}),
 	})
 }
 

@@ -80,8 +80,9 @@ func (r *TokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 					"so a change of it alone changes nothing; bump `secret_wo_version` to rotate.",
 			},
 			"secret_wo_version": schema.Int64Attribute{
-				Optional:            true,
-				MarkdownDescription: "Bump it to rotate: the token is revoked and a new one is created with the current `secret_wo`.",
+				Optional: true,
+				MarkdownDescription: "Bump it to rotate: the token is revoked and a new one is created with the current `secret_wo`. " +
+					"When the state has none (an imported token), setting it only records it: the token keeps its secret.",
 				PlanModifiers: []planmodifier.Int64{int64planmodifier.RequiresReplaceIf(rotates,
 					"A new secret_wo_version revokes the token and creates one with the current secret_wo.",
 					"A new `secret_wo_version` revokes the token and creates one with the current `secret_wo`.")},

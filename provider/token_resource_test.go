@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -182,7 +183,7 @@ func TestAccToken(t *testing.T) {
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
 		CheckDestroy:             allTokensRevoked(c),
-		Steps: []resource.TestStep{
+		Steps: slices.Concat([]resource.TestStep{
 			{
 				PreConfig:        useSecret(t, secrets[0]),
 				Config:           tokenConfig(c, 1),
@@ -242,8 +243,20 @@ func TestAccToken(t *testing.T) {
 				Config: tokenConfig(c, 2), ResourceName: "paved_token.dev", ImportState: true,
 				ImportStateKind: resource.ImportBlockWithResourceIdentity, ExpectNonEmptyPlan: true,
 				ImportPlanChecks: resource.ImportPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction("paved_token.dev", plancheck.ResourceActionUpdate), noSecrets}},
+					plancheck.ExpectResourceAction("paved_token.dev", plancheck.ResourceActionUpdate), noSecrets,
+					onlyLocalChanges{addr: "paved_token.dev", local: []string{"secret_wo_version"}}}},
 			},
+		}, reimport{ // every import records secret_wo_version: the token is neither revoked nor created again
+			addr: "paved_token.dev", idFunc: func() string { return secondID }, identity: `{ id = var.import_id }`,
+			config: tokenConfig(c, 2), action: plancheck.ResourceActionUpdate, local: []string{"secret_wo_version"},
+			cells: []*testcell.Cell{c},
+			unchanged: func(s *terraform.State) error {
+				if id := s.RootModule().Resources["paved_token.dev"].Primary.ID; id != secondID {
+					return fmt.Errorf("the import made token %s, not %s", id, secondID)
+				}
+				return tokenWorks(c, secrets[1])
+			},
+		}.steps(t), []resource.TestStep{
 			{ // revoked outside: the next apply creates a token again (with a new secret: a revoked one never works again)
 				PreConfig: func() {
 					if err := c.Client.Tokens.Revoke(context.Background(), secondID); err != nil {
@@ -264,7 +277,7 @@ func TestAccToken(t *testing.T) {
 					return stateFilesHold(work, secrets...)
 				},
 			},
-		},
+		}),
 	})
 }
 
