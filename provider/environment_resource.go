@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -152,21 +151,9 @@ func (r *EnvironmentResource) Create(ctx context.Context, req resource.CreateReq
 	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
 }
 
-func environmentPath(field string) path.Path {
-	if rest, ok := strings.CutPrefix(field, "overrides."); ok {
-		app, rest, _ := strings.Cut(rest, ".")
-		p := path.Root("overrides").AtMapKey(app)
-		attr, key, _ := strings.Cut(rest, ".")
-		switch {
-		case attr == "":
-			return p
-		case key != "":
-			return p.AtName(attr).AtMapKey(key)
-		}
-		return p.AtName(attr)
-	}
-	return path.Root(field)
-}
+// environmentPath maps a field of the library's or the cell's answer
+// ("overrides.web.env.KEY") to its attribute.
+func environmentPath(field string) path.Path { return fieldPath(field, nil, "overrides", "env") }
 
 // ValidateConfig checks the environment by the library's rules
 // (paved.EnvironmentSpec.Validate, which the cell refuses one by before

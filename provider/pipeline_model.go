@@ -3,8 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -317,32 +315,10 @@ func listKeep(ctx context.Context, v []string, prior types.List, diags *diag.Dia
 // pipelineAttributePath maps a validation path ("jobs[1].plan[0].passed[0]")
 // to the attribute of the paved_pipeline resource.
 func pipelineAttributePath(field string) path.Path {
-	p := path.Empty()
-	for _, part := range strings.Split(field, ".") {
-		name, idx, indexed := strings.Cut(part, "[")
-		switch name {
-		case "sources":
-			name = "source"
-		case "jobs":
-			name = "job"
-		case "plan":
-			name = "step"
-		case "http":
-			name = "http_url"
-		case "webhook_secrets":
-			// webhook_secrets.SOURCE: the source's key of the map.
-			_, src, _ := strings.Cut(field, ".")
-			return path.Root("webhook_secrets_wo").AtMapKey(src)
-		case "try":
-			continue // try is a flag on the same step block
-		}
-		p = p.AtName(name)
-		if indexed {
-			i, _ := strconv.Atoi(strings.TrimSuffix(idx, "]"))
-			p = p.AtListIndex(i)
-		}
-	}
-	return p
+	return fieldPath(field, map[string]string{"sources": "source", "jobs": "job", "plan": "step", "http": "http_url",
+		"webhook_secrets": "webhook_secrets_wo", // webhook_secrets.SOURCE: the source's key of the map
+		"try":             "",                   // try is a flag on the same step block
+	}, "webhook_secrets")
 }
 
 func pipelineDiags(errs []paved.FieldError, diags *diag.Diagnostics) {

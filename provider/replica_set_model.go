@@ -3,8 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -179,15 +177,4 @@ func (m *replicaSetModel) adopt(ctx context.Context, st *paved.ReplicaSetStatus,
 
 // replicaSetAttributePath maps a field of the library's validation
 // ("regions[1]", "app.name") to the attribute it came from.
-func replicaSetAttributePath(field string) path.Path {
-	p := path.Empty()
-	for _, part := range strings.Split(field, ".") {
-		name, idx, indexed := strings.Cut(part, "[")
-		p = p.AtName(name)
-		if indexed {
-			i, _ := strconv.Atoi(strings.TrimSuffix(idx, "]"))
-			p = p.AtListIndex(i)
-		}
-	}
-	return p
-}
+func replicaSetAttributePath(field string) path.Path { return fieldPath(field, nil) }
