@@ -13,6 +13,8 @@
 # Usage: scripts/release.sh [--snapshot] [OUT_DIR]   (default OUT_DIR: dist)
 # The version is the tag on HEAD without its "v" (vX.Y.Z), or with
 # --snapshot the CHANGELOG's version plus "-SNAPSHOT-<short commit>".
+# RELEASE_VERSION overrides the version and RELEASE_PLATFORMS ("os/arch …")
+# the platforms (the registry tests build only their own, as 0.1.0).
 # Signing uses the key GPG_FINGERPRINT names; with --snapshot and no key, a
 # throwaway key is made in a temporary GNUPGHOME and its public half written
 # to OUT_DIR/signing-key.asc, so the signature can still be verified.
@@ -33,24 +35,25 @@ else
   [ -z "$(git status --porcelain)" ] || { echo "release.sh: the work tree is not clean" >&2; exit 1; }
   VERSION=${tag#v}
 fi
+VERSION=${RELEASE_VERSION:-$VERSION}
+PLATFORMS=${RELEASE_PLATFORMS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64}
 echo "release $VERSION into $OUT" >&2
 rm -f "$OUT/${NAME}_"*
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 LDFLAGS="-s -w -X github.com/pavedroad/terraform-provider-paved/internal/version.Version=$VERSION"
-for os in linux darwin windows; do
-  for arch in amd64 arm64; do
-    bin=${NAME}_v$VERSION
-    [ $os = windows ] && bin=$bin.exe
-    mkdir -p "$WORK/$os-$arch"
-    CGO_ENABLED=0 GOOS=$os GOARCH=$arch go build -trimpath -ldflags "$LDFLAGS" -o "$WORK/$os-$arch/$bin" .
-    cp LICENSE README.md CHANGELOG.md "$WORK/$os-$arch/"
-    # Fixed times and order: the same commit gives the same zip.
-    touch -d "$(git log -1 --format=%cI)" "$WORK/$os-$arch"/*
-    (cd "$WORK/$os-$arch" && zip -q -X -D "$OUT/${NAME}_${VERSION}_${os}_${arch}.zip" "$bin" LICENSE README.md CHANGELOG.md)
-    echo "  ${NAME}_${VERSION}_${os}_${arch}.zip" >&2
-  done
+for platform in $PLATFORMS; do
+  os=${platform%/*} arch=${platform#*/}
+  bin=${NAME}_v$VERSION
+  [ $os = windows ] && bin=$bin.exe
+  mkdir -p "$WORK/$os-$arch"
+  CGO_ENABLED=0 GOOS=$os GOARCH=$arch go build -trimpath -ldflags "$LDFLAGS" -o "$WORK/$os-$arch/$bin" .
+  cp LICENSE README.md CHANGELOG.md "$WORK/$os-$arch/"
+  # Fixed times and order: the same commit gives the same zip.
+  touch -d "$(git log -1 --format=%cI)" "$WORK/$os-$arch"/*
+  (cd "$WORK/$os-$arch" && zip -q -X -D "$OUT/${NAME}_${VERSION}_${os}_${arch}.zip" "$bin" LICENSE README.md CHANGELOG.md)
+  echo "  ${NAME}_${VERSION}_${os}_${arch}.zip" >&2
 done
 cp terraform-registry-manifest.json "$OUT/${NAME}_${VERSION}_manifest.json"
 (cd "$OUT" && sha256sum "${NAME}_${VERSION}_"*.zip "${NAME}_${VERSION}_manifest.json" > "${NAME}_${VERSION}_SHA256SUMS")
