@@ -42,6 +42,13 @@ const (
 	MaxTokenSecret = 512
 )
 
+// Bounds of a token's lifetime (TokenSpec.TTL, TokenRenewal.TTL). A token
+// without a TTL never expires.
+const (
+	MinTokenTTL = time.Minute
+	MaxTokenTTL = 720 * time.Hour
+)
+
 // TokenSpec is what a token is created from.
 type TokenSpec struct {
 	Name  string `json:"name"`
@@ -51,6 +58,16 @@ type TokenSpec struct {
 	// characters, e.g. from an ephemeral resource); empty lets the cell
 	// generate one. Either way the cell keeps only its sha256.
 	Secret string `json:"secret,omitempty"`
+	// TTL is the token's lifetime (MinTokenTTL to MaxTokenTTL): it expires
+	// that long after its creation or its last renewal. 0 (the default)
+	// is a token that never expires.
+	TTL Duration `json:"ttl,omitempty"`
+}
+
+// TokenRenewal is the body of a renewal: the token expires TTL from now.
+// A zero TTL is the token's own.
+type TokenRenewal struct {
+	TTL Duration `json:"ttl,omitempty"`
 }
 
 // Token is a token's metadata. Secret is set only in the answer to Create:
@@ -63,11 +80,22 @@ type Token struct {
 	CreatedAt time.Time  `json:"created_at"`
 	CreatedBy string     `json:"created_by"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// TTL is the lifetime the token was created with, the default of its
+	// renewals; ExpiresAt is when it expires unless renewed. Both are
+	// unset on a token that never expires.
+	TTL       Duration   `json:"ttl,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	Secret    string     `json:"secret,omitempty"`
 }
 
 // Revoked tells whether the token was revoked.
 func (t Token) Revoked() bool { return t.RevokedAt != nil }
+
+// Expires tells whether the token has a lifetime (and so can be renewed).
+func (t Token) Expires() bool { return t.ExpiresAt != nil }
+
+// Expired tells whether the token's lifetime is over at now.
+func (t Token) Expired(now time.Time) bool { return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) }
 
 var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,62}$`)
 
@@ -119,8 +147,26 @@ func CheckTokenSecret(s string) error {
 	return nil
 }
 
+// CheckTokenTTL checks a token's lifetime: MinTokenTTL to MaxTokenTTL.
+func CheckTokenTTL(d Duration) error {
+	if d.D() < MinTokenTTL || d.D() > MaxTokenTTL {
+		return fmt.Errorf("ttl must be between %s and %s, not %s", MinTokenTTL, MaxTokenTTL, d)
+	}
+	return nil
+}
+
+// Validate checks a renewal: a TTL, when set, within the bounds.
+func (r TokenRenewal) Validate() (field string, err error) {
+	if r.TTL != 0 {
+		if err := CheckTokenTTL(r.TTL); err != nil {
+			return "ttl", err
+		}
+	}
+	return "", nil
+}
+
 // Validate checks a spec before any cell is called; the field names what
-// is wrong ("name", "role", "space" or "secret").
+// is wrong ("name", "role", "space", "secret" or "ttl").
 func (s TokenSpec) Validate() (field string, err error) {
 	if err := CheckTokenName(s.Name); err != nil {
 		return "name", err
@@ -131,6 +177,11 @@ func (s TokenSpec) Validate() (field string, err error) {
 	if s.Secret != "" {
 		if err := CheckTokenSecret(s.Secret); err != nil {
 			return "secret", err
+		}
+	}
+	if s.TTL != 0 {
+		if err := CheckTokenTTL(s.TTL); err != nil {
+			return "ttl", err
 		}
 	}
 	return "", nil
@@ -146,6 +197,10 @@ type Tokens interface {
 	Get(ctx context.Context, id string) (*Token, error)
 	// Revoke revokes a token at once; ErrNotFound when there is none.
 	Revoke(ctx context.Context, id string) error
+	// Renew extends the lifetime of a token created with a TTL: it expires
+	// ttl from now (0: the token's own TTL). A revoked or expired token,
+	// or one that never expires, is refused (ErrConflict).
+	Renew(ctx context.Context, id string, ttl time.Duration) (*Token, error)
 }
 
 type tokens struct{ c *Client }
@@ -180,4 +235,12 @@ func (s tokens) Get(ctx context.Context, id string) (*Token, error) {
 
 func (s tokens) Revoke(ctx context.Context, id string) error {
 	return s.c.do(ctx, http.MethodDelete, tokenPath(id), nil, nil)
+}
+
+func (s tokens) Renew(ctx context.Context, id string, ttl time.Duration) (*Token, error) {
+	var out Token
+	if err := s.c.do(ctx, http.MethodPost, tokenPath(id)+"/renew", TokenRenewal{TTL: Duration(ttl)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

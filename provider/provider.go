@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -26,7 +27,10 @@ type Provider struct {
 	version string
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider                       = (*Provider)(nil)
+	_ provider.ProviderWithEphemeralResources = (*Provider)(nil)
+)
 
 // New returns a constructor for the provider at a version.
 func New(version string) func() provider.Provider {
@@ -112,6 +116,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	data := &providerData{client: c, regions: regions, globalHosts: newHostClaims()}
 	resp.DataSourceData = data
 	resp.ResourceData = data
+	resp.EphemeralResourceData = data
 }
 
 type regionConfigModel struct {
@@ -168,4 +173,10 @@ func (p *Provider) Resources(context.Context) []func() resource.Resource {
 // DataSources lists the data sources.
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{NewSpaceDataSource, NewAppDataSource, NewReleaseDataSource, NewCellDataSource, NewPipelineBuildDataSource, NewSnapshotDataSource, NewRegionsDataSource}
+}
+
+// EphemeralResources lists the ephemeral resources (Terraform 1.10 and
+// OpenTofu 1.11 or later).
+func (p *Provider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
+	return []func() ephemeral.EphemeralResource{NewTokenEphemeralResource}
 }

@@ -127,4 +127,7 @@ func TestProviderSchemaIsValid(t *testing.T) {
 	if n := len(p.DataSources(ctx)); n != 7 {
 		t.Fatalf("%d data sources", n)
 	}
+	if n := len(p.(provider.ProviderWithEphemeralResources).EphemeralResources(ctx)); n != 1 {
+		t.Fatalf("%d ephemeral resources", n)
+	}
 }

@@ -56,7 +56,8 @@ func (r *TokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 			"The secret comes from the configuration (`secret_wo`, e.g. an ephemeral variable or an ephemeral `random_password`) " +
 			"and is never in the plan or the state; the cell keeps only its sha256. " +
 			"The cell never accepts a secret twice, not even one of a revoked token: a replacement (a new `name`, `role` or `space`, " +
-			"or a bumped `secret_wo_version`) needs a new secret.",
+			"or a bumped `secret_wo_version`) needs a new secret. " +
+			"For a token that lives for one run only (never in the state, revoked when the run ends), use the ephemeral `paved_token`.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				Computed: true, MarkdownDescription: "The token's id (`tok_…`).",
@@ -129,24 +130,30 @@ func (r *TokenResource) ValidateConfig(ctx context.Context, req resource.Validat
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if !m.Name.IsUnknown() && !m.Name.IsNull() {
-		if err := paved.CheckTokenName(m.Name.ValueString()); err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("name"), "Invalid token name", err.Error())
-		}
-	}
-	if !m.Role.IsUnknown() && !m.Role.IsNull() {
-		role := paved.Role(m.Role.ValueString())
-		if field, err := paved.CheckRole(role, ""); field == "role" {
-			resp.Diagnostics.AddAttributeError(path.Root("role"), "Invalid role", err.Error())
-		} else if !m.Space.IsUnknown() {
-			if field, err := paved.CheckRole(role, m.Space.ValueString()); err != nil {
-				resp.Diagnostics.AddAttributeError(tokenAttribute(field), "Invalid space for role "+string(role), err.Error())
-			}
-		}
-	}
+	validateTokenScope(m.Name, m.Role, m.Space, &resp.Diagnostics)
 	if !m.SecretWO.IsUnknown() && !m.SecretWO.IsNull() {
 		if err := paved.CheckTokenSecret(m.SecretWO.ValueString()); err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("secret_wo"), "Invalid secret", err.Error())
+		}
+	}
+}
+
+// validateTokenScope checks a token's name, role and space (the managed
+// and the ephemeral paved_token share them), on every known value.
+func validateTokenScope(name, role, space types.String, diags *diagnostics) {
+	if !name.IsUnknown() && !name.IsNull() {
+		if err := paved.CheckTokenName(name.ValueString()); err != nil {
+			diags.AddAttributeError(path.Root("name"), "Invalid token name", err.Error())
+		}
+	}
+	if !role.IsUnknown() && !role.IsNull() {
+		r := paved.Role(role.ValueString())
+		if field, err := paved.CheckRole(r, ""); field == "role" {
+			diags.AddAttributeError(path.Root("role"), "Invalid role", err.Error())
+		} else if !space.IsUnknown() {
+			if field, err := paved.CheckRole(r, space.ValueString()); err != nil {
+				diags.AddAttributeError(tokenAttribute(field), "Invalid space for role "+string(r), err.Error())
+			}
 		}
 	}
 }

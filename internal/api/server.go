@@ -149,6 +149,7 @@ func (s *Server) routes() {
 	h("POST /v1/tokens", s.createToken)
 	h("GET /v1/tokens/{id}", s.getToken)
 	h("DELETE /v1/tokens/{id}", s.revokeToken)
+	h("POST /v1/tokens/{id}/renew", s.renewToken)
 	h("/", func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no API endpoint %s %s; see /v1/health", r.Method, r.URL.Path)
 	})
@@ -188,7 +189,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // authorize finds who the request acts as and checks, in this order: the
 // client address is not backing off after failed authentications (429),
-// the token is valid and not revoked (401), the token is within its rate
+// the token is valid, not revoked and not expired (401), the token is within its rate
 // limit (429), and its role allows the request (403, recorded as an
 // auth.deny event).
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (authz.Principal, error) {
@@ -222,8 +223,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (authz.Princi
 
 // authenticate finds the principal of the request's bearer token: the
 // cell's admin token (compared in constant time) or a stored token, looked
-// up by the sha256 of the secret on every request, so a revoke takes effect
-// at once.
+// up by the sha256 of the secret on every request, so a revoke (or the end
+// of the token's lifetime) takes effect at once.
 func (s *Server) authenticate(r *http.Request) (authz.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
@@ -248,6 +249,8 @@ func (s *Server) authenticate(r *http.Request) (authz.Principal, error) {
 		return authz.Principal{}, err
 	case t.Revoked():
 		return authz.Principal{}, newError(http.StatusUnauthorized, paved.CodeUnauthorized, "", "the token %s was revoked", t.ID)
+	case t.Expired(s.now()):
+		return authz.Principal{}, newError(http.StatusUnauthorized, paved.CodeUnauthorized, "", "the token %s expired at %s", t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	return authz.Principal{ID: t.ID, Name: t.Name, Role: t.Role, Space: t.Space}, nil
 }

@@ -1,11 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
+	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
@@ -49,7 +52,12 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if s.Token != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.Token)) == 1 {
 		return taken
 	}
-	t, err := s.Store.CreateToken(r.Context(), actor(r), paved.Token{Name: spec.Name, Role: spec.Role, Space: spec.Space}, hashSecret(secret))
+	tok := paved.Token{Name: spec.Name, Role: spec.Role, Space: spec.Space, TTL: spec.TTL}
+	if spec.TTL != 0 {
+		expires := s.now().UTC().Add(spec.TTL.D())
+		tok.ExpiresAt = &expires
+	}
+	t, err := s.Store.CreateToken(r.Context(), actor(r), tok, hashSecret(secret))
 	if errors.Is(err, store.ErrExists) {
 		return taken
 	}
@@ -100,5 +108,42 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// renewToken extends the lifetime of a token made with a TTL: it expires
+// the body's ttl (by default the token's own) from now. The body is
+// optional. A revoked or expired token, or one that never expires, cannot
+// be renewed (409): an expired token stays expired, as a revoked one does.
+func (s *Server) renewToken(w http.ResponseWriter, r *http.Request) error {
+	var body paved.TokenRenewal
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return jsonError(err)
+	}
+	if len(bytes.TrimSpace(data)) > 0 {
+		r.Body = io.NopCloser(bytes.NewReader(data))
+		if err := decode(r, &body); err != nil {
+			return err
+		}
+	}
+	if field, err := body.Validate(); err != nil {
+		return invalid(field, "%s", err.Error())
+	}
+	id := r.PathValue("id")
+	t, err := s.Store.RenewToken(r.Context(), actor(r), id, body.TTL.D(), s.now().UTC())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("token %q does not exist", id)
+	case errors.Is(err, store.ErrTokenRevoked):
+		return conflict("", "the token %s was revoked: it cannot be renewed", id)
+	case errors.Is(err, store.ErrTokenExpired):
+		return conflict("", "the token %s expired at %s: it cannot be renewed, create a new one", id, t.ExpiresAt.UTC().Format(time.RFC3339))
+	case errors.Is(err, store.ErrTokenNoExpiry):
+		return conflict("", "the token %s never expires (it was created without a ttl): there is nothing to renew", id)
+	case err != nil:
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
 	return nil
 }

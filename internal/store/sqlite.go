@@ -105,6 +105,7 @@ func open(dataDir string, kr *secrets.Keyring) (*SQLite, error) {
 var dataMigrations = map[string]func(*sql.Tx) error{
 	"0008_webhook_hashes.sql": hashWebhookTokens,
 	"0009_routes.sql":         backfillRoutes,
+	"0012_token_expiry.sql":   addTokenExpiry,
 }
 
 // migrate applies the embedded migrations past PRAGMA user_version, each in
@@ -133,17 +134,17 @@ func (s *SQLite) migrate() error {
 			return err
 		}
 		if _, err := tx.Exec(string(ddl)); err != nil {
-			tx.Rollback()
+			_ = tx.Rollback() // the failure is returned; the rollback is cleanup
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
 		if data := dataMigrations[path.Base(name)]; data != nil {
 			if err := data(tx); err != nil {
-				tx.Rollback()
+				_ = tx.Rollback()
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
 		}
 		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
-			tx.Rollback()
+			_ = tx.Rollback()
 			return err
 		}
 		if err := tx.Commit(); err != nil {
@@ -198,12 +199,12 @@ func (s *SQLite) inTx(ctx context.Context, ev *paved.Event, fn func(tx *sql.Tx) 
 		return err
 	}
 	if err := fn(tx); err != nil {
-		tx.Rollback()
+		_ = tx.Rollback() // the failure is returned; the rollback is cleanup
 		return err
 	}
 	if ev != nil {
 		if err := appendEvent(ctx, tx, *ev); err != nil {
-			tx.Rollback()
+			_ = tx.Rollback()
 			return err
 		}
 	}

@@ -152,6 +152,9 @@ type Store interface {
 	TokenByHash(ctx context.Context, hash string) (paved.Token, error)
 	ListTokens(ctx context.Context) ([]paved.Token, error)
 	RevokeToken(ctx context.Context, actor, id string) (paved.Token, error)
+	// RenewToken moves a token's expiry to at + ttl (0: its own TTL);
+	// ErrTokenRevoked, ErrTokenExpired or ErrTokenNoExpiry when it cannot.
+	RenewToken(ctx context.Context, actor, id string, ttl time.Duration, at time.Time) (paved.Token, error)
 
 	AppendEvent(ctx context.Context, e paved.Event) error
 	ListObjectEvents(ctx context.Context, object string) ([]paved.Event, error)

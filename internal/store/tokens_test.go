@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
@@ -109,6 +110,69 @@ func TestDeleteSpaceRevokesItsTokens(t *testing.T) {
 		}
 		if got.Revoked() != c.revoked {
 			t.Errorf("token %s of space %q: revoked %v, want %v", got.Name, got.Space, got.Revoked(), c.revoked)
+		}
+	}
+}
+
+// TestTokenExpiry: a token made with a TTL keeps it and its expiry; a
+// renewal moves the expiry from the caller's now (by default by the
+// token's own TTL) and is recorded; a revoked, expired or never-expiring
+// token is not renewed.
+func TestTokenExpiry(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ttl := 15 * time.Minute
+	expires := t0.Add(ttl)
+	mk := func(name, hash string, ttl time.Duration, expires *time.Time) paved.Token {
+		tok, err := s.CreateToken(ctx, "admin", paved.Token{Name: name, Role: paved.RoleAdmin, TTL: paved.Duration(ttl), ExpiresAt: expires},
+			strings.Repeat(hash, 64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	tok := mk("short", "a", ttl, &expires)
+	if tok.TTL.D() != ttl || tok.ExpiresAt == nil || !tok.ExpiresAt.Equal(expires) {
+		t.Fatalf("created %+v", tok)
+	}
+	if got, _ := s.TokenByHash(ctx, strings.Repeat("a", 64)); got.ExpiresAt == nil || !got.ExpiresAt.Equal(expires) || !got.Expired(expires) {
+		t.Fatalf("TokenByHash: %+v", got)
+	}
+
+	before := lastEventID(t, s)
+	at := t0.Add(10 * time.Minute)
+	got, err := s.RenewToken(ctx, "admin", tok.ID, 0, at)
+	if err != nil || got.ExpiresAt == nil || !got.ExpiresAt.Equal(at.Add(ttl)) || got.TTL.D() != ttl {
+		t.Fatalf("RenewToken by its own ttl: %+v %v", got, err)
+	}
+	got, err = s.RenewToken(ctx, "admin", tok.ID, time.Hour, at)
+	if err != nil || !got.ExpiresAt.Equal(at.Add(time.Hour)) || got.TTL.D() != ttl {
+		t.Fatalf("RenewToken by an hour: %+v %v", got, err)
+	}
+	if got := actions(t, s, before); !slices.Equal(got, []string{"token.renew token/" + tok.ID, "token.renew token/" + tok.ID}) {
+		t.Errorf("events of two renewals: %v", got)
+	}
+
+	before = lastEventID(t, s)
+	_, err = s.RenewToken(ctx, "admin", tok.ID, 0, at.Add(time.Hour))
+	wantErr(t, "renew at its expiry", err, store.ErrTokenExpired)
+	never := mk("never", "b", 0, nil)
+	if never.ExpiresAt != nil || never.TTL != 0 {
+		t.Errorf("a token without ttl: %+v", never)
+	}
+	_, err = s.RenewToken(ctx, "admin", never.ID, time.Hour, at)
+	wantErr(t, "renew a token without expiry", err, store.ErrTokenNoExpiry)
+	revoked := mk("revoked", "c", ttl, &expires)
+	if _, err := s.RevokeToken(ctx, "admin", revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.RenewToken(ctx, "admin", revoked.ID, 0, t0)
+	wantErr(t, "renew a revoked token", err, store.ErrTokenRevoked)
+	_, err = s.RenewToken(ctx, "admin", "tok_nope", 0, t0)
+	wantErr(t, "renew an unknown token", err, store.ErrNotFound)
+	for _, a := range actions(t, s, before) {
+		if strings.HasPrefix(a, "token.renew") {
+			t.Errorf("a refused renewal was recorded: %s", a)
 		}
 	}
 }

@@ -1,0 +1,12 @@
+-- Token lifetimes: tokens gains two nullable columns, ttl (INTEGER, the
+-- lifetime the token was created with, in nanoseconds, the default of its
+-- renewals) and expires_at (TEXT, when it expires unless renewed; a renewal
+-- moves it to now + the renewal's TTL). Both are NULL on the tokens made
+-- before and on any made without a TTL: those never expire. As a revoke,
+-- an expiry takes effect at once, since every request looks its token up
+-- afresh. SQLite has no ADD COLUMN IF NOT EXISTS, so the columns are added
+-- by the Go half of this migration (addTokenExpiry, internal/store/
+-- tokens.go), which skips a column already there: the migration can run
+-- again on a data dir set back to an older user_version (as migration
+-- tests do).
+SELECT 1;
