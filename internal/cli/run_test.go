@@ -575,6 +575,38 @@ func TestRunTokens(t *testing.T) {
 	}
 }
 
+// TestRunTokenLifetime: a token made with --ttl shows its expiry, renew
+// moves it, and a token without one cannot be renewed.
+func TestRunTokenLifetime(t *testing.T) {
+	t.Parallel()
+	c := startCell(t)
+	r := c.run("token", "create", "short", "--role", "admin", "--ttl", "10m")
+	if r.runErr != nil {
+		t.Fatal(r.runErr)
+	}
+	m := mustMatch(t, "token create --ttl", r.out, `^token (\S+) \(short\) created: admin\nsecret: \S+\nexpires: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\n$`)
+	id := m[1]
+	mustMatch(t, "token list", c.ok("token", "list"), `(?m)^`+regexp.QuoteMeta(id)+`\s+short\s+.*\s+expires \d{4}-`)
+	before, err := c.client.Tokens.Get(t.Context(), id)
+	if err != nil || before.ExpiresAt == nil {
+		t.Fatalf("the token on the cell: %+v %v", before, err)
+	}
+	mustMatch(t, "token renew", c.ok("token", "renew", id, "--ttl", "2h"), `^token `+regexp.QuoteMeta(id)+` renewed: expires \d{4}-`)
+	after, err := c.client.Tokens.Get(t.Context(), id)
+	if err != nil || after.ExpiresAt == nil || after.ExpiresAt.Sub(*before.ExpiresAt) < time.Hour {
+		t.Fatalf("after renew --ttl 2h: %+v (was %v) %v", after, before.ExpiresAt, err)
+	}
+	if r := c.fails("token", "create", "bad", "--role", "admin", "--ttl", "1s"); !strings.HasPrefix(r.runErr.Error(), "--ttl: ") {
+		t.Fatalf("token create --ttl 1s: %v", r.runErr)
+	}
+	forever := c.run("token", "create", "forever", "--role", "admin", "-o", "json")
+	var tk paved.Token
+	decode(t, "token create -o json", forever.out, &tk)
+	if r := c.fails("token", "renew", tk.ID); !errors.Is(r.runErr, paved.ErrConflict) {
+		t.Fatalf("renewing a token without a lifetime: %v", r.runErr)
+	}
+}
+
 // TestRunRegions: every region's cell, up or down, in a table or JSON.
 func TestRunRegions(t *testing.T) {
 	t.Parallel()

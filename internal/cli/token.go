@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,9 +18,10 @@ type TokenOptions struct {
 	Arg   string // the name (create) or the id (revoke)
 	Role  string
 	Space string
+	TTL   time.Duration // create: the token's lifetime (0 = none); renew: the new one (0 = its own)
 }
 
-// NewCmdToken is `paved token create|list|revoke`: the cell's API tokens
+// NewCmdToken is `paved token create|list|renew|revoke`: the cell's API tokens
 // and their roles (admin tokens only).
 func NewCmdToken(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
@@ -46,19 +48,29 @@ func NewCmdToken(f *Factory) *cobra.Command {
 	}
 	create.Flags().StringVar(&createOpts.Role, "role", "", "admin, space_developer, space_auditor or pipeline_operator (required)")
 	create.Flags().StringVar(&createOpts.Space, "space", "", "the space a space role is scoped to")
+	create.Flags().DurationVar(&createOpts.TTL, "ttl", 0, "lifetime of the token (1m to 720h; 0 = it never expires); renew it with paved token renew")
 	create.MarkFlagRequired("role")
+	renewOpts := &TokenOptions{f: f}
+	renew := &cobra.Command{
+		Use:   "renew ID [--ttl D]",
+		Short: "Extend a token with a lifetime: it expires --ttl (default: its own ttl) from now",
+		Args:  cobra.ExactArgs(1),
+		RunE:  run(renewOpts, runTokenRenew),
+	}
+	renew.Flags().DurationVar(&renewOpts.TTL, "ttl", 0, "the new lifetime from now (default: the token's own ttl)")
 	cmd.AddCommand(
 		create,
 		&cobra.Command{Use: "list", Short: "List tokens (never their secrets)", Args: cobra.NoArgs, RunE: run(&TokenOptions{f: f}, runTokenList)},
+		renew,
 		&cobra.Command{Use: "revoke ID", Short: "Revoke a token at once", Args: cobra.ExactArgs(1), RunE: run(&TokenOptions{f: f}, runTokenRevoke)},
 	)
 	return cmd
 }
 
 func runTokenCreate(ctx context.Context, opts *TokenOptions) error {
-	spec := paved.TokenSpec{Name: opts.Arg, Role: paved.Role(opts.Role), Space: opts.Space}
+	spec := paved.TokenSpec{Name: opts.Arg, Role: paved.Role(opts.Role), Space: opts.Space, TTL: paved.Duration(opts.TTL)}
 	if field, err := spec.Validate(); err != nil {
-		flag := map[string]string{"name": "NAME", "role": "--role", "space": "--space"}[field]
+		flag := map[string]string{"name": "NAME", "role": "--role", "space": "--space", "ttl": "--ttl"}[field]
 		return fmt.Errorf("%s: %w", flag, err)
 	}
 	c, err := opts.f.Client()
@@ -75,6 +87,25 @@ func runTokenCreate(ctx context.Context, opts *TokenOptions) error {
 	}
 	fmt.Fprintf(opts.f.Out, "token %s (%s) created: %s\n", t.ID, t.Name, describeRole(*t))
 	fmt.Fprintf(opts.f.Out, "secret: %s\n", t.Secret)
+	if t.ExpiresAt != nil {
+		fmt.Fprintf(opts.f.Out, "expires: %s\n", t.ExpiresAt.Local().Format(time.DateTime))
+	}
+	return nil
+}
+
+func runTokenRenew(ctx context.Context, opts *TokenOptions) error {
+	c, err := opts.f.Client()
+	if err != nil {
+		return err
+	}
+	t, err := c.Tokens.Renew(ctx, opts.Arg, opts.TTL)
+	if err != nil {
+		return err
+	}
+	if opts.f.JSON() {
+		return opts.f.PrintJSON(t)
+	}
+	fmt.Fprintf(opts.f.Out, "token %s renewed: expires %s\n", t.ID, t.ExpiresAt.Local().Format(time.DateTime))
 	return nil
 }
 
@@ -101,8 +132,13 @@ func runTokenList(ctx context.Context, opts *TokenOptions) error {
 	fmt.Fprintln(tw, "ID\tNAME\tROLE\tSPACE\tCREATED\tBY\tSTATUS")
 	for _, t := range ts {
 		status := "active"
-		if t.RevokedAt != nil {
-			status = "revoked " + t.RevokedAt.Local().Format("2006-01-02 15:04:05")
+		switch {
+		case t.RevokedAt != nil:
+			status = "revoked " + t.RevokedAt.Local().Format(time.DateTime)
+		case t.Expired(time.Now()):
+			status = "expired " + t.ExpiresAt.Local().Format(time.DateTime)
+		case t.ExpiresAt != nil:
+			status = "expires " + t.ExpiresAt.Local().Format(time.DateTime)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, dash(t.Space),
 			t.CreatedAt.Local().Format("2006-01-02 15:04:05"), t.CreatedBy, status)
