@@ -231,7 +231,7 @@ func (c *Client) doRaw(ctx context.Context, method, path, contentType string, ne
 			return decodeResponse(resp, method, out)
 		}
 		if resp != nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // drained for keep-alive, best effort
 			resp.Body.Close()
 		}
 		select {

@@ -327,8 +327,8 @@ func TestAccApp(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					a.AppSpec.Instances = 1
-					a.AppSpec.SecretEnv = nil
+					a.Instances = 1
+					a.SecretEnv = nil
 					if _, err := c.Client.Apps.Update(context.Background(), "shop", a.AppSpec); err != nil {
 						t.Fatal(err)
 					}

@@ -82,8 +82,8 @@ func (d *PipelineBuildDataSource) Read(ctx context.Context, req datasource.ReadR
 	b := bs[0]
 	m.ID, m.Number = types.Int64Value(b.ID), types.Int64Value(int64(b.Number))
 	m.Status, m.Reason = types.StringValue(b.Status), types.StringValue(b.Reason)
-	var dg = resp.Diagnostics
-	m.Inputs, dg = types.MapValueFrom(ctx, types.StringType, b.Inputs)
+	inputs, dg := types.MapValueFrom(ctx, types.StringType, b.Inputs)
+	m.Inputs = inputs
 	resp.Diagnostics.Append(dg...)
 	total := 0.0
 	steps := []attr.Value{}

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,7 +51,7 @@ func git(t *testing.T, dir string, args ...string) {
 
 // terraformOutputMap reads a map output of the applied example into m.
 func terraformOutputMap(r *exampleRun, name string, m map[string]string) {
-	for k, v := range terraform.OutputMap(r.t, r.opts, name) {
+	for k, v := range terraform.OutputMapContext(r.t, context.Background(), r.opts, name) {
 		m[k] = v
 	}
 }

@@ -116,7 +116,7 @@ func oneRun(o options, n int) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	a.AppSpec.Instances = 0
+	a.Instances = 0
 	if _, err := client.Client.Apps.Update(ctx, "bench", a.AppSpec); err != nil {
 		return result{}, err
 	}
@@ -180,11 +180,14 @@ func get(hc *http.Client, router string) sample {
 		s.err = err.Error()
 		return s
 	}
-	io.Copy(io.Discard, res.Body)
+	_, cerr := io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 	s.region = res.Header.Get(paved.RegionHeader)
-	if res.StatusCode/100 != 2 {
+	switch {
+	case res.StatusCode/100 != 2:
 		s.err = res.Status
+	case cerr != nil: // cut off in the body: not an answer either
+		s.err = cerr.Error()
 	}
 	return s
 }

@@ -171,7 +171,10 @@ func allRunning(ctx context.Context, c *paved.Client, n int, within time.Duratio
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("not all %d instances healthy within %s (last: %+v, %v)", n, within, h, err)
+			if err != nil {
+				return fmt.Errorf("not all %d instances healthy within %s: %w", n, within, err)
+			}
+			return fmt.Errorf("not all %d instances healthy within %s (last: %+v)", n, within, h)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -49,7 +49,9 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	os.MkdirAll(droplet, 0o755)
+	if err := os.MkdirAll(droplet, 0o755); err != nil {
+		log.Fatal(err)
+	}
 	build := exec.Command("go", "build", "-o", filepath.Join(droplet, "app"), ".")
 	build.Dir = *source // its own module
 	if out, err := build.CombinedOutput(); err != nil {
@@ -67,7 +69,11 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		defer d.StopAll(context.Background(), time.Second)
+		defer func() {
+			if err := d.StopAll(context.Background(), time.Second); err != nil {
+				log.Print(err)
+			}
+		}()
 		drivers[i] = d
 	}
 	times := make([][]float64, len(modes))
@@ -115,7 +121,7 @@ func startOnce(d *runtime.ProcessDriver, dir, id string, isolated bool) (float64
 			break
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("instance %s never listened on %s: %v", id, addr, err)
+			return 0, fmt.Errorf("instance %s never listened on %s: %w", id, addr, err)
 		}
 		time.Sleep(500 * time.Microsecond)
 	}

@@ -36,7 +36,7 @@ func runGit(ctx context.Context, dir string, args ...string) (string, error) {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git %s in %s: %v: %s", strings.Join(args, " "), dir, err, strings.TrimSpace(errb.String()))
+		return "", fmt.Errorf("git %s in %s: %w: %s", strings.Join(args, " "), dir, err, strings.TrimSpace(errb.String()))
 	}
 	return strings.TrimSpace(out.String()), nil
 }
@@ -88,7 +88,7 @@ func (r *repo) commit(ctx context.Context) (sha string, before time.Time, err er
 	cmd.Stderr = &errb
 	before = time.Now()
 	if err := cmd.Run(); err != nil {
-		return "", before, fmt.Errorf("git commit in %s: %v: %s", r.dir, err, strings.TrimSpace(errb.String()))
+		return "", before, fmt.Errorf("git commit in %s: %w: %s", r.dir, err, strings.TrimSpace(errb.String()))
 	}
 	sha, err = r.head(ctx)
 	return sha, before, err
@@ -134,8 +134,12 @@ func (r *repo) writeObject(kind string, body []byte) (string, error) {
 	}
 	var z bytes.Buffer
 	zw := zlib.NewWriter(&z)
-	zw.Write(raw)
-	zw.Close()
+	if _, err := zw.Write(raw); err != nil {
+		return "", err
+	}
+	if err := zw.Close(); err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", err
 	}

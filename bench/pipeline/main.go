@@ -147,10 +147,10 @@ func run(ctx context.Context, o options) (string, error) {
 	}
 	u, err := url.Parse(o.endpoint)
 	if err != nil {
-		return "", fmt.Errorf("--endpoint: %v", err)
+		return "", fmt.Errorf("--endpoint: %w", err)
 	}
 	if err := benchkit.MustLoopback(u.Host); err != nil {
-		return "", fmt.Errorf("--endpoint: %v", err)
+		return "", fmt.Errorf("--endpoint: %w", err)
 	}
 	want := map[string]bool{}
 	for _, p := range strings.Split(o.parts, ",") {
@@ -170,7 +170,7 @@ func run(ctx context.Context, o options) (string, error) {
 	}
 	if o.cellPID > 0 {
 		if _, err := readCPU(o.cellPID); err != nil {
-			return "", fmt.Errorf("--cell-pid %d: %v", o.cellPID, err)
+			return "", fmt.Errorf("--cell-pid %d: %w", o.cellPID, err)
 		}
 	}
 	if _, err := exec.LookPath("git"); err != nil {

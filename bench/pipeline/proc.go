@@ -47,7 +47,7 @@ func readCPU(pid int) (cpuTimes, error) {
 	var t [4]int64
 	for k := range t {
 		if t[k], err = strconv.ParseInt(f[11+k], 10, 64); err != nil {
-			return cpuTimes{}, fmt.Errorf("/proc/%s/stat: %v", p, err)
+			return cpuTimes{}, fmt.Errorf("/proc/%s/stat: %w", p, err)
 		}
 	}
 	tick := time.Second / clockTicks

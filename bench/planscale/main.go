@@ -138,7 +138,7 @@ func run(ctx context.Context, o options) (string, error) {
 	}
 	u, err := url.Parse(o.endpoint)
 	if err != nil {
-		return "", fmt.Errorf("--endpoint: %v", err)
+		return "", fmt.Errorf("--endpoint: %w", err)
 	}
 	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return "", fmt.Errorf("--endpoint %s is not a loopback address; this benchmark only runs against a local cell", o.endpoint)
@@ -150,7 +150,7 @@ func run(ctx context.Context, o options) (string, error) {
 		return "", err
 	}
 	if _, err := os.Stat(filepath.Join(o.providerDir, providerExe)); err != nil {
-		return "", fmt.Errorf("no provider build in %s: %v (go build -o bin/%s .)", o.providerDir, err, providerExe)
+		return "", fmt.Errorf("no provider build in %s: %w (go build -o bin/%s .)", o.providerDir, err, providerExe)
 	}
 	c, err := paved.NewClient(paved.Config{Endpoint: o.endpoint, Token: o.token})
 	if err != nil {
@@ -331,14 +331,16 @@ func (b *bench) tofuRun(ctx context.Context, dir string, sample bool, args ...st
 	}
 	err := cmd.Wait()
 	r := runResult{dur: time.Since(start), out: out.Bytes(), exit: cmd.ProcessState.ExitCode()}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // leftovers of the group, if any
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // leftovers of the group, if any (ESRCH: none)
 	if s != nil {
 		r.rss, r.hwm, r.procs, r.samples = s.finish()
 	}
 	if err != nil && r.exit == 0 {
 		r.exit = -1
 	}
-	os.WriteFile(filepath.Join(dir, args[0]+".log"), r.out, 0o644)
+	if err := os.WriteFile(filepath.Join(dir, args[0]+".log"), r.out, 0o644); err != nil {
+		logf("keep the output of tofu %s: %v", args[0], err)
+	}
 	return r
 }
 

@@ -110,10 +110,10 @@ func run(ctx context.Context, o options) (string, error) {
 	}
 	u, err := url.Parse(o.endpoint)
 	if err != nil {
-		return "", fmt.Errorf("--endpoint: %v", err)
+		return "", fmt.Errorf("--endpoint: %w", err)
 	}
 	if err := benchkit.MustLoopback(u.Host); err != nil {
-		return "", fmt.Errorf("--endpoint: %v", err)
+		return "", fmt.Errorf("--endpoint: %w", err)
 	}
 	c, err := paved.NewClient(paved.Config{Endpoint: o.endpoint, Token: o.token, PollInterval: 100 * time.Millisecond})
 	if err != nil {
@@ -127,7 +127,7 @@ func run(ctx context.Context, o options) (string, error) {
 		o.router = h.RouterAddr
 	}
 	if err := benchkit.MustLoopback(o.router); err != nil {
-		return "", fmt.Errorf("router: %v", err)
+		return "", fmt.Errorf("router: %w", err)
 	}
 
 	// Each run gets a fresh app (APP-1, APP-2, …) on the same route, so a

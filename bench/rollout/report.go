@@ -14,20 +14,19 @@ import (
 
 // canaryResult is the client-side view of a canary that should roll back.
 type canaryResult struct {
-	marker               string // "-APP-RELEASE-" in X-Paved-Instance
-	newTotal, newFailed  int
-	otherFailed          int
-	firstNew, lastNew    time.Time
-	crossed              bool
-	crossedAt            time.Time
-	crossN, crossE       int
-	decided              time.Time // the cell's "rolling back" event, if found
-	decidedNote          string
-	cellWatchStarted     time.Time
-	rollbackDur          time.Duration
-	otherFirstErr        string
-	newAfterSettle       int
-	samplesAfterCrossing int
+	marker              string // "-APP-RELEASE-" in X-Paved-Instance
+	newTotal, newFailed int
+	otherFailed         int
+	firstNew, lastNew   time.Time
+	crossed             bool
+	crossedAt           time.Time
+	crossN, crossE      int
+	decided             time.Time // the cell's "rolling back" event, if found
+	decidedNote         string
+	cellWatchStarted    time.Time
+	rollbackDur         time.Duration
+	otherFirstErr       string
+	newAfterSettle      int
 }
 
 // analyzeCanary finds the first moment the canary's responses (those of

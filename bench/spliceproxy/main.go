@@ -39,8 +39,9 @@ func relay(client net.Conn, backend string) {
 	}
 	defer b.Close()
 	done := make(chan struct{}, 2)
-	go func() { io.Copy(b, client); b.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
-	go func() { io.Copy(client, b); client.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+	// Either side's error ends its direction, as its EOF would.
+	go func() { _, _ = io.Copy(b, client); _ = b.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(client, b); _ = client.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
 	<-done
 	<-done
 }

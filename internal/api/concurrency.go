@@ -54,7 +54,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, create func(
 			w.Header().Set("Idempotent-Replayed", "true")
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(prev.Status)
-			w.Write(prev.Body)
+			_, _ = w.Write(prev.Body)
 			return nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
@@ -68,7 +68,9 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, create func(
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	enc.Encode(body)
+	if err := enc.Encode(body); err != nil {
+		return err
+	}
 	if key != "" {
 		headers := map[string]string{}
 		for _, h := range []string{"ETag", "Location"} {
@@ -83,6 +85,6 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, create func(
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	_, _ = w.Write(buf.Bytes())
 	return nil
 }

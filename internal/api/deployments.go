@@ -92,7 +92,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return staleError(err, "app "+a.Space+"/"+a.Spec.Name, want)
 	}
-	s.Store.AppendEvent(r.Context(), paved.Event{Actor: actor(r), Action: "app.rollback",
+	s.appendEvent(r, paved.Event{Actor: actor(r), Action: "app.rollback",
 		Object: "app/" + a.Space + "/" + a.Spec.Name, Detail: "to the settings of release " + strconv.Itoa(target.Number)})
 	s.Deployer.Notify(a.Space, a.Spec.Name)
 	w.Header().Set("ETag", etag(updated.Version))

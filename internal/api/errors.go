@@ -66,7 +66,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	_ = enc.Encode(v) // the status is sent: nothing is left to tell the client of a failure
 }
 
 // decode reads a JSON body strictly: unknown fields and trailing data are

@@ -45,14 +45,18 @@ func (s *Server) appLogs(w http.ResponseWriter, r *http.Request) error {
 	flusher, _ := w.(http.Flusher)
 	if !follow {
 		for _, l := range s.Logs.Tail(key, tail) {
-			enc.Encode(l)
+			if enc.Encode(l) != nil {
+				return nil // the client is gone
+			}
 		}
 		return nil
 	}
 	past, lines, cancel := s.Logs.Follow(key, tail)
 	defer cancel()
 	for _, l := range past {
-		enc.Encode(l)
+		if enc.Encode(l) != nil {
+			return nil
+		}
 	}
 	if flusher != nil {
 		flusher.Flush()

@@ -250,11 +250,16 @@ func (s *Server) jobBuildLog(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	offset, _ := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
+	if offset < 0 {
+		return badRequest("offset", "offset must be a whole number of bytes")
+	}
 	f, err := os.Open(s.Pipelines.LogPath(b))
 	data := []byte{}
 	if err == nil {
 		defer f.Close()
-		f.Seek(offset, io.SeekStart)
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			return err
+		}
 		data, _ = io.ReadAll(io.LimitReader(f, 4<<20))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": b.ID, "status": b.Status, "offset": offset + int64(len(data)), "log": string(data)})

@@ -43,7 +43,8 @@ func (s *Server) putSource(w http.ResponseWriter, r *http.Request) error {
 		return tooLarge(s.MaxSourceBytes)
 	}
 	if src, err := s.Store.GetSource(r.Context(), digest); err == nil {
-		io.Copy(io.Discard, io.LimitReader(r.Body, s.MaxSourceBytes))
+		// Drained for keep-alive, best effort.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, s.MaxSourceBytes))
 		writeJSON(w, http.StatusOK, src) // the same bytes are never stored twice
 		return nil
 	}

@@ -73,7 +73,7 @@ func ExtractFile(path, dst string, lim Limits) error {
 	}
 	head := make([]byte, sniffLen)
 	n, err := f.ReadAt(head, 0)
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	lim = lim.withDefaults()
@@ -592,7 +592,7 @@ func (c *capReader) err() error {
 type firstErr struct{ err error }
 
 func (e *firstErr) note(err error) {
-	if err != nil && err != io.EOF && e.err == nil {
+	if err != nil && !errors.Is(err, io.EOF) && e.err == nil {
 		e.err = err
 	}
 }

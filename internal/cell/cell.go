@@ -274,7 +274,9 @@ func (c *Cell) start() error {
 			c.pprofSrv.Close()
 		}
 		d.Wait()
-		c.runtime.StopAll(context.Background(), time.Second)
+		if serr := c.runtime.StopAll(context.Background(), time.Second); serr != nil {
+			c.log.Warn("stop the instances started", "err", serr)
+		}
 		return err
 	}
 	if err := d.Start(ctx); err != nil {
@@ -383,8 +385,13 @@ func (c *Cell) MemoryLimits() (bool, string) { return c.runtime.MemoryLimits() }
 func (c *Cell) Shutdown(ctx context.Context) error {
 	c.cancel() // stops the controllers and the pipelines; running builds end as errored
 	c.pipelines.Wait()
-	c.apiSrv.Shutdown(ctx)
-	c.routerSrv.Shutdown(ctx)
+	// Connections still open when ctx ends are cut by the stops below.
+	if err := c.apiSrv.Shutdown(ctx); err != nil {
+		c.log.Warn("API server shutdown", "err", err)
+	}
+	if err := c.routerSrv.Shutdown(ctx); err != nil {
+		c.log.Warn("router shutdown", "err", err)
+	}
 	if c.pprofSrv != nil {
 		c.pprofSrv.Close() // a CPU profile being taken is cut short, not waited for
 	}

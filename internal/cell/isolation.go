@@ -51,7 +51,7 @@ func (c *Cell) isolation() (*sandbox.Jail, *runtime.Isolation, string, error) {
 	}
 	if err := sandbox.Probe(context.Background()); err != nil {
 		if mode == IsolationRequired {
-			return nil, nil, "", fmt.Errorf("--isolation required, but this host cannot isolate: %v", err)
+			return nil, nil, "", fmt.Errorf("--isolation required, but this host cannot isolate: %w", err)
 		}
 		return nil, nil, "isolation is off: " + err.Error(), nil
 	}

@@ -142,13 +142,13 @@ func oneStrictDocument(data []byte) error {
 	dec := goyaml.NewDecoder(bytes.NewReader(data))
 	dec.SetStrict(true)
 	var doc any
-	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	switch err := dec.Decode(&doc); {
 	case err == nil:
 		return errors.New("a second YAML document")
-	case err != io.EOF:
+	case !errors.Is(err, io.EOF):
 		return err
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -123,13 +124,13 @@ func oneYAMLDocument(data []byte) error {
 	dec := goyaml.NewDecoder(bytes.NewReader(data))
 	dec.SetStrict(true)
 	var doc any
-	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("not valid YAML: %w", err)
 	}
 	switch err := dec.Decode(&doc); {
 	case err == nil:
 		return fmt.Errorf("the file holds more than one YAML document; a pipeline file is one pipeline")
-	case err != io.EOF:
+	case !errors.Is(err, io.EOF):
 		return fmt.Errorf("not valid YAML after the first document: %w", err)
 	}
 	return nil

@@ -41,7 +41,7 @@ func newStatusLine(w io.Writer) *statusLine {
 func (s *statusLine) Set(desc string) {
 	if s.bar != nil {
 		s.bar.Describe(desc)
-		s.bar.Add(1)
+		_ = s.bar.Add(1) // a progress bar's errors (a failed draw) are cosmetic
 		return
 	}
 	if desc != s.last {
@@ -52,7 +52,7 @@ func (s *statusLine) Set(desc string) {
 
 func (s *statusLine) Finish() {
 	if s.bar != nil {
-		s.bar.Finish()
+		_ = s.bar.Finish()
 	}
 }
 
@@ -69,9 +69,9 @@ func byteBar(w io.Writer, total int64, desc string) func(int64) {
 		progressbar.OptionThrottle(100*time.Millisecond),
 	)
 	return func(n int64) {
-		bar.Set64(n)
+		_ = bar.Set64(n) // cosmetic, as in statusLine
 		if n >= total {
-			bar.Finish()
+			_ = bar.Finish()
 		}
 	}
 }

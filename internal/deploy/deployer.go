@@ -348,9 +348,9 @@ func (d *Deployer) markGood(ctx context.Context, c *controller, st *store.AppSta
 		if d.isRollbackTo(ctx, c, rel, prev) {
 			status = paved.ReleaseRolledBack
 		}
-		d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, prev, status, "")
+		d.setReleaseStatus(ctx, c, prev, status, "")
 	}
-	d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, rel, paved.ReleaseGood, "")
+	d.setReleaseStatus(ctx, c, rel, paved.ReleaseGood, "")
 	st.LastGoodRelease = rel
 	if d.opts.OnGood != nil {
 		// The snapshot reads every app's last good release: this one must be saved first.
@@ -446,6 +446,15 @@ func (d *Deployer) save(ctx context.Context, c *controller, st store.AppState, e
 	}
 	if err := d.opts.Store.SetAppState(ctx, c.space, c.name, st, ev); err != nil && !errors.Is(err, store.ErrNotFound) {
 		d.log.Error("save app state", "app", Key(c.space, c.name), "err", err)
+	}
+}
+
+// setReleaseStatus records a release's status for the API and the audit
+// trail; a failure is logged, as the deployment does not depend on it (a
+// release gone with its deleted app, or the cell stopping, is not one).
+func (d *Deployer) setReleaseStatus(ctx context.Context, c *controller, rel int, status, reason string) {
+	if err := d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, rel, status, reason); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+		d.log.Error("set release status", "app", Key(c.space, c.name), "release", rel, "status", status, "err", err)
 	}
 }
 

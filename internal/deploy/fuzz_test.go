@@ -135,7 +135,8 @@ func checkRollout(t *testing.T, r *simResult, cfg simConfig, k int) {
 		if st.d.StartNew > 0 && st.d.Progress.Phase == PhaseRolling && cfg.hasOld {
 			notReady := 0
 			for _, in := range st.after {
-				if !in.draining && !in.old && !(in.healthy && st.now.Sub(in.ready) >= s.MinHealthyTime) {
+				settled := in.healthy && st.now.Sub(in.ready) >= s.MinHealthyTime
+				if !in.draining && !in.old && !settled {
 					notReady++
 				}
 			}

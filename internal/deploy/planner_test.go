@@ -540,7 +540,8 @@ func checkRolling(t *testing.T, r *simResult, s Strategy, want, k int) {
 				continue
 			}
 			live++
-			if !in.old && !(in.healthy && st.now.Sub(in.ready) >= s.MinHealthyTime) {
+			settled := in.healthy && st.now.Sub(in.ready) >= s.MinHealthyTime
+			if !in.old && !settled {
 				notReady++
 			}
 		}
@@ -771,7 +772,8 @@ func checkCanary(t *testing.T, r *simResult, s Strategy, want, k, firstStep int)
 			notReady := func(snap []simInst) int {
 				n := 0
 				for _, in := range snap {
-					if !in.draining && !in.old && !(in.healthy && st.now.Sub(in.ready) >= s.MinHealthyTime) {
+					settled := in.healthy && st.now.Sub(in.ready) >= s.MinHealthyTime
+					if !in.draining && !in.old && !settled {
 						n++
 					}
 				}

@@ -35,8 +35,7 @@ func (d *Deployer) resume(ctx context.Context, c *controller, rec store.App) sto
 			d.log.Error("resume: restart the serving release", "app", Key(c.space, c.name), "err", err)
 		}
 	}
-	var p Progress
-	json.Unmarshal([]byte(dep.Progress), &p)
+	p := d.progressOf(dep)
 	next := Progress{}
 	if p.Phase == PhaseRollingBack {
 		next = Rollback(next, "", time.Now())
@@ -44,9 +43,25 @@ func (d *Deployer) resume(ctx context.Context, c *controller, rec store.App) sto
 	dep.Phase, dep.Step = phaseOr(next.Phase), 0
 	dep.Progress = mustJSON(next)
 	note := fmt.Sprintf("resumed after a cell restart (it was %s at step %d); release %d serves meanwhile", phaseOr(p.Phase), p.Step+1, dep.From)
-	d.opts.Store.UpdateDeployment(ctx, dep, note)
+	if err := d.opts.Store.UpdateDeployment(ctx, dep, note); err != nil && ctx.Err() == nil {
+		d.log.Error("save deployment", "deployment", dep.ID, "err", err)
+	}
 	d.note(Key(c.space, c.name), fmt.Sprintf("deployment %d %s", dep.ID, note))
 	return d.runDeployment(ctx, c, dep, st)
+}
+
+// progressOf decodes a deployment's saved progress. An unreadable one is
+// logged and the deployment starts over, as from the zero Progress.
+func (d *Deployer) progressOf(dep store.Deployment) Progress {
+	var p Progress
+	if dep.Progress == "" {
+		return p
+	}
+	if err := json.Unmarshal([]byte(dep.Progress), &p); err != nil {
+		d.log.Error("read deployment progress", "deployment", dep.ID, "err", err)
+		return Progress{}
+	}
+	return p
 }
 
 func phaseOr(p string) string {
@@ -61,8 +76,7 @@ func phaseOr(p string) string {
 func (d *Deployer) runDeployment(ctx context.Context, c *controller, dep store.Deployment, st store.AppState) store.AppState {
 	key := Key(c.space, c.name)
 	s := Resolve(&dep.Strategy)
-	var p Progress
-	json.Unmarshal([]byte(dep.Progress), &p)
+	p := d.progressOf(dep)
 	var stops sync.WaitGroup
 	baseline := map[time.Time]Window{}
 	superseded := false
@@ -200,7 +214,7 @@ func (d *Deployer) finishDeployment(ctx context.Context, c *controller, dep stor
 	case superseded:
 		dep.Status = paved.DeploymentSuperseded
 		note = fmt.Sprintf("superseded: release %d stopped, release %d serves", rel, dep.From)
-		d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, rel, paved.ReleaseSuperseded, "a newer change replaced it before its rollout finished")
+		d.setReleaseStatus(ctx, c, rel, paved.ReleaseSuperseded, "a newer change replaced it before its rollout finished")
 		st.TargetRelease = 0
 		// ObservedGeneration stays behind: the next pass deploys the newer change.
 	case dec.Outcome == Succeeded:
@@ -214,7 +228,7 @@ func (d *Deployer) finishDeployment(ctx context.Context, c *controller, dep stor
 	case dec.Outcome == RolledBack:
 		dep.Status, dep.Reason = paved.DeploymentRolledBack, dec.Reason
 		note = fmt.Sprintf("rolled back to release %d: %s", dep.From, dec.Reason)
-		d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, rel, paved.ReleaseFailed, dec.Reason)
+		d.setReleaseStatus(ctx, c, rel, paved.ReleaseFailed, dec.Reason)
 		st.TargetRelease = 0
 		st.Failure = fmt.Sprintf("release %d failed and was rolled back: %s; release %d is running", rel, dec.Reason, dep.From)
 		st.ObservedGeneration = dep.Generation
@@ -223,7 +237,7 @@ func (d *Deployer) finishDeployment(ctx context.Context, c *controller, dep stor
 		// restarting, so a fixed dependency can still heal it.
 		dep.Status, dep.Reason = paved.DeploymentFailed, dec.Reason
 		note = "failed: " + dec.Reason
-		d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, rel, paved.ReleaseFailed, dec.Reason)
+		d.setReleaseStatus(ctx, c, rel, paved.ReleaseFailed, dec.Reason)
 		st.Release, st.TargetRelease = rel, 0
 		st.Failure = fmt.Sprintf("release %d failed: %s", rel, dec.Reason)
 		st.ObservedGeneration = dep.Generation
@@ -231,7 +245,7 @@ func (d *Deployer) finishDeployment(ctx context.Context, c *controller, dep stor
 		// It tried to roll back and the previous release did not come back.
 		dep.Status, dep.Reason = paved.DeploymentFailed, dec.Reason
 		note = "failed: " + dec.Reason
-		d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, rel, paved.ReleaseFailed, dec.Reason)
+		d.setReleaseStatus(ctx, c, rel, paved.ReleaseFailed, dec.Reason)
 		st.TargetRelease = 0
 		st.Failure = fmt.Sprintf("release %d failed and the rollback to release %d did not complete: %s", rel, dep.From, dec.Reason)
 		st.ObservedGeneration = dep.Generation
@@ -239,7 +253,7 @@ func (d *Deployer) finishDeployment(ctx context.Context, c *controller, dep stor
 		// auto_rollback off: stop where it is, the old release still serving.
 		dep.Status, dep.Reason = paved.DeploymentFailed, dec.Reason
 		note = "failed: " + dec.Reason + "; auto_rollback is off, so it stopped where it was"
-		d.opts.Store.SetReleaseStatus(ctx, "cell", c.space, c.name, rel, paved.ReleaseFailed, dec.Reason)
+		d.setReleaseStatus(ctx, c, rel, paved.ReleaseFailed, dec.Reason)
 		st.TargetRelease = rel // keeps the new instances from being scaled away
 		st.Failure = fmt.Sprintf("release %d failed: %s; auto_rollback is off, so the deployment stopped where it was with release %d still serving — roll back or push a fix",
 			rel, dec.Reason, dep.From)

@@ -61,7 +61,7 @@ func TestGlobalHostFailsOverBetweenCells(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.AppSpec.Instances = 0
+	a.Instances = 0
 	if _, err := eu.client.Apps.Update(ctx, "shop", a.AppSpec); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,7 +40,11 @@ func TestIsolationRequiredRefusesWithoutRoot(t *testing.T) {
 		if tc.asNobody {
 			dir = data
 		}
-		cmd := exec.CommandContext(ctx, pavedBin, "server", "--data", dir, "--api", freeAddr(t), "--router", freeAddr(t),
+		bin := pavedBin
+		if tc.asNobody {
+			bin = copyForNobody(t, pavedBin)
+		}
+		cmd := exec.CommandContext(ctx, bin, "server", "--data", dir, "--api", freeAddr(t), "--router", freeAddr(t),
 			"--isolation", tc.mode)
 		if tc.asNobody {
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
@@ -53,4 +58,26 @@ func TestIsolationRequiredRefusesWithoutRoot(t *testing.T) {
 			t.Errorf("--isolation %s: %v (ran until the timeout: %v), output:\n%s\nwant a refusal saying %q", tc.mode, err, timedOut, out.String(), tc.want)
 		}
 	}
+}
+
+// copyForNobody copies the binary where any user may run it: a binary the
+// harness built lives in a directory only root may enter.
+func copyForNobody(t *testing.T, bin string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "paved-nobody-bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	body, err := os.ReadFile(bin)
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "paved"), body, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "paved")
 }

@@ -227,8 +227,16 @@ func (m *Manager) Destroy(ctx context.Context, actor, name, why string) error {
 	if removed > 0 {
 		why += fmt.Sprintf("; %d droplets no longer referenced removed", removed)
 	}
-	m.Store.AppendEvent(ctx, paved.Event{Actor: actor, Action: "environment.destroy", Object: "environment/" + name, Detail: why})
+	m.appendEvent(ctx, paved.Event{Actor: actor, Action: "environment.destroy", Object: "environment/" + name, Detail: why})
 	return nil
+}
+
+// appendEvent records an event the operation's outcome does not depend on;
+// a failure is logged.
+func (m *Manager) appendEvent(ctx context.Context, e paved.Event) {
+	if err := m.Store.AppendEvent(ctx, e); err != nil && m.Logger != nil {
+		m.Logger.Error("append event", "action", e.Action, "err", err)
+	}
 }
 
 // collectDroplets removes droplets no release of any app refers to (and
@@ -344,7 +352,7 @@ func (m *Manager) Restore(ctx context.Context, actor, space string, number int) 
 		}
 		m.Deployer.Notify(space, app)
 	}
-	m.Store.AppendEvent(ctx, paved.Event{Actor: actor, Action: "space.restore", Object: "space/" + space,
+	m.appendEvent(ctx, paved.Event{Actor: actor, Action: "space.restore", Object: "space/" + space,
 		Detail: fmt.Sprintf("to snapshot %d", target.Number)})
 	return *target, nil
 }

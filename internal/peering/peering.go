@@ -238,7 +238,7 @@ func (w *Watcher) probe(ctx context.Context, addr peerKey) peerHealth {
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4096)) // drained for keep-alive, best effort
 		return peerHealth{err: fmt.Sprintf("probe answered %s", res.Status)}
 	}
 	var st router.GlobalStatus

@@ -42,13 +42,17 @@ func (e *Engine) runBuild(ctx context.Context, p store.Pipeline, rec store.JobBu
 	now := time.Now().UTC()
 	rec.Status, rec.StartedAt = paved.BuildRunning, &now
 	b := &build{e: e, p: p, rec: rec, dir: e.dir(fmt.Sprint(p.ID), "builds", fmt.Sprint(rec.ID))}
-	os.MkdirAll(b.dir, 0o755)
 	var err error
-	if b.logf, err = os.OpenFile(e.LogPath(rec), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
-		// Without a log the build cannot run; record why instead of leaving
-		// it pending, which would start it again and again.
+	why := "cannot make the build directory: "
+	if err = os.MkdirAll(b.dir, 0o755); err == nil {
+		why = "cannot write the build log: "
+		b.logf, err = os.OpenFile(e.LogPath(rec), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	}
+	if err != nil {
+		// Without its directory and log the build cannot run; record why
+		// instead of leaving it pending, which would start it again and again.
 		end := time.Now().UTC()
-		b.rec.Status, b.rec.Reason, b.rec.FinishedAt = paved.BuildErrored, "cannot write the build log: "+err.Error(), &end
+		b.rec.Status, b.rec.Reason, b.rec.FinishedAt = paved.BuildErrored, why+err.Error(), &end
 		b.save(context.WithoutCancel(ctx))
 		return
 	}
@@ -66,7 +70,7 @@ func (e *Engine) runBuild(ctx context.Context, p store.Pipeline, rec store.JobBu
 			hook = job.OnFailure
 		}
 		if hook != nil {
-			b.step(ctx, *hook) // a hook's own failure does not change the build's outcome
+			_ = b.step(ctx, *hook) // a hook's own failure (in the log) does not change the build's outcome
 		}
 		if job.Ensure != nil {
 			if eerr := b.step(ctx, *job.Ensure); err == nil && eerr != nil {
@@ -97,7 +101,9 @@ func (e *Engine) runBuild(ctx context.Context, p store.Pipeline, rec store.JobBu
 	if keep == 0 {
 		keep = DefaultRetain
 	}
-	e.opts.Store.PruneJobBuilds(context.WithoutCancel(ctx), p.ID, rec.Job, keep)
+	if err := e.opts.Store.PruneJobBuilds(context.WithoutCancel(ctx), p.ID, rec.Job, keep); err != nil {
+		e.log.Error("prune builds", "pipeline", p.Spec.Name, "job", rec.Job, "err", err)
+	}
 }
 
 func findJob(spec paved.PipelineSpec, name string) (paved.JobSpec, bool) {
@@ -180,7 +186,7 @@ func (b *build) step(ctx context.Context, s paved.Step) error {
 		hook = s.OnFailure
 	}
 	if hook != nil {
-		b.step(ctx, *hook)
+		_ = b.step(ctx, *hook) // as for a job's hook: its failure is in the log only
 	}
 	if s.Ensure != nil {
 		if eerr := b.step(ctx, *s.Ensure); err == nil {
@@ -328,7 +334,7 @@ func (b *build) runTask(ctx context.Context, s paved.Step) error {
 	}
 	cmd, err := b.e.opts.Jail.Command(ctx, sandbox.Job{Space: b.p.Space, Dir: filepath.Join(b.dir, s.Dir), Script: s.Run, Env: env, Writable: []string{b.dir}})
 	if err != nil {
-		return fmt.Errorf("task %s: %v", s.Task, err)
+		return fmt.Errorf("task %s: %w", s.Task, err)
 	}
 	out := &prefixWriter{b: b, prefix: s.Task}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -338,7 +344,7 @@ func (b *build) runTask(ctx context.Context, s paved.Step) error {
 		return fmt.Errorf("task %s timed out after %s", s.Task, paved.Duration(timeout))
 	}
 	if err != nil {
-		return fmt.Errorf("task %s: %v", s.Task, err)
+		return fmt.Errorf("task %s: %w", s.Task, err)
 	}
 	return nil
 }
@@ -422,7 +428,7 @@ func (b *build) assert(ctx context.Context, s paved.Step) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("assert %s: %v", s.Assert, err)
+		return fmt.Errorf("assert %s: %w", s.Assert, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -540,7 +546,7 @@ func (b *build) assertBackup(ctx context.Context, s paved.Step) error {
 	bk := s.Backup
 	a, err := b.e.opts.Store.GetApp(ctx, b.p.Space, bk.App)
 	if err != nil {
-		return fmt.Errorf("assert %s: app %s: %v", s.Assert, bk.App, err)
+		return fmt.Errorf("assert %s: app %s: %w", s.Assert, bk.App, err)
 	}
 	rel, err := b.e.opts.Store.GetRelease(ctx, b.p.Space, bk.App, a.State.Release)
 	if err != nil {
@@ -548,7 +554,7 @@ func (b *build) assertBackup(ctx context.Context, s paved.Step) error {
 	}
 	var newest time.Time
 	var newestName string
-	filepath.WalkDir(bk.Path, func(p string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(bk.Path, func(p string, d os.DirEntry, err error) error { // its func returns no error
 		if err != nil || d.IsDir() {
 			return nil
 		}

@@ -279,12 +279,13 @@ func (r *Router) roundTrip(w http.ResponseWriter, pc *pconn, out *outReq, addr s
 		}
 		// The instance may have answered early and closed the connection
 		// (e.g. 413 without reading a large body): use that answer.
-		pc.conn.SetReadDeadline(time.Now().Add(time.Second))
+		// A deadline fails only on a closed connection, whose read fails.
+		_ = pc.conn.SetReadDeadline(time.Now().Add(time.Second))
 		head, err := r.readResponse(w, pc, out)
 		if err != nil {
 			return respHead{}, werr
 		}
-		pc.conn.SetReadDeadline(time.Time{})
+		_ = pc.conn.SetReadDeadline(time.Time{})
 		if pc.aborted.Load() {
 			return respHead{}, context.Canceled
 		}
@@ -302,7 +303,7 @@ func (r *Router) roundTrip(w http.ResponseWriter, pc *pconn, out *outReq, addr s
 func (r *Router) readResponse(w http.ResponseWriter, pc *pconn, out *outReq) (respHead, error) {
 	timeout := r.opts.ResponseHeaderTimeout
 	if timeout > 0 {
-		pc.conn.SetReadDeadline(time.Now().Add(timeout))
+		_ = pc.conn.SetReadDeadline(time.Now().Add(timeout)) // fails only on a closed conn, whose read fails
 	}
 	for {
 		pc.readLimit = maxResponseHeaderBytes
@@ -329,7 +330,8 @@ func (r *Router) readResponse(w http.ResponseWriter, pc *pconn, out *outReq) (re
 					h[k] = append(h[k], vv...)
 				}
 				w.WriteHeader(code)
-				clear(h) // not done by WriteHeader for 1xx
+				clear(h)         // not done by WriteHeader for 1xx
+				res.Body.Close() // http.NoBody: a 1xx response has none
 				continue
 			}
 			if res.StatusCode == http.StatusSwitchingProtocols {
@@ -340,7 +342,7 @@ func (r *Router) readResponse(w http.ResponseWriter, pc *pconn, out *outReq) (re
 		}
 		pc.readLimit = 1<<63 - 1
 		if timeout > 0 {
-			pc.conn.SetReadDeadline(time.Time{})
+			_ = pc.conn.SetReadDeadline(time.Time{})
 			if pc.aborted.Load() { // canceled before the deadline was cleared
 				return respHead{}, context.Canceled
 			}
@@ -388,7 +390,7 @@ func (r *Router) writeRequest(pc *pconn, out *outReq, addr string) error {
 	}
 	bw.WriteString(removeZone(host))
 	bw.WriteString("\r\n")
-	if ua := h["User-Agent"]; len(ua) > 0 && ua[0] != "" && !(len(conn) > 0 && hasToken(conn, "User-Agent")) {
+	if ua := h["User-Agent"]; len(ua) > 0 && ua[0] != "" && (len(conn) == 0 || !hasToken(conn, "User-Agent")) {
 		writeHeaderLine(bw, "User-Agent", ua[0])
 	}
 	for k, vv := range h {
@@ -468,7 +470,7 @@ func writeStreamBody(pc *pconn, out *outReq, bufs *bufferPool) error {
 			}
 			if rerr != nil && sent < n {
 				out.clientBodyErr = true
-				if rerr == io.EOF {
+				if errors.Is(rerr, io.EOF) {
 					rerr = fmt.Errorf("http: ContentLength=%d with Body length %d", n, sent)
 				}
 				return rerr
@@ -679,7 +681,7 @@ func (r *Router) relay(w http.ResponseWriter, out *outReq, tg *target, pc *pconn
 	if head.raw {
 		n := len(out.fc.rh.block)
 		stream = out.fc.writeRawHead(tg)
-		pc.br.Discard(n)
+		discardBuffered(pc.br, n)
 	} else {
 		h = w.Header()
 		stream = r.relayHead(w, h, res, tg, head.status)
@@ -764,7 +766,7 @@ func (r *Router) copyFixed(w http.ResponseWriter, pc *pconn, n int64, rc *http.R
 	for n > 0 && br.Buffered() > 0 {
 		p, _ := br.Peek(int(min(int64(br.Buffered()), n)))
 		nw, werr := w.Write(p)
-		br.Discard(nw)
+		discardBuffered(br, nw)
 		n -= int64(nw)
 		if werr != nil {
 			return werr

@@ -323,13 +323,14 @@ func FuzzScanBlock(f *testing.F) {
 			t.Fatalf("scanBlock(%q): %d fields, status end %d, block %q", block, sh.nf, sh.statusEnd, sh.block)
 		}
 		for _, fl := range sh.fields[:sh.nf] {
-			if !(sh.statusEnd < fl.ks && fl.ks < fl.ke && fl.ke < fl.vs && fl.vs <= fl.ve && fl.ve <= len(block)-4) {
+			inPlace := sh.statusEnd < fl.ks && fl.ks < fl.ke && fl.ke < fl.vs && fl.vs <= fl.ve && fl.ve <= len(block)-4
+			if !inPlace {
 				t.Fatalf("scanBlock(%q): field %+v out of place", block, fl)
 			}
 		}
 		want := http.Header{}
 		copyResponseHeader(want, res.Header)
-		var csh scannedHead = sh
+		csh := sh
 		csh.block = append([]byte(nil), block...)
 		h := http.Header{}
 		commitHead(&csh, h)
@@ -884,7 +885,8 @@ func refPlain(block []byte, method string) bool {
 			return false
 		}
 		for _, c := range name {
-			if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) && !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			alnum := '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+			if !alnum && !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
 				return false
 			}
 		}

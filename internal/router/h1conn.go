@@ -227,7 +227,7 @@ func (fc *h1Conn) handshake(tc *tls.Conn) bool {
 		// rather than a silent close, so the mistake is clear.
 		var re tls.RecordHeaderError
 		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
-			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+			_, _ = io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
 		}
 		fc.r.log.Debug("router: TLS handshake failed", "remote", fc.conn.RemoteAddr().String(), "err", err)
 		return false
@@ -269,7 +269,7 @@ func (fc *h1Conn) close() {
 			// answer before it reads it. Half-close and linger, as
 			// net/http does.
 			if cw, ok := fc.conn.(interface{ CloseWrite() error }); ok {
-				cw.CloseWrite()
+				_ = cw.CloseWrite() // best effort: the connection is closed next
 				time.Sleep(500 * time.Millisecond)
 			}
 		}
@@ -328,12 +328,12 @@ func (fc *h1Conn) serveRequest() bool {
 			// Reading the body may refill br over the head, which the
 			// request is written from after the body is buffered.
 			fc.headBuf = append(fc.headBuf[:0], q.block...)
-			fc.br.Discard(len(q.block))
+			discardBuffered(fc.br, len(q.block))
 			q.block = fc.headBuf
 		} else {
 			// The head stays in br's buffer until the next request is
 			// read: nothing reads from br before.
-			fc.br.Discard(len(q.block))
+			discardBuffered(fc.br, len(q.block))
 		}
 	}
 
@@ -469,9 +469,11 @@ func (fc *h1Conn) endWatch() {
 		return // closed (Shutdown does not close busy connections; only timeouts of other phases)
 	}
 	fc.stopping.Store(true)
-	fc.conn.SetReadDeadline(aLongTimeAgo)
+	// A deadline fails only on a closed connection: the watcher's read
+	// returns then too.
+	_ = fc.conn.SetReadDeadline(aLongTimeAgo)
 	<-fc.watchDone
-	fc.conn.SetReadDeadline(time.Time{})
+	_ = fc.conn.SetReadDeadline(time.Time{})
 	fc.stopping.Store(false)
 	fc.stv = v
 	fc.move(phActive)
@@ -484,7 +486,7 @@ func (fc *h1Conn) watch() {
 	n, err := fc.conn.Read(fc.stash[:])
 	if n > 0 {
 		fc.hasStash = true
-	} else if !(fc.stopping.Load() && isTimeout(err)) {
+	} else if !fc.stopping.Load() || !isTimeout(err) {
 		fc.gone.Store(true)
 		fc.cancel()
 		if pc := fc.cur.Swap(nil); pc != nil {

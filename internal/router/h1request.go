@@ -101,7 +101,7 @@ func (fc *h1Conn) readHead() (act, code int, why string) {
 		if b[0] != '\r' || b[1] != '\n' {
 			break
 		}
-		br.Discard(2)
+		discardBuffered(br, 2)
 	}
 	scanned, lineStart := 0, 0
 	var buf []byte
@@ -140,7 +140,7 @@ func (fc *h1Conn) readHead() (act, code int, why string) {
 	// A long head: copy it out, exactly up to its end.
 	big := make([]byte, 0, 2*len(buf))
 	big = append(big, buf...)
-	br.Discard(len(buf))
+	discardBuffered(br, len(buf))
 	q.block, q.consumed = big, true
 	for {
 		if len(big) >= limit {
@@ -171,7 +171,7 @@ func (fc *h1Conn) readHead() (act, code int, why string) {
 			}
 			if pos-lineStart == 1 {
 				big = append(big, chunk[:j+k+1]...)
-				br.Discard(j + k + 1)
+				discardBuffered(br, j+k+1)
 				q.block = big
 				if len(big) > limit {
 					return actDone, http.StatusRequestHeaderFieldsTooLarge, ""
@@ -182,10 +182,15 @@ func (fc *h1Conn) readHead() (act, code int, why string) {
 			j += k + 1
 		}
 		big = append(big, chunk...)
-		br.Discard(len(chunk))
+		discardBuffered(br, len(chunk))
 		q.block = big
 	}
 }
+
+// discardBuffered drops the first n bytes of br's buffer, which holds them
+// (n <= br.Buffered(), as after a Peek of n): Discard then reads nothing
+// and cannot fail.
+func discardBuffered(br *bufio.Reader, n int) { _, _ = br.Discard(n) }
 
 // parse validates a request head and classifies it. It rejects (400) what
 // is malformed or could be read two ways by two servers (request

@@ -251,7 +251,9 @@ func (w *h1Resp) commit(final bool) {
 	}
 	w.written = 0
 	if len(w.buf) > 0 {
-		w.writeBody(w.buf)
+		// A failed write shows at Flush (bw's error is sticky), a short one
+		// as written != declared, which finish answers by closing.
+		_, _ = w.writeBody(w.buf)
 		w.buf = w.buf[:0]
 	}
 }

@@ -77,7 +77,7 @@ func readHeadFast(pc *pconn, h http.Header, method string) (head respHead, ok bo
 		return head, false
 	}
 	commitHead(&sh, h)
-	pc.br.Discard(len(sh.block))
+	discardBuffered(pc.br, len(sh.block))
 	return head, true
 }
 

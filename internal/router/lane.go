@@ -122,8 +122,9 @@ func writeAll(c net.Conn, out []byte) bool {
 	if len(out) == 0 {
 		return true
 	}
-	c.SetWriteDeadline(time.Now().Add(time.Minute))
+	// A deadline fails only on a closed connection, whose write fails.
+	_ = c.SetWriteDeadline(time.Now().Add(time.Minute))
 	_, err := c.Write(out)
-	c.SetWriteDeadline(time.Time{})
+	_ = c.SetWriteDeadline(time.Time{})
 	return err == nil
 }

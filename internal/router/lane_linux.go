@@ -223,7 +223,8 @@ func (l *loop) closeFDs() {
 // wake interrupts the loop's wait (Shutdown, Close).
 func (l *loop) wake() {
 	one := [8]byte{1}
-	unix.Write(l.wakefd, one[:])
+	// Fails only when the eventfd's counter is full (EAGAIN): a wake is pending.
+	_, _ = unix.Write(l.wakefd, one[:])
 }
 
 // wake wakes every loop, to see a shutdown.
@@ -240,7 +241,7 @@ func (l *loop) dropListener() {
 		return
 	}
 	if !l.acceptPaused {
-		unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lnfd, nil)
+		_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lnfd, nil) // fails only when not in the set
 	}
 	if l.lane.listening.Add(-1) == 0 {
 		unix.Close(l.lnfd)
@@ -271,7 +272,7 @@ func (l *loop) run() {
 				l.accept()
 			case fd == l.wakefd:
 				var b [8]byte
-				unix.Read(l.wakefd, b[:])
+				_, _ = unix.Read(l.wakefd, b[:]) // resets the counter (EAGAIN: it was zero)
 				l.takeInbox()
 			case fd < len(l.fds) && l.fds[fd].h != nil && l.fds[fd].gen == ev.Pad:
 				l.fds[fd].h.event(ev.Events)
@@ -315,7 +316,7 @@ func (l *loop) accept() {
 				// ready, so it leaves the epoll set until the next tick
 				// rather than spin (net/http sleeps).
 				s.Router.log.Warn("router: accept failed", "error", err)
-				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lnfd, nil)
+				_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lnfd, nil) // fails only when not in the set
 				l.acceptPaused = true
 			}
 			return
@@ -374,7 +375,7 @@ func (l *loop) takeInbox() {
 // the server's laneConns).
 func (l *loop) serveClient(fd int, sa unix.Sockaddr) {
 	s := l.s
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // best effort, as net does
 	c := &laneClient{l: l, fd: fd}
 	c.fc.s, c.fc.r = s, l.r
 	c.fc.resp.fc = &c.fc
@@ -423,7 +424,7 @@ func (l *loop) register(fd int, h laneFD) bool {
 
 // forget removes fd from the loop (before it is closed or handed over).
 func (l *loop) forget(fd int) {
-	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, fd, nil)
+	_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, fd, nil) // fails only when not in the set
 	if fd < len(l.fds) {
 		l.fds[fd] = laneSlot{}
 	}
@@ -434,7 +435,9 @@ func (l *loop) onTick(now uint64) {
 	s := l.s
 	if l.acceptPaused && l.lnfd >= 0 {
 		l.acceptPaused = false
-		unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, l.lnfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(l.lnfd)})
+		if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, l.lnfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(l.lnfd)}); err != nil {
+			s.Router.log.Warn("router: resuming accept failed", "error", err)
+		}
 	}
 	for c := range l.clients {
 		switch c.state {
@@ -607,7 +610,7 @@ func (c *laneClient) next() {
 		wasIdle := c.idle()
 		n, err := sysRead(c.fd, c.in[len(c.in):cap(c.in)])
 		switch {
-		case err == unix.EAGAIN:
+		case errors.Is(err, unix.EAGAIN):
 			c.readable = false
 			continue
 		case err != nil || n == 0:
@@ -988,7 +991,7 @@ func (up *laneUp) relay() {
 		}
 		n, err := sysRead(up.fd, up.in[up.n:])
 		switch {
-		case err == unix.EAGAIN:
+		case errors.Is(err, unix.EAGAIN):
 			up.readable = false
 			continue
 		case err != nil || n == 0:
@@ -1132,14 +1135,14 @@ func (l *loop) dial(p *lanePool) (*laneUp, error) {
 	if err != nil {
 		return nil, dialError(os.NewSyscallError("socket", err))
 	}
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // best effort, as net does
 	up := &laneUp{l: l, fd: fd, pool: p}
 	up.w.fd = fd
 	up.bw = bufio.NewWriterSize(&up.w, connWriteBufSize)
 	err = unix.Connect(fd, sa)
-	switch err {
-	case nil:
-	case unix.EINPROGRESS:
+	switch {
+	case err == nil:
+	case errors.Is(err, unix.EINPROGRESS):
 		up.connecting = true
 		up.w.hold = true
 	default:
@@ -1179,7 +1182,7 @@ func peekHasData(fd int) bool {
 // close waiting (see prober).
 func peekAlive(fd int) bool {
 	_, err := peek(fd)
-	return err == unix.EAGAIN
+	return errors.Is(err, unix.EAGAIN)
 }
 
 // lanePool is a loop's keep-alive pool for one instance: a LIFO stack, as
@@ -1330,7 +1333,7 @@ func (w *sockWriter) Write(p []byte) (int, error) {
 	total := len(p)
 	if w.pendingLen() == 0 && !w.hold {
 		n, err := sysWrite(w.fd, p)
-		if err != nil && err != unix.EAGAIN {
+		if err != nil && !errors.Is(err, unix.EAGAIN) {
 			w.err = err
 			return 0, err
 		}
@@ -1350,7 +1353,7 @@ func (w *sockWriter) Write(p []byte) (int, error) {
 func (w *sockWriter) flushPending() error {
 	for w.pendingLen() > 0 && !w.hold {
 		n, err := sysWrite(w.fd, w.pending[w.poff:])
-		if err == unix.EAGAIN {
+		if errors.Is(err, unix.EAGAIN) {
 			return nil
 		}
 		if err != nil {

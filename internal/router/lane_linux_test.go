@@ -158,7 +158,7 @@ func TestLaneStopsAcceptingWhenTheListenerCloses(t *testing.T) {
 	ln.Close()
 	select {
 	case err := <-done:
-		if err == nil || err == http.ErrServerClosed {
+		if err == nil || errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("Serve returned %v, want the listener's error", err)
 		}
 	case <-time.After(5 * time.Second):

@@ -124,7 +124,7 @@ func (pc *pconn) Write(p []byte) (int, error) {
 // goroutine when the request's context is canceled.
 func (pc *pconn) abort() {
 	pc.aborted.Store(true)
-	pc.conn.SetDeadline(aLongTimeAgo)
+	_ = pc.conn.SetDeadline(aLongTimeAgo) // fails only when closed: nothing left to unblock
 }
 
 func (pc *pconn) close() { pc.conn.Close() }

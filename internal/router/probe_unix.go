@@ -53,10 +53,10 @@ func (p *prober) alive() bool {
 func (p *prober) peek(fd uintptr) bool {
 	for {
 		n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch {
-		case err == syscall.EINTR:
+		switch err {
+		case syscall.EINTR:
 			continue
-		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+		case syscall.EAGAIN: // EWOULDBLOCK is the same errno on these systems
 			p.state = probeAlive
 		default: // n == 0: EOF; n > 0: bytes nobody asked for; or an error
 			_ = n

@@ -299,7 +299,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	lean := r.leanOK(req)
 	hopped := isHopped(req.Header)
-	if rt.local == 0 && !(lean && rt.mayForward(hopped)) {
+	if rt.local == 0 && (!lean || !rt.mayForward(hopped)) {
 		noHealthyInstance(w, rt)
 		return
 	}

@@ -381,7 +381,8 @@ func (s *Server) handOff(c net.Conn) {
 			MaxHeaderBytes:    s.MaxHeaderBytes,
 			ErrorLog:          r.errLog,
 		}
-		go s.fallback.Serve(s.fbLn)
+		fb, fbLn := s.fallback, s.fbLn
+		go func() { _ = fb.Serve(fbLn) }() // returns only when shut down (ErrServerClosed, or net.ErrClosed from fbLn)
 	}
 	ln := s.fbLn
 	s.fbMu.Unlock()

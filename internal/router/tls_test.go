@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -238,7 +239,7 @@ func TestFastServerTLSHandshakeTimeout(t *testing.T) {
 	defer conn.Close()
 	start := time.Now()
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, err := conn.Read(make([]byte, 1)); err != io.EOF {
+	if n, err := conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Fatalf("silent client: read %d, %v; want the server to close the connection", n, err)
 	}
 	if took := time.Since(start); took > 2*time.Second {

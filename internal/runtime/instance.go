@@ -81,8 +81,10 @@ func (in *instance) begin() (*proc, error) {
 
 func (in *instance) prepare() error {
 	// Checked here, since a sandbox only finds out after the fork.
-	if fi, err := os.Stat(in.spec.Dir); err != nil || !fi.IsDir() {
-		return fmt.Errorf("%w: dir %s is not a directory (%v)", ErrInvalidSpec, in.spec.Dir, err)
+	if fi, err := os.Stat(in.spec.Dir); err != nil {
+		return fmt.Errorf("%w: dir %s is not a directory (%w)", ErrInvalidSpec, in.spec.Dir, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%w: dir %s is not a directory", ErrInvalidSpec, in.spec.Dir)
 	}
 	if err := os.MkdirAll(in.dir, 0o755); err != nil {
 		return err

@@ -131,7 +131,7 @@ func (j *Jail) Command(ctx context.Context, job Job) (*Cmd, error) {
 			release()
 		}
 	}
-	c.Cmd.Env = Markers(job.Env, "PAVED_CELL")
+	c.Env = Markers(job.Env, "PAVED_CELL")
 	return c, nil
 }
 

@@ -27,7 +27,7 @@ func Probe(ctx context.Context) error {
 	out := &capped{limit: 4096}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("a test sandbox failed (%v): %s", err, out.String())
+		return fmt.Errorf("a test sandbox failed (%w): %s", err, out.String())
 	}
 	return nil
 }

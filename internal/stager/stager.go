@@ -210,13 +210,13 @@ func (s *Stager) runCommand(ctx context.Context, dir string, req Request, log io
 	cmd.Stdout, cmd.Stderr = log, log
 	err = cmd.Run()
 	if cmd.Process != nil {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // leftovers of a build never outlive it
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // leftovers of a build never outlive it (ESRCH: none left)
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("build command timed out after %s", s.opts.Timeout)
 	}
 	if err != nil {
-		return fmt.Errorf("build command failed: %v", err)
+		return fmt.Errorf("build command failed: %w", err)
 	}
 	return nil
 }
@@ -261,9 +261,14 @@ func (c *cappedWriter) Write(p []byte) (int, error) {
 	}
 	n := int64(len(p))
 	if n > c.left {
-		c.w.Write(p[:c.left])
-		c.w.Write([]byte("\n[build log truncated]\n"))
+		m, err := c.w.Write(p[:c.left])
 		c.left = 0
+		if err == nil {
+			_, err = io.WriteString(c.w, "\n[build log truncated]\n")
+		}
+		if err != nil {
+			return m, err
+		}
 		return len(p), nil
 	}
 	c.left -= n

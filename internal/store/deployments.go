@@ -36,7 +36,9 @@ func scanDeployment(row scanner) (Deployment, error) {
 	if err != nil {
 		return d, err
 	}
-	json.Unmarshal([]byte(strategy), &d.Strategy)
+	if err := json.Unmarshal([]byte(strategy), &d.Strategy); err != nil {
+		return d, fmt.Errorf("deployment %d: strategy: %w", d.ID, err)
+	}
 	d.StartedAt, d.UpdatedAt = parseTS(started), parseTS(updated)
 	if finished.Valid {
 		t := parseTS(finished.String)

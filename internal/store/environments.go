@@ -95,9 +95,14 @@ func scanSnapshot(row scanner) (paved.Snapshot, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return sn, ErrNotFound
 	}
-	json.Unmarshal([]byte(rels), &sn.Releases)
+	if err != nil {
+		return sn, err
+	}
+	if err := json.Unmarshal([]byte(rels), &sn.Releases); err != nil {
+		return sn, fmt.Errorf("snapshot %d of space %s: releases: %w", sn.Number, sn.Space, err)
+	}
 	sn.CreatedAt = parseTS(created)
-	return sn, err
+	return sn, nil
 }
 
 // GetSnapshot reads one snapshot of a space.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -41,8 +42,13 @@ func (s *SQLite) GetIdempotent(ctx context.Context, key string) (Idempotent, err
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, ErrNotFound
 	}
-	json.Unmarshal([]byte(headers), &r.Headers)
-	return r, err
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal([]byte(headers), &r.Headers); err != nil {
+		return r, fmt.Errorf("idempotency key %s: headers: %w", key, err)
+	}
+	return r, nil
 }
 
 // PutIdempotent remembers the answer to a create made with a key.

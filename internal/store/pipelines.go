@@ -70,8 +70,12 @@ func scanPipeline(row scanner) (Pipeline, error) {
 	if err != nil {
 		return p, err
 	}
-	json.Unmarshal([]byte(spec), &p.Spec)
-	json.Unmarshal([]byte(hooks), &p.WebhookHashes)
+	if err := json.Unmarshal([]byte(spec), &p.Spec); err != nil {
+		return p, fmt.Errorf("pipeline %d: spec: %w", p.ID, err)
+	}
+	if err := json.Unmarshal([]byte(hooks), &p.WebhookHashes); err != nil {
+		return p, fmt.Errorf("pipeline %d: webhook hashes: %w", p.ID, err)
+	}
 	p.CreatedAt, p.UpdatedAt = parseTS(created), parseTS(updated)
 	return p, nil
 }
@@ -162,7 +166,10 @@ func hashWebhookTokens(tx *sql.Tx) error {
 			return err
 		}
 		m := map[string]string{}
-		json.Unmarshal([]byte(hooks), &m)
+		if err := json.Unmarshal([]byte(hooks), &m); err != nil {
+			rows.Close()
+			return fmt.Errorf("pipeline %d: webhooks: %w", id, err)
+		}
 		plain[id] = m
 	}
 	rows.Close()
@@ -250,8 +257,12 @@ func scanJobBuild(row scanner) (JobBuild, error) {
 	if err != nil {
 		return b, err
 	}
-	json.Unmarshal([]byte(inputs), &b.InputRefs)
-	json.Unmarshal([]byte(steps), &b.Steps)
+	if err := json.Unmarshal([]byte(inputs), &b.InputRefs); err != nil {
+		return b, fmt.Errorf("build %d: inputs: %w", b.ID, err)
+	}
+	if err := json.Unmarshal([]byte(steps), &b.Steps); err != nil {
+		return b, fmt.Errorf("build %d: steps: %w", b.ID, err)
+	}
 	b.Inputs = map[string]string{}
 	for k, v := range b.InputRefs {
 		b.Inputs[k] = v.Version

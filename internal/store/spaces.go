@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -20,7 +21,9 @@ func scanSpace(row scanner) (paved.Space, error) {
 		}
 		return sp, err
 	}
-	json.Unmarshal([]byte(labels), &sp.Labels)
+	if err := json.Unmarshal([]byte(labels), &sp.Labels); err != nil {
+		return sp, fmt.Errorf("space %s: labels: %w", sp.Name, err)
+	}
 	sp.CreatedAt, sp.UpdatedAt = parseTS(created), parseTS(updated)
 	return sp, nil
 }

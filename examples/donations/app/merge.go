@@ -177,7 +177,7 @@ func (m *Merger) fetch(ctx context.Context, base string, since int) (*logPage, e
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096)) // lets the connection be reused
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096)) // lets the connection be reused; best effort
 		return nil, fmt.Errorf("GET /log: %s", resp.Status)
 	}
 	var page logPage

@@ -135,7 +135,9 @@ func (s *Store) openOwn() error {
 	// Make the new directory entry durable too, or a power cut could lose
 	// the whole file along with records whose fsync succeeded.
 	if d, err := os.Open(s.dir); err == nil {
-		d.Sync()
+		if err := d.Sync(); err != nil {
+			log.Printf("store: sync %s: %v", s.dir, err)
+		}
 		d.Close()
 	}
 	s.file = f
@@ -364,7 +366,9 @@ func (s *Store) tailer() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			s.readFiles(false)
+			if err := s.readFiles(false); err != nil {
+				log.Printf("store: tail: %v", err) // try again next tick
+			}
 		}
 	}
 }

@@ -59,7 +59,7 @@ func Binaries() (dir, etcd string, err error) {
 		if err != nil {
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
-				return "", "", fmt.Errorf("%s: %v: %s", script, err, ee.Stderr)
+				return "", "", fmt.Errorf("%s: %w: %s", script, err, ee.Stderr)
 			}
 			return "", "", fmt.Errorf("%s: %w", script, err)
 		}
@@ -169,11 +169,11 @@ func (c *Cluster) Clientset() (*kubernetes.Clientset, error) {
 func (c *Cluster) Stop() {
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		p := c.procs[i]
-		p.cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.cmd.Process.Signal(syscall.SIGTERM) // fails only when it has exited
 		select {
 		case <-p.done:
 		case <-time.After(20 * time.Second): // the API server takes a few seconds
-			p.cmd.Process.Kill()
+			_ = p.cmd.Process.Kill()
 			<-p.done
 		}
 	}
@@ -219,7 +219,7 @@ func (c *Cluster) run(bin, name string, args ...string) error {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(p.done) }()
+	go func() { _ = cmd.Wait(); close(p.done) }() // how it ended is in its log
 	c.procs = append(c.procs, p)
 	return nil
 }

@@ -254,7 +254,11 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (n *Node, err er
 	n.KubeletPort = l.Addr().(*net.TCPAddr).Port
 	n.srv = &http.Server{Handler: n.kubeletHandler(), ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}, ReadHeaderTimeout: 10 * time.Second}
-	go n.srv.ServeTLS(l, "", "")
+	go func() {
+		if err := n.srv.ServeTLS(l, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Warn("kubelet endpoint stopped", "err", err)
+		}
+	}()
 
 	nodeObj := n.nodeObject(opts, allocatable, kubeletVersion)
 	nodes := cs.CoreV1().Nodes()
@@ -293,21 +297,21 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (n *Node, err er
 	}
 	podFactory.Start(runCtx.Done())
 
-	go n.nodeCtrl.Run(runCtx)
+	go func() { _ = n.nodeCtrl.Run(runCtx) }() // its error is n.nodeCtrl.Err(), read below
 	n.running = append(n.running, n.nodeCtrl.Done())
 	select {
 	case <-n.nodeCtrl.Ready():
 	case <-n.nodeCtrl.Done():
-		return n, fmt.Errorf("node controller: %v", n.nodeCtrl.Err())
+		return n, fmt.Errorf("node controller: %w", n.nodeCtrl.Err())
 	case <-ctx.Done():
 		return n, fmt.Errorf("registering the node: %w", ctx.Err())
 	}
-	go n.podCtrl.Run(runCtx, 4)
+	go func() { _ = n.podCtrl.Run(runCtx, 4) }() // its error is n.podCtrl.Err(), read below
 	n.running = append(n.running, n.podCtrl.Done())
 	select {
 	case <-n.podCtrl.Ready():
 	case <-n.podCtrl.Done():
-		return n, fmt.Errorf("pod controller: %v", n.podCtrl.Err())
+		return n, fmt.Errorf("pod controller: %w", n.podCtrl.Err())
 	case <-ctx.Done():
 		return n, fmt.Errorf("starting the pod controller: %w", ctx.Err())
 	}
@@ -411,7 +415,7 @@ func (n *Node) waitSchedulable(ctx context.Context) error {
 		case <-ctx.Done():
 			return fmt.Errorf("node not schedulable (%s): %w", last, ctx.Err())
 		case <-n.nodeCtrl.Done():
-			return fmt.Errorf("node controller: %v", n.nodeCtrl.Err())
+			return fmt.Errorf("node controller: %w", n.nodeCtrl.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

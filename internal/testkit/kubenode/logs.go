@@ -21,7 +21,7 @@ import (
 // logs, which the API server's pods/log endpoint reads from it.
 func (n *Node) kubeletHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", func(w http.ResponseWriter, r *http.Request) {
 		opts, err := parseLogQuery(r.URL.Query())
 		if err != nil {
@@ -170,7 +170,7 @@ func streamLog(ctx context.Context, w io.Writer, f *os.File, done <-chan struct{
 		}
 		if remaining >= 0 {
 			if int64(len(out)) >= remaining {
-				w.Write(out[:remaining])
+				_, _ = w.Write(out[:remaining]) // the limit ends the copy either way
 				return errLimit
 			}
 			remaining -= int64(len(out))

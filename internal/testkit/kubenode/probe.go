@@ -165,7 +165,7 @@ func (p *provider) probe(ctx context.Context, pd *pod, c *container, pr *corev1.
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 		cmd.WaitDelay = time.Second
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("exec probe: %v: %s", err, strings.TrimSpace(string(out)))
+			return fmt.Errorf("exec probe: %w: %s", err, strings.TrimSpace(string(out)))
 		}
 		return nil
 	case pr.GRPC != nil:

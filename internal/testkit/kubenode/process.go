@@ -85,10 +85,10 @@ func (p *process) reap() {
 		}
 	}
 	p.mu.Lock()
-	syscall.Kill(-p.pid, syscall.SIGKILL)
+	_ = syscall.Kill(-p.pid, syscall.SIGKILL) // the group's other members; ESRCH when none is left
 	p.reaped = true
 	p.mu.Unlock()
-	p.cmd.Wait()
+	_ = p.cmd.Wait() // the exit status is read from ProcessState below
 	p.finished = time.Now()
 	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		p.signal = ws.Signal()
@@ -104,7 +104,7 @@ func (p *process) signalGroup(sig syscall.Signal) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.reaped {
-		syscall.Kill(-p.pid, sig)
+		_ = syscall.Kill(-p.pid, sig) // ESRCH: the group is already gone
 	}
 }
 
@@ -126,15 +126,6 @@ func (p *process) terminate(grace time.Duration, hurry <-chan struct{}) {
 	<-p.done
 }
 
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // copyLines copies r to w line by line, each line prefixed with the time
 // it was read (RFC 3339, nanoseconds) and a space.
 func copyLines(r io.Reader, w io.Writer) {
@@ -148,7 +139,9 @@ func copyLines(r io.Reader, w io.Writer) {
 			ts := time.Now().UTC().Format(time.RFC3339Nano)
 			buf := make([]byte, 0, len(ts)+1+len(line))
 			buf = append(append(append(buf, ts...), ' '), line...)
-			w.Write(buf)
+			if _, werr := w.Write(buf); werr != nil {
+				return
+			}
 		}
 		if err != nil {
 			return

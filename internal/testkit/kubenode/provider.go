@@ -203,7 +203,9 @@ func (p *provider) newPod(kp *corev1.Pod) (*pod, error) {
 			}
 			if m.SubPath != "" {
 				host = filepath.Join(host, m.SubPath)
-				os.MkdirAll(host, 0o777)
+				if err := os.MkdirAll(host, 0o777); err != nil {
+					p.log.Warn("volume subPath", "path", host, "err", err)
+				}
 			}
 			ms = append(ms, mount{path: filepath.Clean(m.MountPath), host: host})
 		}
@@ -308,7 +310,9 @@ func (p *provider) teardown(pd *pod) {
 	if p.lister != nil {
 		if np, err := p.lister.Pods(pd.spec.Namespace).Get(pd.spec.Name); err == nil && np.UID != uid &&
 			np.DeletionTimestamp == nil && np.Status.Phase != corev1.PodSucceeded && np.Status.Phase != corev1.PodFailed {
-			p.CreatePod(p.ctx, np.DeepCopy())
+			if err := p.CreatePod(p.ctx, np.DeepCopy()); err != nil {
+				p.log.Warn("start pod", "pod", np.Namespace+"/"+np.Name, "err", err)
+			}
 		}
 	}
 }

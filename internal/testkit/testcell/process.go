@@ -37,7 +37,7 @@ func StartProcess(bin string, args []string, logPath string, client *paved.Clien
 		return nil, nil, err
 	}
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	go func() { _ = cmd.Wait(); close(exited) }() // how it ended is in its log
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		// Each probe is short, so that an exit is noticed at once (and a
@@ -60,7 +60,7 @@ func StartProcess(bin string, args []string, logPath string, client *paved.Clien
 		default:
 		}
 		if time.Now().After(deadline) {
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			<-exited
 			return nil, nil, fmt.Errorf("paved server did not answer within 20s: %w", err)
 		}

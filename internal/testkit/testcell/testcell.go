@@ -87,7 +87,7 @@ func Binary() (string, error) {
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/paved")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build paved: %v\n%s", err, out)
+			buildErr = fmt.Errorf("build paved: %w\n%s", err, out)
 		}
 	})
 	return binPath, buildErr
@@ -190,7 +190,7 @@ func (c *Cell) Kill9() {
 	if c.cmd == nil {
 		return
 	}
-	c.cmd.Process.Kill()
+	_ = c.cmd.Process.Kill() // fails only when it has exited
 	<-c.exited
 	c.cmd = nil
 }
@@ -200,11 +200,11 @@ func (c *Cell) Stop() {
 	if c.cmd == nil {
 		return
 	}
-	c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.cmd.Process.Signal(syscall.SIGTERM) // fails only when it has exited
 	select {
 	case <-c.exited:
 	case <-time.After(30 * time.Second):
-		c.cmd.Process.Kill()
+		_ = c.cmd.Process.Kill()
 		<-c.exited
 	}
 	c.cmd = nil

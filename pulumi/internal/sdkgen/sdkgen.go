@@ -33,7 +33,7 @@ func Schema(ctx context.Context, cli, plugin string) ([]byte, error) {
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Env = append(os.Environ(), "PULUMI_SKIP_UPDATE_CHECK=true")
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("pulumi package get-schema %s: %v\n%s", plugin, err, errb.String())
+		return nil, fmt.Errorf("pulumi package get-schema %s: %w\n%s", plugin, err, errb.String())
 	}
 	var v any
 	if err := json.Unmarshal(out.Bytes(), &v); err != nil {

@@ -69,7 +69,7 @@ func (r *reporter) read(in io.Reader) error {
 func (r *reporter) line(line string) {
 	var ev event
 	if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &ev) != nil {
-		io.WriteString(r.out, line) // the go command's own output
+		r.write(line) // the go command's own output
 		return
 	}
 	r.event(ev)
@@ -79,7 +79,7 @@ func (r *reporter) event(ev event) {
 	key := testKey{ev.Package, ev.Test}
 	switch ev.Action {
 	case "build-output":
-		io.WriteString(r.out, ev.Output)
+		r.write(ev.Output)
 	case "build-fail":
 		r.broken = append(r.broken, ev.ImportPath+" (build failed)")
 	case "output":
@@ -87,7 +87,7 @@ func (r *reporter) event(ev event) {
 			r.lastLog[key] = strings.TrimSpace(m[1])
 		}
 		if r.verbose && ev.Test != "" && progressLine(ev.Output) {
-			io.WriteString(r.out, ev.Output)
+			r.write(ev.Output)
 			return
 		}
 		r.pending[key] = append(r.pending[key], ev.Output)
@@ -128,7 +128,7 @@ func (r *reporter) packageDone(ev event) {
 	if ev.Action != "fail" {
 		for _, l := range own {
 			if strings.HasPrefix(l, "ok ") || strings.HasPrefix(l, "?") {
-				io.WriteString(r.out, l)
+				r.write(l)
 			}
 		}
 		return
@@ -153,9 +153,13 @@ func (r *reporter) packageDone(ev event) {
 	r.broken = append(r.broken, what)
 }
 
+// write copies s to the output; as with the fmt.Fprintf calls beside it, a
+// failed write to it has nowhere to be reported.
+func (r *reporter) write(s string) { _, _ = io.WriteString(r.out, s) }
+
 func (r *reporter) print(lines []string) {
 	for _, l := range lines {
-		io.WriteString(r.out, l)
+		r.write(l)
 	}
 }
 
