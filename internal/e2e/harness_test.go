@@ -43,9 +43,12 @@ func TestMain(m *testing.M) {
 		out, err := exec.Command("go", "build", "-o", pavedBin, "../../cmd/paved").CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build paved: %v\n%s", err, out)
+			os.RemoveAll(dir)
 			os.Exit(1)
 		}
-		defer os.RemoveAll(dir)
+		code := m.Run()
+		os.RemoveAll(dir) // not deferred: os.Exit runs no defers
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

@@ -6,7 +6,6 @@ package tests
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -22,6 +21,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 )
 
 // moduleRoot is the pulumi module's directory.
@@ -62,19 +63,15 @@ var (
 	pluginErr  error
 )
 
-// pluginPath builds pulumi-resource-paved once per test binary into a
-// temporary directory, which the tests put first on the engine's PATH.
+// pluginPath builds pulumi-resource-paved once per test binary (into the
+// user's cache, testcell.Build), whose directory the tests put first on the
+// engine's PATH.
 func pluginPath(t testing.TB) string {
 	t.Helper()
 	pluginOnce.Do(func() {
-		if pluginDir, pluginErr = os.MkdirTemp("", "paved-pulumi-plugin"); pluginErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", filepath.Join(pluginDir, "pulumi-resource-paved"), "./cmd/pulumi-resource-paved")
-		cmd.Dir = moduleRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			pluginErr = fmt.Errorf("build pulumi-resource-paved: %v\n%s", err, out)
-		}
+		var bin string
+		bin, pluginErr = testcell.Build(moduleRoot(), "./cmd/pulumi-resource-paved", "pulumi-resource-paved")
+		pluginDir = filepath.Dir(bin)
 	})
 	if pluginErr != nil {
 		t.Fatal(pluginErr)

@@ -8,8 +8,10 @@ package testcell
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -78,19 +80,44 @@ func Binary() (string, error) {
 		}
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..", "..") // the repository, from internal/testkit/testcell
-		dir, err := os.MkdirTemp("", "paved-testcell")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "paved")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/paved")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build paved: %w\n%s", err, out)
-		}
+		binPath, buildErr = Build(root, "./cmd/paved", "paved")
 	})
 	return binPath, buildErr
+}
+
+// Build builds the command in pkg (relative to the module at dir) into
+// the user's cache (paved/testbin/CHECKOUT/NAME), not a temporary
+// directory: a test binary has no hook to remove one after its last test,
+// and each run would leave a copy behind. CHECKOUT is a hash of dir, so
+// two checkouts never run each other's build; the rename is atomic, so a
+// concurrent test package of the same checkout keeps the file it runs.
+func Build(dir, pkg, name string) (string, error) {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(filepath.Clean(abs)))
+	out := filepath.Join(cache, "paved", "testbin", hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(out, name+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.Command("go", "build", "-o", tmp.Name(), pkg)
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s: %w\n%s", name, err, b)
+	}
+	bin := filepath.Join(out, name)
+	return bin, os.Rename(tmp.Name(), bin)
 }
 
 func freeAddr() (string, error) {
