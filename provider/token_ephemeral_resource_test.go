@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +25,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/tfmirror"
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
@@ -223,44 +222,6 @@ func runTokens(c *testcell.Cell, atLeast int) ([]string, error) {
 	return ids, nil
 }
 
-// providerMirror builds the provider into a filesystem mirror (as
-// pavedroad/paved 0.1.0 under both CLIs' registry hosts) and returns a CLI
-// config file that installs it from there and nothing from the network,
-// so init runs as it does for a user.
-func providerMirror(t *testing.T) (string, error) {
-	dir := t.TempDir()
-	const version = "0.1.0"
-	var built string
-	for _, host := range []string{"registry.opentofu.org", "registry.terraform.io"} {
-		d := filepath.Join(dir, "mirror", host, "pavedroad", "paved", version, runtime.GOOS+"_"+runtime.GOARCH)
-		bin := filepath.Join(d, "terraform-provider-paved_v"+version)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", err
-		}
-		if built != "" {
-			if err := os.Link(built, bin); err != nil {
-				return "", err
-			}
-			continue
-		}
-		if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
-			return "", fmt.Errorf("go build the provider: %w\n%s", err, out)
-		}
-		built = bin
-	}
-	rc := filepath.Join(dir, "tfrc")
-	return rc, os.WriteFile(rc, []byte(fmt.Sprintf(`provider_installation {
-  filesystem_mirror {
-    path    = %q
-    include = [%[2]s]
-  }
-  direct {
-    exclude = [%[2]s]
-  }
-}
-`, filepath.Join(dir, "mirror"), `"registry.opentofu.org/pavedroad/paved", "registry.terraform.io/pavedroad/paved"`)), 0o644)
-}
-
 // TestAccEphemeralToken: an ephemeral paved_token configures a second
 // paved provider (an alias), which deploys an app into the token's space
 // as that token (the audit trail names it); the token and its secret are
@@ -271,7 +232,7 @@ func providerMirror(t *testing.T) (string, error) {
 // share one provider instance, configured last by the alias.
 func TestAccEphemeralToken(t *testing.T) {
 	accPreCheck(t)
-	rc, err := providerMirror(t)
+	rc, err := tfmirror.Build("..", t.TempDir(), "0.1.0") // the module's root, from provider/
 	if err != nil {
 		t.Fatal(err)
 	}

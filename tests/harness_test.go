@@ -24,6 +24,7 @@ import (
 	"testing"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
+	"github.com/pavedroad/terraform-provider-paved/internal/testkit/tfmirror"
 )
 
 // providerVersion is the version the locally built provider is offered
@@ -67,57 +68,10 @@ func setup(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(work)
-	if cliConfig, err = providerMirror(root, work); err != nil {
+	if cliConfig, err = tfmirror.Build(root, work, providerVersion); err != nil {
 		return 0, err
 	}
 	return m.Run(), nil
-}
-
-// providerMirror builds the provider into a filesystem mirror and writes a
-// CLI config that installs pavedroad/paved from it (and nothing from the
-// network), under the name each CLI gives "pavedroad/paved": OpenTofu's
-// registry.opentofu.org and Terraform's registry.terraform.io. A mirror,
-// unlike dev_overrides, lets init run as a user would run it, lock file
-// and module installation included.
-func providerMirror(root, work string) (string, error) {
-	hosts := []string{"registry.opentofu.org", "registry.terraform.io"}
-	mirror := filepath.Join(work, "mirror")
-	var built string
-	for _, host := range hosts {
-		dir := filepath.Join(mirror, host, "pavedroad", "paved", providerVersion, runtime.GOOS+"_"+runtime.GOARCH)
-		bin := filepath.Join(dir, "terraform-provider-paved_v"+providerVersion)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", err
-		}
-		if built != "" {
-			if err := os.Link(built, bin); err != nil {
-				return "", err
-			}
-			continue
-		}
-		build := exec.Command("go", "build", "-o", bin, ".")
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("build the provider: %v\n%s", err, out)
-		}
-		built = bin
-	}
-	var include string
-	for _, host := range hosts {
-		include += fmt.Sprintf("%q, ", host+"/pavedroad/paved")
-	}
-	cfg := filepath.Join(work, "tofurc")
-	body := fmt.Sprintf(`provider_installation {
-  filesystem_mirror {
-    path    = %q
-    include = [%s]
-  }
-  direct {
-    exclude = [%s]
-  }
-}
-`, mirror, include, include)
-	return cfg, os.WriteFile(cfg, []byte(body), 0o644)
 }
 
 func repoRoot() string {

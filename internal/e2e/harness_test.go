@@ -33,22 +33,11 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e: skipped in -short mode")
 		os.Exit(0)
 	}
-	pavedBin = os.Getenv("PAVED_BIN")
-	if pavedBin == "" {
-		dir, err := os.MkdirTemp("", "paved-e2e-bin")
-		if err != nil {
-			panic(err)
-		}
-		pavedBin = filepath.Join(dir, "paved")
-		out, err := exec.Command("go", "build", "-o", pavedBin, "../../cmd/paved").CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "build paved: %v\n%s", err, out)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
-		code := m.Run()
-		os.RemoveAll(dir) // not deferred: os.Exit runs no defers
-		os.Exit(code)
+	// $PAVED_BIN, else a build of this checkout (testcell.Build's cache).
+	var err error
+	if pavedBin, err = testcell.Binary(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }
