@@ -70,10 +70,8 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req RollbackRequest
-	if r.ContentLength != 0 {
-		if err := decode(r, &req); err != nil {
-			return err
-		}
+	if err := decodeOptional(r, &req); err != nil {
+		return err
 	}
 	rels, err := s.Store.ListReleases(r.Context(), a.Space, a.Spec.Name)
 	if err != nil {

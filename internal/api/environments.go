@@ -105,10 +105,8 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Snapshot int `json:"snapshot,omitempty"`
 	}
-	if r.ContentLength != 0 {
-		if err := decode(r, &req); err != nil {
-			return err
-		}
+	if err := decodeOptional(r, &req); err != nil {
+		return err
 	}
 	snap, err := s.Environments.Restore(r.Context(), actor(r), sp.Name, req.Snapshot)
 	if errors.Is(err, store.ErrNotFound) {

@@ -71,6 +71,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // decode reads a JSON body strictly: unknown fields and trailing data are
 // errors that name the offending field, so typos never pass silently.
+// decodeOptional is decode for a body that may be left out: a request
+// without one leaves v as it is.
+func decodeOptional(r *http.Request, v any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return decode(r, v)
+}
+
 func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return newError(http.StatusUnsupportedMediaType, paved.CodeBadRequest, "", "send the body as application/json, not %s", ct)

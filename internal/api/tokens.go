@@ -1,12 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -117,15 +115,8 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 // be renewed (409): an expired token stays expired, as a revoked one does.
 func (s *Server) renewToken(w http.ResponseWriter, r *http.Request) error {
 	var body paved.TokenRenewal
-	data, err := io.ReadAll(r.Body)
-	if err != nil {
-		return jsonError(err)
-	}
-	if len(bytes.TrimSpace(data)) > 0 {
-		r.Body = io.NopCloser(bytes.NewReader(data))
-		if err := decode(r, &body); err != nil {
-			return err
-		}
+	if err := decodeOptional(r, &body); err != nil {
+		return err
 	}
 	if field, err := body.Validate(); err != nil {
 		return invalid(field, "%s", err.Error())
