@@ -34,6 +34,7 @@ const providerVersion = "0.1.0"
 var (
 	tofuBin   string // the CLI: OpenTofu or Terraform (TF_CLI)
 	cliConfig string // TF_CLI_CONFIG_FILE pointing the CLI at the local provider
+	work      string // the suites' shared scratch directory, removed after the last test
 )
 
 func TestMain(m *testing.M) {
@@ -63,7 +64,7 @@ func setup(m *testing.M) (int, error) {
 	if _, err := testcell.Binary(); err != nil {
 		return 0, err
 	}
-	work, err := os.MkdirTemp("", "paved-terratest")
+	work, err = os.MkdirTemp("", "paved-terratest")
 	if err != nil {
 		return 0, err
 	}

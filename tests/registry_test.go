@@ -3,6 +3,7 @@ package tests
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -203,39 +204,47 @@ type release struct {
 	keyID, keyPEM string // the signing key
 }
 
-// releaseForRegistry builds this platform's release (version 0.1.0: a
-// module's ">= 0.1.0" matches no prerelease), signed by a throwaway key.
+// releaseForRegistry is this platform's release (version 0.1.0: a
+// module's ">= 0.1.0" matches no prerelease), signed by a throwaway key,
+// built once for every registry test.
 func releaseForRegistry(t *testing.T) release {
 	t.Helper()
-	dir := t.TempDir()
+	r, err := registryRelease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+var registryRelease = sync.OnceValues(func() (release, error) {
+	dir := filepath.Join(work, "release")
 	cmd := exec.Command(filepath.Join(repoRoot(), "scripts", "release.sh"), "--snapshot", dir)
 	cmd.Env = append(os.Environ(), "RELEASE_VERSION=0.1.0", "RELEASE_PLATFORMS="+runtime.GOOS+"/"+runtime.GOARCH, "GPG_FINGERPRINT=")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("release.sh: %v\n%s", err, out)
+		return release{}, fmt.Errorf("release.sh: %w\n%s", err, out)
 	}
 	r := release{dir: dir, version: "0.1.0"}
 	prefix := "terraform-provider-paved_" + r.version + "_"
 	r.zip = filepath.Join(dir, prefix+runtime.GOOS+"_"+runtime.GOARCH+".zip")
 	r.sums = filepath.Join(dir, prefix+"SHA256SUMS")
-	f, err := os.Open(r.sums)
+	sums, err := os.ReadFile(r.sums)
 	if err != nil {
-		t.Fatal(err)
+		return release{}, err
 	}
-	defer f.Close()
-	for sc := bufio.NewScanner(f); sc.Scan(); {
+	for sc := bufio.NewScanner(bytes.NewReader(sums)); sc.Scan(); {
 		if sum, file, _ := strings.Cut(sc.Text(), "  "); file == filepath.Base(r.zip) {
 			r.zipSum = sum
 		}
 	}
 	key, err := os.ReadFile(filepath.Join(dir, "signing-key.asc"))
 	if err != nil {
-		t.Fatal(err)
+		return release{}, err
 	}
 	r.keyPEM = string(key)
 	// The key's id, as gpg shows it (the registry protocol asks for it).
 	out, err := exec.Command("gpg", "--batch", "--with-colons", "--import-options", "show-only", "--import", filepath.Join(dir, "signing-key.asc")).Output()
 	if err != nil {
-		t.Fatalf("gpg show-only: %v", err)
+		return release{}, fmt.Errorf("gpg show-only: %w", err)
 	}
 	for _, l := range strings.Split(string(out), "\n") {
 		if f := strings.Split(l, ":"); len(f) > 4 && f[0] == "pub" {
@@ -243,10 +252,10 @@ func releaseForRegistry(t *testing.T) release {
 		}
 	}
 	if r.zipSum == "" || r.keyID == "" {
-		t.Fatalf("release in %s: zip sum %q, key id %q", dir, r.zipSum, r.keyID)
+		return release{}, fmt.Errorf("release in %s: zip sum %q, key id %q", dir, r.zipSum, r.keyID)
 	}
-	return r
-}
+	return r, nil
+})
 
 type testRegistry struct {
 	srv       *httptest.Server
