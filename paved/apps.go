@@ -82,15 +82,18 @@ const (
 
 // InstanceStatus is one running (or restarting) copy of an app.
 type InstanceStatus struct {
-	ID        string    `json:"id"`
-	State     string    `json:"state"`
-	Healthy   bool      `json:"healthy"`
-	Role      string    `json:"role,omitempty"` // active, canary or standby (not routed)
-	Release   int       `json:"release"`
-	Crashes   int       `json:"crashes"`
-	LastExit  string    `json:"last_exit,omitempty"`
-	PID       int       `json:"pid,omitempty"`
-	Port      int       `json:"port,omitempty"`
+	ID       string `json:"id"`
+	State    string `json:"state"`
+	Healthy  bool   `json:"healthy"`
+	Role     string `json:"role,omitempty"` // active, canary or standby (not routed)
+	Release  int    `json:"release"`
+	Crashes  int    `json:"crashes"`
+	LastExit string `json:"last_exit,omitempty"`
+	PID      int    `json:"pid,omitempty"`
+	Port     int    `json:"port,omitempty"`
+	// Host is the instance's address when it is not the cell's loopback
+	// (a pod's IP on a Kubernetes-backed cell).
+	Host      string    `json:"host,omitempty"`
 	StartedAt time.Time `json:"started_at,omitempty"`
 }
 

@@ -29,6 +29,22 @@ type CellHealth struct {
 	// Isolation says how the cell keeps apps, builds and pipeline tasks
 	// apart from itself and from each other (paved server --isolation).
 	Isolation Isolation `json:"isolation"`
+	// Runtime says where the cell runs instances (paved server --runtime).
+	Runtime RuntimeInfo `json:"runtime"`
+}
+
+// RuntimeInfo describes a cell's runtime driver.
+type RuntimeInfo struct {
+	// Driver is "process" (instances are processes on the cell's machine)
+	// or "kubernetes" (pods of a cluster).
+	Driver string `json:"driver"`
+	// ClusterVersion is the Kubernetes API server's version.
+	ClusterVersion string `json:"cluster_version,omitempty"`
+	// Nodes and ReadyNodes count the cluster's nodes.
+	Nodes      int `json:"nodes,omitempty"`
+	ReadyNodes int `json:"ready_nodes,omitempty"`
+	// Error says why the cluster could not be read, when it could not.
+	Error string `json:"error,omitempty"`
 }
 
 // Isolation is what a cell's runtime isolates, as it found the host.

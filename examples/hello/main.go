@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -68,6 +69,13 @@ func main() {
 		}
 		fmt.Fprintf(w, "%s (instance %s)\n", greeting, instance)
 	})
-	log.Printf("hello: instance %s listening on 127.0.0.1:%s", instance, port)
-	log.Fatal(http.ListenAndServe("127.0.0.1:"+port, mux))
+	// PAVED_HOST is the address the runtime wants bound: the cell's
+	// loopback for a process instance, every address of a Kubernetes pod.
+	host := os.Getenv("PAVED_HOST")
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	addr := net.JoinHostPort(host, port)
+	log.Printf("hello: instance %s listening on %s", instance, addr)
+	log.Fatal(http.ListenAndServe(addr, mux))
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/authz"
+	"github.com/pavedroad/terraform-provider-paved/internal/dropletfetch"
 	"github.com/pavedroad/terraform-provider-paved/internal/environment"
 	"github.com/pavedroad/terraform-provider-paved/internal/logbuf"
 	"github.com/pavedroad/terraform-provider-paved/internal/stager"
@@ -46,10 +47,15 @@ type Options struct {
 	MaxSourceBytes int64                  // upload cap; default 256 MiB
 	MemoryLimits   func() (bool, string)  // whether memory_mb is enforced, and why not
 	Isolation      func() paved.Isolation // what keeps apps apart, for /v1/health
-	Pipelines      PipelineEngine
-	Environments   *environment.Manager
-	NewToken       func() string // makes webhook tokens
-	GlobalRoutes   GlobalRoutes  // told when replica-set records change
+	// Runtime describes where instances run, for /v1/health.
+	Runtime func(ctx context.Context) paved.RuntimeInfo
+	// Droplets serves droplet archives to pods holding a droplet token
+	// (GET /v1/droplets/{digest}/archive); nil: the endpoint is 404.
+	Droplets     *dropletfetch.Archives
+	Pipelines    PipelineEngine
+	Environments *environment.Manager
+	NewToken     func() string // makes webhook tokens
+	GlobalRoutes GlobalRoutes  // told when replica-set records change
 	// RateLimit is the requests a second each token (the admin token too)
 	// may send, with a burst of twice that; 0 means no limit. (paved
 	// server's --rate-limit defaults to 200.)
@@ -93,6 +99,7 @@ func (s *Server) routes() {
 		})
 	}
 	h("GET /v1/health", s.health)
+	h("GET /v1/droplets/{digest}/archive", s.dropletArchive)
 
 	h("GET /v1/spaces", s.listSpaces)
 	h("POST /v1/spaces", s.createSpace)
@@ -168,6 +175,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// token (checked by its handler, under the same backoff).
 	switch {
 	case r.URL.Path == "/v1/health":
+	case dropletCall(r):
+		// A droplet token opens one droplet archive and nothing else; its
+		// handler checks it, under the same backoff as bearer tokens.
+		if wait, blocked := s.authFails.blocked(clientIP(r), s.now()); blocked {
+			s.writeError(w, r, tooManyRequests(w, wait, "too many failed authentication attempts from %s", clientIP(r)))
+			return
+		}
 	case webhookCall(r):
 		if wait, blocked := s.authFails.blocked(clientIP(r), s.now()); blocked {
 			s.writeError(w, r, tooManyRequests(w, wait, "too many failed authentication attempts from %s", clientIP(r)))
@@ -344,6 +358,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	}
 	if s.Isolation != nil {
 		h.Isolation = s.Isolation()
+	}
+	if s.Runtime != nil {
+		h.Runtime = s.Runtime(r.Context())
 	}
 	writeJSON(w, http.StatusOK, h)
 	return nil

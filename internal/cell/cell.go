@@ -76,6 +76,10 @@ type Config struct {
 	// DefaultUIDBase, DefaultUIDCount).
 	Isolation         string
 	UIDBase, UIDCount int
+	// Runtime is where instances run: RuntimeProcess ("", processes on
+	// this machine) or RuntimeKubernetes (pods of a cluster, Kube).
+	Runtime string
+	Kube    KubeConfig
 }
 
 // netServer is what the cell needs of a listener's server;
@@ -91,7 +95,8 @@ type Cell struct {
 	cfg       Config
 	log       *slog.Logger
 	store     *store.SQLite
-	runtime   *runtime.ProcessDriver
+	runtime   *runtime.ProcessDriver // builds' and tasks' limits; the instances' runtime unless instances says otherwise
+	instances runtime.Runtime
 	router    *router.Router
 	deployer  *deploy.Deployer
 	peers     *peering.Watcher
@@ -134,6 +139,9 @@ func Start(cfg Config) (*Cell, error) {
 	}
 	// TLS files are checked before the data dir is touched: a typo must
 	// not leave a half-started cell.
+	if err := validateRuntime(cfg); err != nil {
+		return nil, err
+	}
 	ct, err := newCellTLS(cfg)
 	if err != nil {
 		return nil, err
@@ -214,10 +222,21 @@ func (c *Cell) start() error {
 	if jail != nil {
 		jail.Limits = c.runtime.JobLimits // builds and tasks get the instances' pids limit
 	}
+	c.instances = c.runtime
+	archives, err := c.dropletArchives(st)
+	if err != nil {
+		return err
+	}
+	if c.cfg.Runtime == RuntimeKubernetes {
+		if c.instances, err = c.kubeRuntime(archives, func(l runtime.LogLine) { d.OnLog(l) },
+			func(s runtime.InstanceStatus) { d.OnInstanceState(s) }); err != nil {
+			return err
+		}
+	}
 	envs := &environment.Manager{Store: c.store, Logger: c.log.With("component", "environments"),
 		DropletsDir: filepath.Join(c.cfg.DataDir, "droplets"), Scheme: c.Scheme()}
 	d = deploy.New(deploy.Options{
-		Store: c.store, Stager: st, Runtime: c.runtime, Router: c.router, Logs: logs,
+		Store: c.store, Stager: st, Runtime: c.instances, Router: c.router, Logs: logs,
 		Logger: c.log, StopGrace: c.cfg.StopGrace,
 		Region: c.cfg.Region, Cloud: c.cfg.Cloud, VolumesDir: filepath.Join(c.cfg.DataDir, "volumes"),
 		SpaceUID:     c.isolatedUID(iso),
@@ -274,7 +293,7 @@ func (c *Cell) start() error {
 			c.pprofSrv.Close()
 		}
 		d.Wait()
-		if serr := c.runtime.StopAll(context.Background(), time.Second); serr != nil {
+		if serr := c.stopRuntimes(context.Background(), time.Second); serr != nil {
 			c.log.Warn("stop the instances started", "err", serr)
 		}
 		return err
@@ -301,7 +320,8 @@ func (c *Cell) start() error {
 		Store: c.store, Deployer: d, Stager: st, Logs: logs, Logger: c.log, Token: c.token,
 		Region: c.cfg.Region, Cloud: c.cfg.Cloud, Version: c.cfg.Version,
 		RouterAddr: c.routerLn.Addr().String(), TLS: c.tls != nil, MaxSourceBytes: c.cfg.MaxSourceBytes, RateLimit: c.cfg.RateLimit,
-		MemoryLimits: c.runtime.MemoryLimits, Isolation: func() paved.Isolation { return isolationReport(c.runtime.Isolation(), why) },
+		MemoryLimits: c.instances.MemoryLimits, Isolation: func() paved.Isolation { return isolationReport(c.instances.Isolation(), why) },
+		Runtime: c.instances.Info, Droplets: archives,
 		Pipelines: c.pipelines, NewToken: pipeline.NewToken, Environments: envs,
 		GlobalRoutes: c.peers,
 	})
@@ -378,7 +398,7 @@ func (c *Cell) RouterAddr() string { return c.routerLn.Addr().String() }
 func (c *Cell) Token() string { return c.token }
 
 // MemoryLimits reports whether memory_mb is enforced here.
-func (c *Cell) MemoryLimits() (bool, string) { return c.runtime.MemoryLimits() }
+func (c *Cell) MemoryLimits() (bool, string) { return c.instances.MemoryLimits() }
 
 // Shutdown stops accepting requests, stops the controllers and then every
 // app process (SIGTERM, grace, SIGKILL), and closes the store.
@@ -400,7 +420,7 @@ func (c *Cell) Shutdown(ctx context.Context) error {
 	if grace == 0 {
 		grace = 10 * time.Second
 	}
-	err := c.runtime.StopAll(ctx, grace)
+	err := c.stopRuntimes(ctx, grace)
 	c.router.Close()
 	if cerr := c.store.Close(); err == nil {
 		err = cerr

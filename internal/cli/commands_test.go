@@ -449,7 +449,8 @@ func TestFlagsRegions(t *testing.T) {
 func TestFlagsServer(t *testing.T) {
 	defaults := cell.Config{Region: "local", Cloud: "local", DataDir: "/d", APIAddr: "127.0.0.1:7400", RouterAddr: "127.0.0.1:7480",
 		RouterServer: "fast", MaxSourceBytes: 256 << 20, RateLimit: 200, BuildTimeout: 10 * time.Minute, StopGrace: 10 * time.Second,
-		RouterResponseTimeout: time.Minute, Isolation: cell.IsolationAuto, UIDBase: cell.DefaultUIDBase, UIDCount: cell.DefaultUIDCount}
+		RouterResponseTimeout: time.Minute, Isolation: cell.IsolationAuto, UIDBase: cell.DefaultUIDBase, UIDCount: cell.DefaultUIDCount,
+		Runtime: cell.RuntimeProcess, Kube: cell.KubeConfig{NamespacePrefix: "paved-", EvictionAfter: 30 * time.Second}}
 	testFlags(t, []string{"server"}, NewCmdServer, func(o *ServerOptions) *Factory { f := o.f; o.f = nil; return f },
 		[]flagCase[ServerOptions]{
 			{name: "defaults", args: []string{"--data", "/d"}, want: ServerOptions{Config: defaults, LogFmt: "text"}},
@@ -457,11 +458,16 @@ func TestFlagsServer(t *testing.T) {
 				"--api", "0.0.0.0:1", "--router", "0.0.0.0:2", "--router-server", "std", "--router-event-loops", "-1",
 				"--token", "t", "--token-file", "/t", "--max-source-bytes", "1024", "--rate-limit", "0.5", "--build-timeout", "1m",
 				"--stop-grace", "2s", "--tls-cert", "/c", "--tls-key", "/kk", "--peer-ca-cert", "/ca", "--router-response-timeout", "0s",
-				"--isolation", "none", "--isolation-uid-base", "100000", "--isolation-uid-count", "10", "--log-format", "json"},
+				"--isolation", "none", "--isolation-uid-base", "100000", "--isolation-uid-count", "10", "--log-format", "json",
+				"--runtime", "kubernetes", "--kubeconfig", "/kc", "--kube-context", "ctx", "--kube-namespace-prefix", "p-",
+				"--kube-stack-image", "img:1", "--kube-cell-url", "http://cell:7400", "--kube-eviction-after", "5s",
+				"--kube-fetch-command", "/paved,droplet,fetch"},
 				want: ServerOptions{LogFmt: "json", Config: cell.Config{Region: "eu", Cloud: "aws", DataDir: "/d", SecretsKeyFile: "/k",
 					APIAddr: "0.0.0.0:1", RouterAddr: "0.0.0.0:2", RouterServer: "std", RouterEventLoops: -1, Token: "t", TokenFile: "/t",
 					MaxSourceBytes: 1024, RateLimit: 0.5, BuildTimeout: time.Minute, StopGrace: 2 * time.Second, TLSCert: "/c", TLSKey: "/kk",
-					PeerCACert: "/ca", Isolation: "none", UIDBase: 100000, UIDCount: 10}}},
+					PeerCACert: "/ca", Isolation: "none", UIDBase: 100000, UIDCount: 10, Runtime: cell.RuntimeKubernetes,
+					Kube: cell.KubeConfig{Kubeconfig: "/kc", Context: "ctx", NamespacePrefix: "p-", StackImage: "img:1",
+						CellURL: "http://cell:7400", EvictionAfter: 5 * time.Second, FetchCommand: []string{"/paved", "droplet", "fetch"}}}}},
 			{name: "no data dir", err: `required flag(s) "data" not set`},
 			{name: "an argument", args: []string{"--data", "/d", "now"}, err: `unknown command "now" for "paved server"`},
 		})

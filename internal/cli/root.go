@@ -113,6 +113,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		NewCmdRestore(f),
 		NewCmdSnapshots(f),
 		NewCmdToken(f),
+		NewCmdDroplet(f),
 	)
 	return root
 }

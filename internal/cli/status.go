@@ -59,6 +59,7 @@ func runStatus(ctx context.Context, opts *StatusOptions) error {
 	fmt.Fprintf(opts.f.Out, "cell:      %s (%s) at %s, version %s, up %s\n", h.Region, h.Cloud, c.Endpoint(), h.Version,
 		(time.Duration(h.UptimeSeconds) * time.Second).String())
 	fmt.Fprintf(opts.f.Out, "router:    %s\n", h.RouterURL())
+	fmt.Fprintf(opts.f.Out, "runtime:   %s\n", runtimeLine(h.Runtime))
 	fmt.Fprintf(opts.f.Out, "memory:    %s\n", mem)
 	fmt.Fprintf(opts.f.Out, "isolation: %s\n", isolationLine(h.Isolation))
 	fmt.Fprintf(opts.f.Out, "counts:    %d spaces, %d apps, %d/%d instances healthy\n\n",
@@ -69,6 +70,19 @@ func runStatus(ctx context.Context, opts *StatusOptions) error {
 	}
 	printAppsTable(opts.f, apps)
 	return nil
+}
+
+// runtimeLine says where the cell runs instances.
+func runtimeLine(r paved.RuntimeInfo) string {
+	switch {
+	case r.Driver == "":
+		return "process (an older cell that does not say)"
+	case r.Error != "":
+		return r.Driver + ": " + r.Error
+	case r.Driver == "kubernetes":
+		return fmt.Sprintf("kubernetes %s, %d/%d nodes ready", r.ClusterVersion, r.ReadyNodes, r.Nodes)
+	}
+	return r.Driver + " (instances are processes on the cell's machine)"
 }
 
 // isolationLine says in a few words what keeps apps apart on the cell.

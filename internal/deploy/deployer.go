@@ -149,6 +149,12 @@ func (d *Deployer) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Instances the runtime kept while the cell was down (Kubernetes keeps
+	// its pods; the process driver has none at this point) are taken over
+	// before any controller counts what runs.
+	for _, s := range d.opts.Runtime.List() {
+		d.adopt(ctx, s)
+	}
 	for _, a := range apps {
 		d.Notify(a.Space, a.Spec.Name)
 	}

@@ -6,12 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +26,7 @@ type instance struct {
 	id           string
 	app          string
 	release      int
-	port         int
+	addr         string // host:port the router and health checks dial
 	role         Role
 	healthy      bool
 	healthySince time.Time
@@ -74,11 +73,16 @@ func (d *Deployer) startInstance(c *controller, release int, cfg paved.ReleaseCo
 	spec := runtime.InstanceSpec{
 		ID: id, App: key, Release: release,
 		Dir:      d.opts.Stager.DropletDir(cfg.Droplet),
+		Droplet:  cfg.Droplet,
+		Health:   health.WithDefaults(cfg.HealthCheck),
 		Command:  cfg.Command,
 		Env:      d.instanceEnv(c, cfg),
 		MemoryMB: cfg.MemoryMB,
 		Volume:   d.volume(c.space, c.name),
 		Redact:   secrets.NewRedactor(slices.Collect(maps.Values(cfg.SecretEnv))...),
+		// Sorted: the list lands in pod templates, which must not change
+		// from one start to the next.
+		SecretKeys: slices.Sorted(maps.Keys(cfg.SecretEnv)),
 	}
 	if d.opts.SpaceUID != nil {
 		uid, err := d.opts.SpaceUID(context.Background(), c.space)
@@ -91,19 +95,80 @@ func (d *Deployer) startInstance(c *controller, release int, cfg paved.ReleaseCo
 	if err != nil {
 		return "", err
 	}
+	// A driver may name the instance itself (a pod's name on Kubernetes).
+	d.track(s, role, spec.Health)
+	return s.ID, nil
+}
+
+// track records an instance the runtime runs and starts its health checks.
+// It reports false if the instance was known already.
+func (d *Deployer) track(s runtime.InstanceStatus, role Role, check paved.HealthCheck) bool {
 	d.mu.Lock()
-	d.insts[id] = &instance{id: id, app: key, release: release, port: s.Port, role: role}
+	if d.insts[s.ID] != nil {
+		d.mu.Unlock()
+		return false
+	}
+	d.insts[s.ID] = &instance{id: s.ID, app: s.App, release: s.Release, addr: s.Addr(), role: role}
 	d.mu.Unlock()
+	id := s.ID
+	readyOnly := false
+	if p, ok := d.opts.Runtime.(runtime.ReadinessProber); ok {
+		readyOnly = p.ProbesReadiness()
+	}
 	d.monitor.Watch(health.Target{
 		ID:    id,
-		Addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)),
-		Check: health.WithDefaults(cfg.HealthCheck),
+		Addr:  s.Addr(),
+		Check: check,
 		Alive: func() bool {
 			s, ok := d.opts.Runtime.Status(id)
-			return ok && (s.State == runtime.StateStarting || s.State == runtime.StateRunning)
+			return ok && (s.State == runtime.StateRunning || s.State == runtime.StateStarting && !readyOnly)
 		},
 	})
-	return id, nil
+	return true
+}
+
+// adopt takes over an instance this deployer did not start: one a runtime
+// kept running while the cell was down (Kubernetes keeps pods), or one it
+// made by itself (a replacement for a pod lost with its node). It serves
+// as an active instance of its release; the controller's next pass scales
+// the app to its spec, stopping what is surplus.
+func (d *Deployer) adopt(ctx context.Context, s runtime.InstanceStatus) {
+	space, name, ok := strings.Cut(s.App, "/")
+	if !ok || s.Release <= 0 {
+		return
+	}
+	check := health.WithDefaults(nil)
+	if rel, err := d.opts.Store.GetRelease(ctx, space, name, s.Release); err == nil {
+		check = health.WithDefaults(rel.Config.HealthCheck)
+	}
+	if d.track(s, RoleActive, check) {
+		d.log.Info("adopted an instance", "app", s.App, "instance", s.ID, "release", s.Release)
+		d.wakeApp(s.App)
+	}
+}
+
+// forgetGone drops an instance that the runtime reports gone although the
+// deployer did not stop it (a pod deleted by someone else, or evicted).
+func (d *Deployer) forgetGone(s runtime.InstanceStatus) {
+	d.mu.Lock()
+	in := d.insts[s.ID]
+	gone := in != nil && !in.draining
+	if gone {
+		delete(d.insts, s.ID)
+	}
+	d.mu.Unlock()
+	if gone {
+		d.monitor.Unwatch(s.ID)
+		d.note(s.App, fmt.Sprintf("instance %s is gone (%s)", s.ID, orDash(s.LastExit)))
+		d.publish()
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // stopAll drains and stops instances in parallel and waits for them.
@@ -191,6 +256,17 @@ func (d *Deployer) setRoles(c *controller, roles map[string]Role, weight int) {
 // OnInstanceState is the runtime's state callback: a crashed process leaves
 // the router at once, before its health check would notice.
 func (d *Deployer) OnInstanceState(s runtime.InstanceStatus) {
+	switch s.State {
+	case runtime.StateStarting, runtime.StateRunning:
+		d.mu.Lock()
+		known, ctx := d.insts[s.ID] != nil, d.ctx
+		d.mu.Unlock()
+		if !known && ctx != nil && s.Adopt {
+			d.adopt(ctx, s)
+		}
+	case runtime.StateStopped:
+		d.forgetGone(s)
+	}
 	if s.State == runtime.StateCrashed {
 		d.monitor.MarkUnhealthy(s.ID)
 		d.note(s.App, fmt.Sprintf("instance %s exited (%s); restart %d scheduled", s.ID, s.LastExit, s.Crashes))
@@ -298,7 +374,7 @@ func (d *Deployer) publish() {
 			p = &pools{}
 			byApp[in.app] = p
 		}
-		b := router.Backend{ID: in.id, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(in.port))}
+		b := router.Backend{ID: in.id, Addr: in.addr}
 		if in.role == RoleCanary {
 			p.canary = append(p.canary, b)
 		} else {
@@ -352,7 +428,7 @@ func (d *Deployer) Instances(space, name string) []paved.InstanceStatus {
 	for _, in := range ins {
 		s, _ := d.opts.Runtime.Status(in.id)
 		out = append(out, paved.InstanceStatus{
-			ID: in.id, Release: in.release, Healthy: in.healthy, Port: in.port, Role: in.role.String(),
+			ID: in.id, Release: in.release, Healthy: in.healthy, Port: s.Port, Host: s.Host, Role: in.role.String(),
 			State:   instanceState(in, s),
 			Crashes: s.Crashes, LastExit: s.LastExit, PID: s.PID, StartedAt: s.StartedAt,
 		})

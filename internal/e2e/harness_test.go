@@ -5,6 +5,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -39,7 +41,22 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if kubeMode() {
+		if kube, err = startKube(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: the Kubernetes runtime's cluster:", err)
+			os.Exit(1)
+		}
+		code := m.Run()
+		kube.Stop()
+		os.Exit(code)
+	}
 	os.Exit(m.Run())
+}
+
+// shortHash is 6 hex digits of s's sha256, for names made from long strings.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:3])
 }
 
 // repoRoot is the repository's top directory.
@@ -65,6 +82,9 @@ type cell struct {
 	scheme string
 	caFile string
 	caPEM  []byte
+	// kubeFlags put the cell on the cluster (kube mode only), made once:
+	// a restarted cell keeps its forward and namespaces.
+	kubeFlags []string
 }
 
 // endpoint is the cell's API URL.
@@ -123,6 +143,12 @@ func launchCell(t *testing.T, c *cell) *cell {
 			if b, err := os.ReadFile(c.logPath); err == nil {
 				t.Logf("cell log:\n%s", tail(string(b), 60))
 			}
+			if kube != nil {
+				t.Logf("control plane log:\n%s", tail(kube.Cluster.Logs(), 40))
+				for _, n := range kube.Nodes {
+					t.Logf("node %s log:\n%s", n.Name, n.LogTail(15))
+				}
+			}
 		}
 	})
 	return c
@@ -148,6 +174,7 @@ func (c *cell) tryStart() error {
 	if iso := os.Getenv("PAVED_E2E_ISOLATION"); iso != "" {
 		args = append(args, "--isolation", iso)
 	}
+	args = append(args, c.kubeArgs()...)
 	args = append(args, c.extra...)
 	var err error
 	c.client, err = paved.NewClient(paved.Config{Endpoint: c.endpoint(), Token: c.token, CACert: c.caPEM, PollInterval: 100 * time.Millisecond})

@@ -171,6 +171,11 @@ func (d *ProcessDriver) Isolation() paved.Isolation {
 	return iso
 }
 
+// Info implements Runtime.
+func (d *ProcessDriver) Info(context.Context) paved.RuntimeInfo {
+	return paved.RuntimeInfo{Driver: "process"}
+}
+
 // Start spawns the instance's first process and supervises it from then on.
 func (d *ProcessDriver) Start(spec InstanceSpec) (InstanceStatus, error) {
 	if err := validateSpec(spec); err != nil {

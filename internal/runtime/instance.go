@@ -17,7 +17,11 @@ import (
 
 // Environment variables the driver sets for every instance.
 const (
-	EnvPort     = "PORT"
+	EnvPort = "PORT"
+	// EnvHost is the address to bind: the cell's loopback for a process
+	// instance (it shares the cell's network), all of the pod's addresses
+	// on Kubernetes.
+	EnvHost     = "PAVED_HOST"
 	EnvInstance = "PAVED_INSTANCE"
 	EnvApp      = "PAVED_APP"
 	EnvRelease  = "PAVED_RELEASE"
@@ -206,6 +210,7 @@ func (in *instance) environ() []string {
 	maps.Copy(env, in.spec.Env)
 	maps.Copy(env, map[string]string{
 		EnvPort:     strconv.Itoa(in.port),
+		EnvHost:     "127.0.0.1",
 		EnvInstance: in.spec.ID,
 		EnvApp:      in.spec.App,
 		EnvRelease:  strconv.Itoa(in.spec.Release),

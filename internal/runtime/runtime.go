@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/secrets"
@@ -16,6 +18,9 @@ type InstanceSpec struct {
 	App     string // "space/app"
 	Release int
 	Dir     string // working directory (the app's built droplet)
+	// Droplet is the droplet's key (Dir is where the cell keeps it):
+	// drivers that run instances elsewhere ship it by this key.
+	Droplet string
 	Command string // run as /bin/sh -c COMMAND
 	// Env is the app's environment. The driver adds PORT, PAVED_INSTANCE,
 	// PAVED_APP, PAVED_RELEASE, PAVED_CELL, HOME and TMPDIR (these always
@@ -32,6 +37,13 @@ type InstanceSpec struct {
 	// before it reaches the log file or OnLog: an app that prints its
 	// secret_env never writes the values down.
 	Redact *secrets.Redactor
+	// SecretKeys names the entries of Env that are secret_env: a driver
+	// that writes the environment down (a Kubernetes pod spec) keeps them
+	// in a Secret instead.
+	SecretKeys []string
+	// Health is the app's health check with defaults filled in; drivers
+	// that probe instances themselves (Kubernetes readiness probes) use it.
+	Health paved.HealthCheck
 }
 
 // State is where an instance is in its lifecycle.
@@ -57,15 +69,22 @@ const (
 
 // InstanceStatus is a snapshot of one instance.
 type InstanceStatus struct {
-	ID, App     string
-	Release     int
-	PID, Port   int // PID is 0 while no process runs; it is also the process group id
+	ID, App   string
+	Release   int
+	PID, Port int // PID is 0 while no process runs; it is also the process group id
+	// Host is the address the instance listens on ("" = 127.0.0.1, the
+	// process driver's); a pod's IP on Kubernetes.
+	Host        string
 	State       State
 	Crashes     int       // unexpected exits so far
 	LastExit    string    // e.g. "exit status 1", "signal: killed"
 	StartedAt   time.Time // of the current (or last) process
 	ExitedAt    time.Time // of the last process, zero before the first exit
 	NextRestart time.Time // set while State is StateCrashed
+	// Adopt is set on a report of an instance the cell did not ask for
+	// (Start did not return it): one that ran on while the cell was down,
+	// or a replacement the cluster made by itself. The cell takes it over.
+	Adopt bool
 }
 
 // LogLine is one line an instance wrote to stdout or stderr. Lines longer
@@ -101,6 +120,18 @@ type Runtime interface {
 	// Isolation says what keeps instances apart from the cell and from
 	// each other on this runtime, and why anything is off.
 	Isolation() paved.Isolation
+	// Info describes the runtime for /v1/health: its driver and, for a
+	// cluster, its version and nodes.
+	Info(ctx context.Context) paved.RuntimeInfo
+}
+
+// Addr is host:port of an instance.
+func (s InstanceStatus) Addr() string {
+	host := s.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(s.Port))
 }
 
 // RunningMarker is implemented by runtimes whose instances move from
@@ -113,6 +144,14 @@ type RunningMarker interface {
 	// Passing the pid the health check probed keeps a late result for a
 	// process that has since crashed from vouching for its replacement.
 	MarkRunning(id string, pid int) bool
+}
+
+// ReadinessProber is implemented by runtimes that probe instances'
+// readiness themselves (Kubernetes readiness probes): their instances
+// report StateRunning only once ready, so the cell counts an instance alive
+// only then, whatever its own health check.
+type ReadinessProber interface {
+	ProbesReadiness() bool
 }
 
 // Errors returned by the runtime; test with errors.Is.

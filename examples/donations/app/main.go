@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -39,6 +40,9 @@ var validKey = regexp.MustCompile(keyPattern)
 
 func main() {
 	port := env("PORT", "8080")
+	// PAVED_HOST is the address the runtime wants bound (the cell's loopback
+	// for a process instance, every address of a Kubernetes pod).
+	addr := net.JoinHostPort(env("PAVED_HOST", "127.0.0.1"), port)
 	dataDir := env("PAVED_DATA_DIR", "./data")
 	region := env("PAVED_REGION", "local")
 	instance := os.Getenv("PAVED_INSTANCE")
@@ -61,15 +65,15 @@ func main() {
 		log.Fatalf("donations: %v", err)
 	}
 	st := store.Stats()
-	log.Printf("donations: region %s instance %s data %s: %d files, %d records loaded; %d peers; listening on 127.0.0.1:%s",
-		region, instance, dataDir, store.FileCount(), st.LocalCount, len(merger.peers), port)
+	log.Printf("donations: region %s instance %s data %s: %d files, %d records loaded; %d peers; listening on %s",
+		region, instance, dataDir, store.FileCount(), st.LocalCount, len(merger.peers), addr)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	go merger.Run(ctx)
 
 	srv := &http.Server{
-		Addr:              "127.0.0.1:" + port,
+		Addr:              addr,
 		Handler:           newServer(store, merger, region).routes(),
 		ReadHeaderTimeout: 5 * time.Second,
 	}

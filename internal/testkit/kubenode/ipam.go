@@ -1,7 +1,6 @@
 package kubenode
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -9,17 +8,16 @@ import (
 )
 
 // The pod ranges of this process's running nodes: explicit ranges must not
-// overlap them, and a default range is picked away from them.
+// overlap them, and a default range is picked away from them. (Networks of
+// one process never overlap, so one map serves them all.)
 var (
 	rangesMu sync.Mutex
 	ranges   = map[string]*net.IPNet{} // by node name
 )
 
-// claimRange reserves cidr for node, or when cidr is empty a random /24
-// inside 127.100.0.0-127.199.255.255 that no node of this process uses, so
-// that test processes running side by side (each with its own nodes) rarely
-// meet on an address.
-func claimRange(node, cidr string) (string, error) {
+// claimRange reserves cidr for node, or when cidr is empty the first /24 of
+// nw that no node uses (all of nw when it is a /24 or smaller).
+func claimRange(node, cidr string, nw *Network) (string, error) {
 	rangesMu.Lock()
 	defer rangesMu.Unlock()
 	if _, ok := ranges[node]; ok {
@@ -34,27 +32,32 @@ func claimRange(node, cidr string) (string, error) {
 		return ""
 	}
 	if cidr != "" {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			return "", fmt.Errorf("kubenode: pod CIDR %q: %w", cidr, err)
+		ip, n, err := net.ParseCIDR(cidr)
+		if err != nil || ip.To4() == nil {
+			return "", fmt.Errorf("kubenode: pod CIDR %q: want an IPv4 range", cidr)
+		}
+		ones, _ := n.Mask.Size()
+		nwOnes, _ := nw.cidr.Mask.Size()
+		if !nw.cidr.Contains(n.IP) || ones < nwOnes {
+			return "", fmt.Errorf("kubenode: pod CIDR %s is not inside the network's %s", cidr, nw.cidr)
 		}
 		if other := overlaps(n); other != "" {
 			return "", fmt.Errorf("kubenode: pod CIDR %s overlaps node %s's %s", cidr, other, ranges[other])
 		}
 		ranges[node] = n
-		return cidr, nil
+		return n.String(), nil
 	}
-	for range 1000 {
-		var b [2]byte
-		rand.Read(b[:])
-		cand := fmt.Sprintf("127.%d.%d.0/24", 100+int(b[0])%100, b[1])
-		_, n, _ := net.ParseCIDR(cand)
+	nwOnes, _ := nw.cidr.Mask.Size()
+	size := max(nwOnes, 24)
+	base := ipToU32(nw.cidr.IP)
+	for k := range uint32(1) << (size - nwOnes) {
+		n := &net.IPNet{IP: u32ToNetIP(base + k<<(32-size)), Mask: net.CIDRMask(size, 32)}
 		if overlaps(n) == "" {
 			ranges[node] = n
-			return cand, nil
+			return n.String(), nil
 		}
 	}
-	return "", fmt.Errorf("kubenode: no free pod range")
+	return "", fmt.Errorf("kubenode: no free pod range in the network's %s", nw.cidr)
 }
 
 func releaseRange(node string) {
@@ -63,35 +66,36 @@ func releaseRange(node string) {
 	rangesMu.Unlock()
 }
 
-// ipPool hands out the loopback addresses of one node's pod range. It goes
-// round the range rather than reusing the address just freed, so a client
-// that still holds a dead pod's address meets nothing rather than a new pod.
+// ipPool hands out the addresses of one node's pod range. It goes round
+// the range rather than reusing the address just freed, so a client that
+// still holds a dead pod's address meets nothing rather than a new pod.
 type ipPool struct {
 	mu     sync.Mutex
 	first  uint32 // first usable address
 	size   uint32
 	next   uint32 // offset to try first
 	inUse  map[uint32]bool
-	banned uint32 // the node's own address, if in range
+	banned map[uint32]bool // the gateway and the node's own address, if in range
 }
 
-func newIPPool(cidr, nodeIP string) (*ipPool, error) {
+func newIPPool(cidr string, banned ...string) (*ipPool, error) {
 	ip, ipnet, err := net.ParseCIDR(cidr)
 	if err != nil {
 		return nil, fmt.Errorf("kubenode: pod CIDR %q: %w", cidr, err)
 	}
-	ip4 := ip.To4()
-	if ip4 == nil || ip4[0] != 127 {
-		return nil, fmt.Errorf("kubenode: pod CIDR %q is not inside 127.0.0.0/8", cidr)
+	if ip.To4() == nil {
+		return nil, fmt.Errorf("kubenode: pod CIDR %q is not IPv4", cidr)
 	}
 	ones, bits := ipnet.Mask.Size()
 	if ones < 8 || bits-ones < 2 || bits-ones > 24 {
 		return nil, fmt.Errorf("kubenode: pod CIDR %q: want a prefix between /8 and /30", cidr)
 	}
 	base := binary.BigEndian.Uint32(ipnet.IP.To4())
-	p := &ipPool{first: base + 1, size: (1 << (bits - ones)) - 2, inUse: map[uint32]bool{}}
-	if n := net.ParseIP(nodeIP).To4(); n != nil {
-		p.banned = binary.BigEndian.Uint32(n)
+	p := &ipPool{first: base + 1, size: (1 << (bits - ones)) - 2, inUse: map[uint32]bool{}, banned: map[uint32]bool{}}
+	for _, b := range banned {
+		if n := net.ParseIP(b).To4(); n != nil {
+			p.banned[binary.BigEndian.Uint32(n)] = true
+		}
 	}
 	return p, nil
 }
@@ -103,7 +107,7 @@ func (p *ipPool) get() (string, error) {
 		off := p.next
 		p.next = (p.next + 1) % p.size
 		a := p.first + off
-		if p.inUse[a] || a == p.banned {
+		if p.inUse[a] || p.banned[a] {
 			continue
 		}
 		p.inUse[a] = true

@@ -1,7 +1,8 @@
 // Package kubenode is the project's test node agent: it registers a Node
 // with a real Kubernetes control plane (see internal/testkit/kubecluster)
 // and runs the pods the scheduler binds to it as local processes, each pod
-// on its own loopback address. It is built on the virtual-kubelet library's
+// in its own network namespace with its own address on a bridge the agent
+// makes. It is built on the virtual-kubelet library's
 // node controller (registration, status, a v1 Lease as heartbeat) and pod
 // controller (watching the node's pods, create/delete dispatch); this
 // package is the provider behind them, and it writes pod statuses itself,
@@ -11,17 +12,57 @@
 // # Not an isolation boundary
 //
 // This agent runs containers' commands on the host, as the user running the
-// test, with the host's file system. It is a test agent for exercising a
-// Kubernetes runtime driver against real API semantics; it isolates nothing.
-// A container's image is ignored except as a label: it is reported in the
-// container status (image and imageID) and nothing is pulled.
+// test, with the host's file system; only the network is a pod's own. It is
+// a test agent for exercising a Kubernetes runtime driver against real API
+// semantics; it isolates nothing else. A container's image is ignored
+// except as a label: it is reported in the container status (image and
+// imageID) and nothing is pulled.
+//
+// It needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN, for network namespaces)
+// and iproute2's ip, which it runs to make them. It changes no sysctl,
+// enables no forwarding and adds no firewall or NAT rule.
+//
+// # The network
+//
+// A Network (see NewNetwork) is a Linux bridge with the gateway address,
+// the first of its range, by default a /20 inside 198.18.0.0/15 (reserved
+// for benchmarking, never a real network) that no address or route of the
+// host overlaps. Nodes that name no network share one per process, made by
+// the first and removed with the last. All of a network's pods are on that
+// one L2 segment, each node handing out IPs from its own range of it
+// (Options.PodCIDR), so pods reach each other across nodes, and the host
+// (a test, a cell's router) reaches every pod IP through the bridge's
+// route. From a pod, the host is the gateway: a host service listening on
+// all addresses is reached there, one listening only on loopback (a cell's
+// API on 127.0.0.1) through Network.Forward, which relays a port of the
+// gateway to it. Nothing beyond the host is reachable.
+//
+// Everything the agent makes is named pvd<pid><kind><n>: the bridge
+// pvd<pid>b<n>, a pod's namespace pvd<pid>-<n> (in /run/netns, as ip netns
+// makes them) and its veth's host end pvd<pid>h<n>. A pod's namespace and
+// veth pair go when its processes are gone, Stop and Kill remove those of
+// the node's pods, the bridge goes with its network; and whenever a network
+// is made, those named after a process that no longer runs (a test that
+// crashed) are removed.
 //
 // # What a pod gets
 //
-//   - Its own IP, allocated from Options.PodCIDR, a range inside 127.0.0.0/8
-//     (Linux routes all of 127/8 to lo, so binding needs no setup). It is
-//     reported as status.podIP/podIPs; hostNetwork pods get the node's IP.
-//     Nodes of one process get disjoint ranges.
+//   - Its own network namespace, with lo up and eth0 (one end of a veth
+//     pair whose other end is on the network's bridge) holding its IP, from
+//     the node's Options.PodCIDR, with the network's prefix, and a default
+//     route via the gateway. Its containers bind :$PORT (all addresses) as
+//     in a cluster: two pods with the same port do not meet. The IP is
+//     reported as status.podIP/podIPs once the namespace is ready (until
+//     then the containers wait; a failure to make it is retried with
+//     backoff). hostNetwork pods run in the host's namespace and get the
+//     node's IP.
+//   - Its processes enter its namespace by being forked from an OS thread
+//     of the agent that has joined it (setns) and does nothing else: it is
+//     locked to a goroutine that never unlocks it, so it ends only when the
+//     pod's processes are gone (and with the agent's process). Init
+//     containers, containers and exec probes all run there; httpGet and
+//     tcpSocket probes are made by the agent, from the host, to the pod IP
+//     (or the probe's host) through the bridge.
 //   - Commands: argv is command followed by args, with $(VAR) expanded from
 //     the container's environment, exactly as a kubelet does; it is
 //     executed directly, never through a shell. A lone shell string such as
@@ -54,9 +95,10 @@
 //     Other volume types (secret, configMap, projected service-account
 //     tokens) are ignored.
 //   - Processes: each container runs in its own process group with
-//     Pdeathsig SIGKILL on the group leader; when the leader exits the rest
-//     of its group is killed (a container's processes end with it), and
-//     Stop kills every group. Stdout and stderr go to one log per container
+//     Pdeathsig SIGKILL on the group leader (tied to the forking thread, the
+//     pod's, which outlives the pod's processes); when the leader exits the
+//     rest of its group is killed (a container's processes end with it),
+//     and Stop kills every group. Stdout and stderr go to one log per container
 //     instance, served by ContainerLogs and, through the API server's pod
 //     log endpoint, by the agent's kubelet endpoint (HTTPS on NodeIP with a
 //     self-signed certificate and no authentication; the API server does not
@@ -84,7 +126,8 @@
 //     period (else terminationGracePeriodSeconds, default 30 s), then
 //     SIGKILL; once every process is gone the agent writes the terminal
 //     status, deletes the pod from the API (grace 0) and frees its IP and
-//     directory. preStop hooks are not run. An image change in an update is
+//     directory. Its network namespace and veth pair are removed as soon as
+//     its processes are gone (also when a pod ends by its restart policy). preStop hooks are not run. An image change in an update is
 //     recorded but restarts nothing.
 package kubenode
 
@@ -130,12 +173,15 @@ import (
 type Options struct {
 	Name string // the Node's name, a DNS subdomain
 
-	// PodCIDR is the range pods' IPs come from, inside 127.0.0.0/8 (e.g.
-	// 127.0.10.0/24); its network and broadcast addresses and NodeIP are
-	// never handed out. Nodes of one process must have disjoint ranges.
-	// Default: a random /24 inside 127.100.0.0-127.199.255.255 that no other
-	// node of this process has (test processes running side by side rarely
-	// meet on an address).
+	// Network is the cluster network the node's pods are attached to.
+	// Default: the network shared by the nodes of this process that name
+	// none, made by the first and removed when the last stops.
+	Network *Network
+	// PodCIDR is the range pods' IPs come from, inside the network's CIDR
+	// (e.g. 198.18.34.0/24 in 198.18.32.0/20); its network and broadcast
+	// addresses, the gateway and NodeIP are never handed out. Nodes of one
+	// network must have disjoint ranges. Default: the network's first /24
+	// that no other node of this process has.
 	PodCIDR string
 	// NodeIP is the node's address (status.hostIP, the kubelet endpoint the
 	// API server reads logs from). Default 127.0.0.1.
@@ -170,13 +216,14 @@ type Options struct {
 type Node struct {
 	Name    string
 	IP      string // the node's address
-	PodCIDR string
+	PodCIDR string // the range of the node's pods' IPs, inside Network().CIDR()
 	Dir     string // pods' directories and agent.log, removed by Stop
 	// KubeletPort is the port of the node's kubelet endpoint on IP (pod
 	// logs for the API server).
 	KubeletPort int
 
 	cs          kubernetes.Interface
+	network     *Network
 	prov        *provider
 	cancel      context.CancelFunc
 	nodeCtrl    *vknode.NodeController
@@ -197,18 +244,26 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (n *Node, err er
 		return nil, errors.New("kubenode: Options.Name is required")
 	}
 	opts = withDefaults(opts)
-	if opts.PodCIDR, err = claimRange(opts.Name, opts.PodCIDR); err != nil {
+	network, err := acquireNetwork(opts.Network)
+	if err != nil {
 		return nil, err
 	}
-	pool, err := newIPPool(opts.PodCIDR, opts.NodeIP)
-	if err != nil {
-		releaseRange(opts.Name)
+	if opts.PodCIDR, err = claimRange(opts.Name, opts.PodCIDR, network); err != nil {
+		network.release()
 		return nil, err
+	}
+	fail := func(err error) (*Node, error) {
+		releaseRange(opts.Name)
+		network.release()
+		return nil, err
+	}
+	pool, err := newIPPool(opts.PodCIDR, network.Gateway(), opts.NodeIP)
+	if err != nil {
+		return fail(err)
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		releaseRange(opts.Name)
-		return nil, err
+		return fail(err)
 	}
 	kubeletVersion := "v0.0.0-kubenode"
 	if v, err := cs.Discovery().ServerVersion(); err == nil {
@@ -216,10 +271,9 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (n *Node, err er
 	}
 	dir, err := os.MkdirTemp(opts.Dir, "kubenode-"+opts.Name+"-")
 	if err != nil {
-		releaseRange(opts.Name)
-		return nil, err
+		return fail(err)
 	}
-	n = &Node{Name: opts.Name, IP: opts.NodeIP, PodCIDR: opts.PodCIDR, Dir: dir, cs: cs}
+	n = &Node{Name: opts.Name, IP: opts.NodeIP, PodCIDR: opts.PodCIDR, Dir: dir, cs: cs, network: network}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("kubenode %s: %w%s", opts.Name, err, n.LogTail(20))
@@ -237,7 +291,7 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (n *Node, err er
 
 	allocatable := opts.Capacity.DeepCopy()
 	n.prov = newProvider(runCtx, providerConfig{
-		node: opts.Name, nodeIP: opts.NodeIP, dir: filepath.Join(dir, "pods"), cs: cs, pool: pool,
+		node: opts.Name, nodeIP: opts.NodeIP, dir: filepath.Join(dir, "pods"), cs: cs, pool: pool, network: network,
 		backoff: opts.RestartBackoff, maxBackoff: opts.MaxRestartBackoff, allocatable: allocatable, log: logger,
 	})
 
@@ -260,7 +314,7 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (n *Node, err er
 		}
 	}()
 
-	nodeObj := n.nodeObject(opts, allocatable, kubeletVersion)
+	nodeObj := n.nodeObject(opts, allocatable, kubeletVersion, network)
 	nodes := cs.CoreV1().Nodes()
 	n.nodeCtrl, err = vknode.NewNodeController(n.prov, nodeObj, nodes,
 		vknode.WithNodeEnableLeaseV1WithRenewInterval(cs.CoordinationV1().Leases(corev1.NamespaceNodeLease), int32(opts.LeaseDuration/time.Second), opts.LeaseRenewInterval),
@@ -318,7 +372,7 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (n *Node, err er
 	if err := n.waitSchedulable(ctx); err != nil {
 		return n, err
 	}
-	logger.Info("node ready", "name", opts.Name, "podCIDR", opts.PodCIDR, "kubeletPort", n.KubeletPort)
+	logger.Info("node ready", "name", opts.Name, "podCIDR", opts.PodCIDR, "network", network.CIDR(), "bridge", network.Bridge(), "kubeletPort", n.KubeletPort)
 	return n, nil
 }
 
@@ -353,7 +407,7 @@ func withDefaults(o Options) Options {
 	return o
 }
 
-func (n *Node) nodeObject(opts Options, allocatable corev1.ResourceList, kubeletVersion string) *corev1.Node {
+func (n *Node) nodeObject(opts Options, allocatable corev1.ResourceList, kubeletVersion string, network *Network) *corev1.Node {
 	labels := map[string]string{
 		corev1.LabelHostname:   opts.Name,
 		corev1.LabelOSStable:   "linux",
@@ -379,7 +433,8 @@ func (n *Node) nodeObject(opts Options, allocatable corev1.ResourceList, kubelet
 				cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", ""),
 				cond(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", ""),
 				cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", ""),
-				cond(corev1.NodeNetworkUnavailable, corev1.ConditionFalse, "RouteCreated", "pods are on loopback"),
+				cond(corev1.NodeNetworkUnavailable, corev1.ConditionFalse, "RouteCreated",
+					fmt.Sprintf("pods are on bridge %s (%s, gateway %s)", network.Bridge(), network.CIDR(), network.Gateway())),
 			},
 			// Only an InternalIP: the API server prefers a Hostname address,
 			// which would not resolve.
@@ -440,16 +495,23 @@ func schedulable(node *corev1.Node) string {
 }
 
 // Stop ends the agent: its controllers stop, every container's process
-// group is killed, the Node (and its Lease) is deleted and the node's
-// directory removed. Pods bound to it stay in the API until the pod garbage
-// collector removes them. Safe to call more than once.
+// group is killed, the pods' network namespaces and veth pairs are removed
+// (and the network, if this was its last node), the Node (and its Lease)
+// is deleted and the node's directory removed. Pods bound to it stay in the
+// API until the pod garbage collector removes them. Safe to call more than
+// once.
 func (n *Node) Stop() { n.stop(true) }
 
 // Kill ends the agent as a kill -9 would: heartbeats stop and every process
 // dies, but the Node stays registered, so the node lifecycle controller
 // marks it NotReady once its lease expires and taints it unreachable (for
-// tests of losing a node). Stop after Kill only cleans up.
+// tests of losing a node). Its pods' namespaces go as with Stop (a lost
+// machine takes its pods' addresses with it). Stop after Kill does nothing
+// more.
 func (n *Node) Kill() { n.stop(false) }
+
+// Network is the cluster network the node's pods are attached to.
+func (n *Node) Network() *Network { return n.network }
 
 func (n *Node) stop(deregister bool) {
 	n.stopOnce.Do(func() {
@@ -488,6 +550,9 @@ func (n *Node) stop(deregister bool) {
 			os.RemoveAll(n.Dir)
 		}
 		releaseRange(n.Name)
+		if n.network != nil {
+			n.network.release()
+		}
 	})
 }
 

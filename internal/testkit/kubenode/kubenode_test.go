@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -37,12 +38,41 @@ import (
 const (
 	roleEnv = "KUBENODE_TEST_ROLE"
 	runEnv  = "KUBENODE_TEST_RUN" // marks every process of a workload, to find them in /proc
+	// nsCheckArg as argv[1] makes the test binary an exec probe that passes
+	// only outside the network namespace named by argv[2] (the host's).
+	nsCheckArg = "kubenode-test-nscheck"
 )
 
+// hostNetNS is the network namespace of the test process, read before any
+// pod's thread joins another: later, /proc/self (the main thread) may be a
+// pod's thread.
+var hostNetNS string
+
 func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == nsCheckArg {
+		ns, err := os.Readlink("/proc/self/ns/net")
+		if err != nil || ns == os.Args[2] {
+			fmt.Printf("network namespace %s (%v): the host's\n", ns, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	switch os.Getenv(roleEnv) {
 	case "server":
 		testServer()
+		return
+	case "fetch":
+		// An init container that downloads $FETCH_URL to $FETCH_OUT, as a
+		// cell's init container downloads the app.
+		body, err := fetch(os.Getenv("FETCH_URL"))
+		if err == nil {
+			err = os.WriteFile(os.Getenv("FETCH_OUT"), body, 0o644)
+		}
+		if err != nil {
+			fmt.Println("fetch:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("fetched %d bytes\n", len(body))
 		return
 	case "sleeper":
 		// The server's child, in its process group: the agent kills it with
@@ -54,6 +84,11 @@ func TestMain(m *testing.M) {
 			time.Sleep(time.Minute)
 		}
 		os.Exit(0)
+	}
+	var err error
+	if hostNetNS, err = os.Readlink("/proc/thread-self/ns/net"); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }
@@ -68,10 +103,14 @@ type serverInfo struct {
 	Env    map[string]string `json:"env"`
 }
 
-// testServer listens on $POD_IP:$PORT. Its readiness endpoint fails until
-// POST /ready, so a test sees the agent's probes fail and then pass.
+// testServer listens on $POD_IP:$PORT, or with $BIND_ALL set on :$PORT
+// (all addresses). Its readiness endpoint fails until POST /ready, so a test
+// sees the agent's probes fail and then pass.
 func testServer() {
 	addr := net.JoinHostPort(os.Getenv("POD_IP"), os.Getenv("PORT"))
+	if os.Getenv("BIND_ALL") != "" {
+		addr = ":" + os.Getenv("PORT")
+	}
 	self, _ := os.Executable()
 	child := exec.Command(self)
 	child.Env = append(os.Environ(), roleEnv+"=sleeper")
@@ -84,6 +123,7 @@ func testServer() {
 		fmt.Println("listen:", err)
 		os.Exit(1)
 	}
+	addr = l.Addr().String()
 	fmt.Printf("kubenode-test-server pid %d listening on %s\n", os.Getpid(), addr)
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
@@ -110,6 +150,15 @@ func testServer() {
 		}
 		w.Write(data)
 	})
+	// What the pod reaches: GET url from inside the pod.
+	mux.HandleFunc("GET /fetch", func(w http.ResponseWriter, r *http.Request) {
+		body, err := fetch(r.URL.Query().Get("url"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Write(body)
+	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		cwd, _ := os.Getwd()
 		env := map[string]string{}
@@ -124,6 +173,25 @@ func testServer() {
 }
 
 var httpc = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+
+func fetch(url string) ([]byte, error) {
+	resp, err := httpc.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
+	}
+	return body, err
+}
+
+// fetchFrom has the server at addr GET url: what a pod reaches.
+func fetchFrom(addr, url string) (string, error) {
+	body, err := fetch("http://" + addr + "/fetch?url=" + neturl.QueryEscape(url))
+	return string(body), err
+}
 
 func getInfo(addr string) (serverInfo, error) {
 	var info serverInfo
@@ -162,12 +230,15 @@ func makeReady(addr string) error {
 
 // TestNodeAgent runs two node agents on a real control plane and checks
 // what a Kubernetes runtime driver relies on: a Deployment's pods run as
-// real processes on their own loopback IPs and serve HTTP there, readiness
-// comes from the agent's probes, a killed container is restarted, logs are
-// served through the API, scaling to zero leaves no process behind, init
-// containers run in order and a failing one keeps the pod from running,
-// restart policies end pods as Kubernetes does, heartbeats keep the nodes
-// Ready, and Stop deregisters a node and kills everything.
+// real processes in their own network namespaces and serve HTTP on their
+// IPs, readiness comes from the agent's probes, pods on one node and on two
+// bind the same port on all addresses and each answers on its own IP, a
+// pod reaches a host loopback server through Network.Forward, a killed
+// container is restarted, logs are served through the API, scaling to zero
+// leaves no process or namespace behind, init containers run in order and
+// a failing one keeps the pod from running, restart policies end pods as
+// Kubernetes does, heartbeats keep the nodes Ready, and Stop deregisters a
+// node and kills everything, leaving no namespace, link or bridge.
 func TestNodeAgent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Kubernetes control plane and node agents (make kube-test runs it)")
@@ -191,20 +262,35 @@ func TestNodeAgent(t *testing.T) {
 	}
 	t.Logf("control plane %s up in %s", cluster.Version, time.Since(began).Round(time.Millisecond))
 
-	// node-b picks its own pod range (the default); node-a's is given, and
-	// a third node may not overlap it.
+	// Both nodes on one network made here (the lost node below gets the
+	// process's shared one). node-b picks its own pod range (the default);
+	// node-a's is given, and a third node may not overlap it nor lie outside
+	// the network.
+	network, err := NewNetwork(NetworkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer network.Close()
+	_, netCIDR, _ := net.ParseCIDR(network.CIDR())
+	third := u32ToNetIP(ipToU32(netCIDR.IP) + 2<<8).String() // the network's third /24
 	nodes := map[string]*Node{}
 	cidrs := map[string]string{}
-	for _, o := range []Options{{Name: "node-a", PodCIDR: "127.0.10.0/24"}, {Name: "node-b"}} {
+	for _, o := range []Options{{Name: "node-a", PodCIDR: third + "/24", Network: network}, {Name: "node-b", Network: network}} {
 		n, err := Start(ctx, cfg, o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer n.Stop()
 		nodes[o.Name], cidrs[o.Name] = n, n.PodCIDR
+		if n.Network() != network {
+			t.Fatalf("node %s is not on the network given", o.Name)
+		}
 	}
-	if _, err := Start(ctx, cfg, Options{Name: "node-c", PodCIDR: "127.0.10.128/25"}); err == nil || !strings.Contains(err.Error(), "overlaps") {
+	if _, err := Start(ctx, cfg, Options{Name: "node-c", PodCIDR: strings.TrimSuffix(third, ".0") + ".128/25", Network: network}); err == nil || !strings.Contains(err.Error(), "overlaps") {
 		t.Fatalf("a node with an overlapping pod range: %v", err)
+	}
+	if _, err := Start(ctx, cfg, Options{Name: "node-c", PodCIDR: "127.0.10.0/24", Network: network}); err == nil || !strings.Contains(err.Error(), "not inside") {
+		t.Fatalf("a node with a pod range outside the network: %v", err)
 	}
 	agentLogs := map[string]string{} // kept when Stop removes them
 	defer func() {
@@ -219,7 +305,9 @@ func TestNodeAgent(t *testing.T) {
 			}
 		}
 	}()
-	t.Logf("nodes Ready and schedulable at %s (pod ranges %v)", time.Since(began).Round(time.Millisecond), cidrs)
+	t.Logf("nodes Ready and schedulable at %s (network %s, bridge %s, pod ranges %v)", time.Since(began).Round(time.Millisecond),
+		network.CIDR(), network.Bridge(), cidrs)
+	hostNS := hostNetNS
 
 	const ns = "kubenode-test"
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
@@ -324,6 +412,9 @@ func TestNodeAgent(t *testing.T) {
 			if info.Addr != podAddr(p) {
 				t.Errorf("pod %s: server bound %s, want %s", p.Name, info.Addr, podAddr(p))
 			}
+			if ns, err := netnsOf(info.PID); err != nil || !strings.HasPrefix(ns, fmt.Sprintf("pvd%d-", os.Getpid())) {
+				t.Errorf("pod %s: server in namespace %q: %v", p.Name, ns, err)
+			}
 			// The init container wrote into the emptyDir the server runs in.
 			if !strings.HasSuffix(info.Cwd, filepath.Join("volumes", "workspace")) {
 				t.Errorf("pod %s: working dir %s, want the workspace volume", p.Name, info.Cwd)
@@ -338,6 +429,147 @@ func TestNodeAgent(t *testing.T) {
 		}
 		t.Logf("pods %s, %s serving on %s, %s (nodes %s, %s)", webPods[0].Name, webPods[1].Name,
 			podAddr(webPods[0]), podAddr(webPods[1]), webPods[0].Spec.NodeName, webPods[1].Spec.NodeName)
+	})
+	if !ok {
+		return
+	}
+
+	ok = t.Run("pods bind one port on all addresses", func(t *testing.T) {
+		// Two pods on node-a and one on node-b, all binding :8080 (as the
+		// web pods do on their IPs), each Ready by an exec probe that passes
+		// only outside the host's network namespace.
+		placement := map[string]string{"same-1": "node-a", "same-2": "node-a", "same-3": "node-b"}
+		vethsBefore := countLinks(t, 'h')
+		for name, node := range placement {
+			createPod(t, ctx, cs, ns, bindAllPod(self, name, node, run+"-same", hostNS, nil))
+		}
+		pods := map[string]corev1.Pod{}
+		eventually(t, ctx, time.Minute, "the three pods Ready", func() error {
+			for name := range placement {
+				cur, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if !podReady(*cur) {
+					return fmt.Errorf("pod %s not Ready: %s %+v", name, cur.Status.Phase, cur.Status.ContainerStatuses)
+				}
+				pods[name] = *cur
+			}
+			return nil
+		})
+		netnss := map[string]string{}
+		ips := map[string]bool{}
+		for name, node := range placement {
+			p := pods[name]
+			_, cidr, _ := net.ParseCIDR(cidrs[node])
+			if p.Spec.NodeName != node || !cidr.Contains(net.ParseIP(p.Status.PodIP)) || ips[p.Status.PodIP] {
+				t.Errorf("pod %s on %s has IP %s: want a distinct address in %s", name, p.Spec.NodeName, p.Status.PodIP, cidr)
+			}
+			ips[p.Status.PodIP] = true
+			info, err := getInfo(podAddr(p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Env["POD_NAME"] != name {
+				t.Errorf("%s answered as %q", podAddr(p), info.Env["POD_NAME"])
+			}
+			if h, port, _ := net.SplitHostPort(info.Addr); port != "8080" || net.ParseIP(h) == nil || !net.ParseIP(h).IsUnspecified() {
+				t.Errorf("pod %s bound %s, want all addresses", name, info.Addr)
+			}
+			nsName, err := netnsOf(info.PID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for other, o := range netnss {
+				if o == nsName {
+					t.Errorf("pods %s and %s share namespace %s", name, other, nsName)
+				}
+			}
+			netnss[name] = nsName
+		}
+		if got := countLinks(t, 'h'); got != vethsBefore+3 {
+			t.Errorf("%d veth host ends, want %d", got, vethsBefore+3)
+		}
+		// Pods reach each other across nodes, on the one bridge.
+		if got, err := fetchFrom(podAddr(pods["same-1"]), "http://"+podAddr(pods["same-3"])+"/"); err != nil || !strings.Contains(got, `"POD_NAME":"same-3"`) {
+			t.Errorf("same-1 to same-3: %q, %v", got, err)
+		}
+		if got, err := fetchFrom(podAddr(pods["same-3"]), "http://"+podAddr(pods["same-2"])+"/"); err != nil || !strings.Contains(got, `"POD_NAME":"same-2"`) {
+			t.Errorf("same-3 to same-2: %q, %v", got, err)
+		}
+		for name := range placement {
+			deletePodAndWait(t, ctx, cs, ns, name)
+		}
+		eventually(t, ctx, 10*time.Second, "the pods' namespaces and veths gone", func() error {
+			for name, nsName := range netnss {
+				if _, err := os.Stat(filepath.Join(netnsDir, nsName)); !os.IsNotExist(err) {
+					return fmt.Errorf("pod %s's namespace %s: %v", name, nsName, err)
+				}
+			}
+			if got := countLinks(t, 'h'); got != vethsBefore {
+				return fmt.Errorf("%d veth host ends, want %d", got, vethsBefore)
+			}
+			return nil
+		})
+	})
+	if !ok {
+		return
+	}
+
+	ok = t.Run("pods reach a host loopback server through a forward", func(t *testing.T) {
+		// As a cell's API serves droplets on 127.0.0.1 to init containers.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/droplet" {
+				http.NotFound(w, r)
+				return
+			}
+			io.WriteString(w, "droplet from the cell\n")
+		}))
+		fwd, stop, err := network.Forward(l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		if h, _, _ := net.SplitHostPort(fwd); h != network.Gateway() {
+			t.Errorf("forward on %s, want the gateway %s", fwd, network.Gateway())
+		}
+		init := &corev1.Container{Name: "fetch", Image: "paved/stack:test", Command: []string{self},
+			Env: []corev1.EnvVar{{Name: roleEnv, Value: "fetch"}, {Name: runEnv, Value: run + "-fetch"},
+				{Name: "FETCH_URL", Value: "http://" + fwd + "/droplet"}, {Name: "FETCH_OUT", Value: "/workspace/droplet"}},
+			VolumeMounts: []corev1.VolumeMount{{Name: "workspace", MountPath: "/workspace"}}}
+		createPod(t, ctx, cs, ns, bindAllPod(self, "fetcher", "node-b", run+"-fetch", hostNS, init))
+		var p corev1.Pod
+		eventually(t, ctx, time.Minute, "fetcher Ready", func() error {
+			cur, err := cs.CoreV1().Pods(ns).Get(ctx, "fetcher", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if !podReady(*cur) {
+				return fmt.Errorf("phase %s, init %+v", cur.Status.Phase, cur.Status.InitContainerStatuses)
+			}
+			p = *cur
+			return nil
+		})
+		if got, err := getFile(podAddr(p), "droplet"); err != nil || got != "droplet from the cell\n" {
+			t.Errorf("droplet the init container fetched: %q, %v", got, err)
+		}
+		// The host's loopback is not the pod's: only the forward reaches it.
+		if got, err := fetchFrom(podAddr(p), "http://"+l.Addr().String()+"/droplet"); err == nil {
+			t.Errorf("the pod reached the host's loopback directly: %q", got)
+		}
+		if got, err := fetchFrom(podAddr(p), "http://"+fwd+"/droplet"); err != nil || got != "droplet from the cell\n" {
+			t.Errorf("through the forward: %q, %v", got, err)
+		}
+		stop()
+		if got, err := fetchFrom(podAddr(p), "http://"+fwd+"/droplet"); err == nil {
+			t.Errorf("through a stopped forward: %q", got)
+		}
+		deletePodAndWait(t, ctx, cs, ns, "fetcher")
 	})
 	if !ok {
 		return
@@ -432,12 +664,18 @@ func TestNodeAgent(t *testing.T) {
 
 	ok = t.Run("scale to zero removes pods and processes", func(t *testing.T) {
 		var pids []int
+		var netnss []string
 		for _, p := range webPods {
 			info, err := getInfo(podAddr(p))
 			if err != nil {
 				t.Fatal(err)
 			}
 			pids = append(pids, info.PID, info.Child)
+			nsName, err := netnsOf(info.PID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			netnss = append(netnss, nsName)
 		}
 		if procs := markedProcesses(run + "-web"); len(procs) < 4 {
 			t.Fatalf("found %v running for the web pods, want their two servers and two children", procs)
@@ -462,6 +700,11 @@ func TestNodeAgent(t *testing.T) {
 			}
 			if procs := markedProcesses(run + "-web"); len(procs) > 0 {
 				return fmt.Errorf("processes %v still run", procs)
+			}
+			for _, nsName := range netnss {
+				if _, err := os.Stat(filepath.Join(netnsDir, nsName)); !os.IsNotExist(err) {
+					return fmt.Errorf("namespace %s left: %v", nsName, err)
+				}
 			}
 			return nil
 		})
@@ -500,7 +743,7 @@ func TestNodeAgent(t *testing.T) {
 				}
 				st := cur.Status
 				if len(st.InitContainerStatuses) != 2 || len(st.ContainerStatuses) != 1 {
-					return fmt.Errorf("statuses %+v %+v", st.InitContainerStatuses, st.ContainerStatuses)
+					return fmt.Errorf("node %q, phase %s, conditions %+v, statuses %+v %+v", cur.Spec.NodeName, st.Phase, st.Conditions, st.InitContainerStatuses, st.ContainerStatuses)
 				}
 				first, fetch, web := st.InitContainerStatuses[0], st.InitContainerStatuses[1], st.ContainerStatuses[0]
 				if first.State.Terminated == nil || first.State.Terminated.ExitCode != 0 {
@@ -601,6 +844,11 @@ func TestNodeAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer lost.Stop()
+		// Without Options.Network, the process's shared network, made now.
+		shared := lost.Network()
+		if shared == network || shared.CIDR() == network.CIDR() || !linkExists(shared.Bridge()) {
+			t.Errorf("node-c's network %s (bridge %s): want a new shared one", shared.CIDR(), shared.Bridge())
+		}
 		createPod(t, ctx, cs, ns, &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "on-lost-node"},
 			Spec: corev1.PodSpec{
@@ -621,10 +869,30 @@ func TestNodeAgent(t *testing.T) {
 			_, err = getInfo(podAddr(*cur))
 			return err
 		})
+		cur, err := cs.CoreV1().Pods(ns).Get(ctx, "on-lost-node", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := getInfo(podAddr(*cur))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lostNS, err := netnsOf(info.PID)
+		if err != nil {
+			t.Fatal(err)
+		}
 		lost.Kill()
 		killed := time.Now()
 		if procs := markedProcesses(run + "-lost"); len(procs) > 0 {
 			t.Errorf("processes outlived Kill: %v", procs)
+		}
+		// The lost machine's pods' namespaces go, and the shared network
+		// with its only node.
+		if _, err := os.Stat(filepath.Join(netnsDir, lostNS)); !os.IsNotExist(err) {
+			t.Errorf("namespace %s of node-c's pod outlived Kill: %v", lostNS, err)
+		}
+		if linkExists(shared.Bridge()) {
+			t.Errorf("the shared network's bridge %s outlived its only node", shared.Bridge())
 		}
 		if _, err := cs.CoreV1().Nodes().Get(ctx, "node-c", metav1.GetOptions{}); err != nil {
 			t.Errorf("node-c after Kill: %v", err)
@@ -720,6 +988,18 @@ func TestNodeAgent(t *testing.T) {
 		if procs := markedProcesses(run); len(procs) > 0 {
 			t.Errorf("processes outlived Stop: %v", procs)
 		}
+		// The network outlives its nodes until it is closed; then nothing
+		// the agents made is left.
+		if !linkExists(network.Bridge()) {
+			t.Errorf("bridge %s gone before Close", network.Bridge())
+		}
+		if n := countLinks(t, 'h'); n != 0 {
+			t.Errorf("%d veth host ends outlived Stop", n)
+		}
+		network.Close()
+		if left := leftovers(t); len(left) > 0 {
+			t.Errorf("left after Stop and Close: %v", left)
+		}
 	})
 	t.Logf("done in %s", time.Since(began).Round(time.Millisecond))
 }
@@ -770,6 +1050,46 @@ func webDeployment(self, marker string) *appsv1.Deployment {
 			},
 		},
 	}
+}
+
+// bindAllPod is a pod on node whose server binds :8080 and is Ready once an
+// exec probe passes outside the host's network namespace hostNS.
+func bindAllPod(self, name, node, marker, hostNS string, init *corev1.Container) *corev1.Pod {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{
+			NodeSelector:                  map[string]string{corev1.LabelHostname: node},
+			TerminationGracePeriodSeconds: ptr(int64(5)),
+			Volumes:                       []corev1.Volume{{Name: "workspace", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			Containers: []corev1.Container{{
+				Name: "web", Image: "paved/stack:test", Command: []string{self}, WorkingDir: "/workspace",
+				Env: []corev1.EnvVar{{Name: roleEnv, Value: "server"}, {Name: runEnv, Value: marker}, {Name: "PORT", Value: "8080"}, {Name: "BIND_ALL", Value: "1"},
+					{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
+				ReadinessProbe: &corev1.Probe{
+					ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{self, nsCheckArg, hostNS}}},
+					PeriodSeconds: 1, FailureThreshold: 1,
+				},
+				VolumeMounts: []corev1.VolumeMount{{Name: "workspace", MountPath: "/workspace"}},
+			}},
+		},
+	}
+	if init != nil {
+		pod.Spec.InitContainers = []corev1.Container{*init}
+	}
+	return pod
+}
+
+// countLinks counts this process's links of a kind ('b' bridge, 'h' veth
+// host end).
+func countLinks(t *testing.T, kind byte) int {
+	t.Helper()
+	n := 0
+	for _, l := range leftovers(t) {
+		if name, ok := strings.CutPrefix(l, fmt.Sprintf("link pvd%d", os.Getpid())); ok && name[0] == kind {
+			n++
+		}
+	}
+	return n
 }
 
 func webPodsNow(ctx context.Context, cs kubernetes.Interface, ns string, want int) ([]corev1.Pod, error) {

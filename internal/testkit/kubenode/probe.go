@@ -1,6 +1,7 @@
 package kubenode
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -150,7 +151,7 @@ func (p *provider) probe(ctx context.Context, pd *pod, c *container, pr *corev1.
 		return conn.Close()
 	case pr.Exec != nil:
 		p.mu.Lock()
-		env, dir := c.env, c.dir
+		env, dir, ns := c.env, c.dir, pd.thread()
 		p.mu.Unlock()
 		if env == nil {
 			return errors.New("exec probe: the container is not running")
@@ -164,8 +165,14 @@ func (p *provider) probe(ctx context.Context, pd *pod, c *container, pr *corev1.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 		cmd.WaitDelay = time.Second
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("exec probe: %w: %s", err, strings.TrimSpace(string(out)))
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err = startCmd(ns, cmd)
+		if err == nil {
+			err = cmd.Wait()
+		}
+		if err != nil {
+			return fmt.Errorf("exec probe: %w: %s", err, strings.TrimSpace(out.String()))
 		}
 		return nil
 	case pr.GRPC != nil:

@@ -31,8 +31,10 @@ type process struct {
 }
 
 // startProcess runs argv (argv[0] resolved to path) with env in dir, its
-// stdout and stderr appended to logPath one timestamped line at a time.
-func startProcess(path string, argv, env []string, dir, logPath string) (*process, error) {
+// stdout and stderr appended to logPath one timestamped line at a time. It
+// is forked from ns's thread, so it runs in the pod's network namespace;
+// with ns nil (a hostNetwork pod) it runs in the host's.
+func startProcess(ns *nsThread, path string, argv, env []string, dir, logPath string) (*process, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -54,7 +56,7 @@ func startProcess(path string, argv, env []string, dir, logPath string) (*proces
 		Stdin: devnull, Stdout: w, Stderr: w,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 	}
-	err = cmd.Start()
+	err = startCmd(ns, cmd)
 	w.Close()
 	devnull.Close()
 	if err != nil {
@@ -71,6 +73,18 @@ func startProcess(path string, argv, env []string, dir, logPath string) (*proces
 	}()
 	go p.reap()
 	return p, nil
+}
+
+// startCmd starts cmd from ns's thread, or from any thread with ns nil.
+// Pdeathsig is tied to the thread that forks: ns's thread lives until the
+// pod's processes are gone, and other threads of the agent's process live as
+// long as it does (the runtime ends only threads whose locked goroutine
+// exits, and this package never unlocks one it locked).
+func startCmd(ns *nsThread, cmd *exec.Cmd) error {
+	if ns == nil {
+		return cmd.Start()
+	}
+	return ns.do(cmd.Start)
 }
 
 // reap waits for the leader to exit without reaping it, kills the rest of

@@ -29,6 +29,7 @@ type providerConfig struct {
 	dir                 string // pods' directories
 	cs                  kubernetes.Interface
 	pool                *ipPool
+	network             *Network
 	backoff, maxBackoff time.Duration
 	allocatable         corev1.ResourceList
 	log                 *slog.Logger
@@ -57,7 +58,9 @@ type pod struct {
 	base    corev1.PodStatus // the status the API had at creation: the first patch is against it
 	written *corev1.PodStatus
 	ip      string
-	ownIP   bool // ip came from the pool
+	ownIP   bool     // ip came from the pool
+	sb      *sandbox // the pod's network namespace, once made (not for hostNetwork)
+	netUp   bool     // the pod's network is ready: ip is reported
 	dir     string
 	workDir string
 	mounts  map[string][]mount // by container name, longest path first
@@ -375,10 +378,27 @@ func (p *provider) GetPods(ctx context.Context) ([]*corev1.Pod, error) {
 	return out, nil
 }
 
-// runPod runs the init containers in order, then the containers, until
-// they are done by the restart policy or ctx ends (deletion).
+// runPod makes the pod's network namespace, runs the init containers in
+// order, then the containers, until they are done by the restart policy or
+// ctx ends (deletion), and removes the namespace once no process of the pod
+// is left.
 func (p *provider) runPod(ctx context.Context, pd *pod) {
 	defer close(pd.stopped)
+	if pd.spec.Spec.HostNetwork {
+		p.mu.Lock()
+		pd.netUp = true
+		p.mu.Unlock()
+	} else {
+		sb := p.makeSandbox(ctx, pd)
+		if sb == nil {
+			return
+		}
+		defer func() {
+			if err := sb.remove(); err != nil {
+				p.log.Warn("removing the pod's network namespace", "pod", pd.key, "netns", sb.netns, "err", err)
+			}
+		}()
+	}
 	policy := pd.spec.Spec.RestartPolicy
 	initPolicy := corev1.RestartPolicyOnFailure
 	if policy == corev1.RestartPolicyNever {
@@ -411,6 +431,55 @@ func (p *provider) runPod(ctx context.Context, pd *pod) {
 		wg.Go(func() { p.supervise(ctx, pd, c, policy) })
 	}
 	wg.Wait()
+}
+
+// makeSandbox makes the pod's network namespace, retrying with backoff
+// while that fails (the containers wait, as a kubelet's do when it cannot
+// create a pod sandbox), until it is made or ctx ends (nil).
+func (p *provider) makeSandbox(ctx context.Context, pd *pod) *sandbox {
+	backoff := p.backoff
+	for {
+		sb, err := p.network.newSandbox(pd.ip)
+		if err == nil {
+			p.mu.Lock()
+			pd.sb, pd.netUp = sb, true
+			for _, c := range append(append([]*container{}, pd.inits...), pd.ctrs...) {
+				if w := c.state.Waiting; w != nil {
+					w.Message = ""
+				}
+			}
+			p.markDirty(pd)
+			p.mu.Unlock()
+			p.log.Info("pod network ready", "pod", pd.key, "ip", pd.ip, "netns", sb.netns, "veth", sb.veth)
+			if ctx.Err() != nil {
+				_ = sb.remove()
+				return nil
+			}
+			return sb
+		}
+		p.log.Warn("creating the pod's network", "pod", pd.key, "err", err, "backoff", backoff)
+		p.mu.Lock()
+		for _, c := range append(append([]*container{}, pd.inits...), pd.ctrs...) {
+			if w := c.state.Waiting; w != nil {
+				w.Message = "creating the pod's network: " + err.Error()
+			}
+		}
+		p.markDirty(pd)
+		p.mu.Unlock()
+		if !sleepCtx(ctx, backoff) {
+			return nil
+		}
+		backoff = min(2*backoff, p.maxBackoff)
+	}
+}
+
+// thread is the thread the pod's processes are forked from: nil (any) for
+// a hostNetwork pod.
+func (pd *pod) thread() *nsThread {
+	if pd.sb == nil {
+		return nil
+	}
+	return pd.sb.thread
 }
 
 // supervise runs c, restarting it as policy says with backoff, until it is
@@ -485,8 +554,9 @@ func (p *provider) runOnce(ctx context.Context, pd *pod, c *container) (int32, e
 		if err = os.MkdirAll(logDir, 0o755); err == nil {
 			p.mu.Lock()
 			logPath = filepath.Join(logDir, fmt.Sprintf("%d.log", len(c.instances)))
+			ns := pd.thread()
 			p.mu.Unlock()
-			proc, err = startProcess(path, argv, env.environ(), dir, logPath)
+			proc, err = startProcess(ns, path, argv, env.environ(), dir, logPath)
 		}
 	}
 	if err != nil {
@@ -698,7 +768,9 @@ func (p *provider) writeStatus(key string) {
 func (p *provider) statusOf(pd *pod) corev1.PodStatus {
 	st := *pd.base.DeepCopy()
 	st.HostIP, st.HostIPs = p.nodeIP, []corev1.HostIP{{IP: p.nodeIP}}
-	st.PodIP, st.PodIPs = pd.ip, []corev1.PodIP{{IP: pd.ip}}
+	if pd.netUp {
+		st.PodIP, st.PodIPs = pd.ip, []corev1.PodIP{{IP: pd.ip}}
+	}
 	st.StartTime = &pd.started
 	st.InitContainerStatuses, st.ContainerStatuses = nil, nil
 	for _, c := range pd.inits {

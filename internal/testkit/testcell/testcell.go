@@ -63,6 +63,9 @@ type Options struct {
 	// CA, with TLS, signs the certificate instead of a new CA: cells
 	// sharing one CA trust each other's routers as replica-set peers.
 	CA *TestCA
+	// Args, when set, gives more `paved server` flags once the API's
+	// address is known (kubetest.Env.CellArgs needs it).
+	Args func(apiAddr string) ([]string, error)
 }
 
 var (
@@ -171,6 +174,13 @@ func launchOn(opts Options) (*Cell, error) {
 		DataDir: filepath.Join(opts.Dir, "data"), LogPath: filepath.Join(opts.Dir, "cell.log")}
 	c.args = []string{"server", "--region", opts.Region, "--cloud", opts.Cloud, "--data", c.DataDir,
 		"--api", api, "--router", rt, "--token", c.Token, "--stop-grace", "3s"}
+	if opts.Args != nil {
+		more, err := opts.Args(api)
+		if err != nil {
+			return nil, err
+		}
+		c.args = append(c.args, more...)
+	}
 	cfg := paved.Config{Token: c.Token, PollInterval: 100 * time.Millisecond}
 	if opts.TLS {
 		ca := opts.CA
