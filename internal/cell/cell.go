@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/api"
@@ -205,14 +206,29 @@ func (c *Cell) start() error {
 	logs := logbuf.New(0)
 	c.router = router.New(router.Options{Logger: c.log, Region: c.cfg.Region, PeerTLS: c.peerTLS,
 		ResponseHeaderTimeout: c.cfg.RouterResponseTimeout})
+	// The runtimes report to the deployer, which needs a runtime to be
+	// made: reports that come before it exists (a Kubernetes runtime's
+	// first sync) are dropped, and the deployer adopts what Runtime.List
+	// reports when it starts.
 	var d *deploy.Deployer
+	var deployer atomic.Pointer[deploy.Deployer]
+	onLog := func(l runtime.LogLine) {
+		if d := deployer.Load(); d != nil {
+			d.OnLog(l)
+		}
+	}
+	onState := func(s runtime.InstanceStatus) {
+		if d := deployer.Load(); d != nil {
+			d.OnInstanceState(s)
+		}
+	}
 	c.peers = peering.New(peering.Options{Records: c.store, Region: c.cfg.Region, TLS: c.peerTLS,
 		OnChange: func() { d.Republish() }, Logger: c.log.With("component", "peering")})
 	c.runtime, err = runtime.NewProcessDriver(runtime.ProcessOptions{
 		CellID:    c.store.CellID(),
 		Dir:       filepath.Join(c.cfg.DataDir, "runtime"),
-		OnLog:     func(l runtime.LogLine) { d.OnLog(l) },
-		OnState:   func(s runtime.InstanceStatus) { d.OnInstanceState(s) },
+		OnLog:     onLog,
+		OnState:   onState,
 		Logger:    c.log,
 		Isolation: iso,
 	})
@@ -228,8 +244,7 @@ func (c *Cell) start() error {
 		return err
 	}
 	if c.cfg.Runtime == RuntimeKubernetes {
-		if c.instances, err = c.kubeRuntime(archives, func(l runtime.LogLine) { d.OnLog(l) },
-			func(s runtime.InstanceStatus) { d.OnInstanceState(s) }); err != nil {
+		if c.instances, err = c.kubeRuntime(archives, onLog, onState); err != nil {
 			return err
 		}
 	}
@@ -263,6 +278,7 @@ func (c *Cell) start() error {
 	})
 	envs.Deployer = d
 	c.deployer = d
+	deployer.Store(d)
 
 	if c.apiLn, err = net.Listen("tcp", c.cfg.APIAddr); err != nil {
 		return fmt.Errorf("API address %s: %w", c.cfg.APIAddr, err)

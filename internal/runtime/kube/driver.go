@@ -102,6 +102,10 @@ type group struct {
 	stops   int               // Stops in flight (their ReplicaSet's stray replacements are not adopted)
 	write   sync.Mutex        // serialises writes of replicas
 	redact  *secrets.Redactor // for the release's log lines
+	// dropping is closed once the group's ReplicaSet and Secret are
+	// deleted; while it is open, a Start of the release waits for it, so
+	// that it never finds the old objects just before they go.
+	dropping chan struct{}
 }
 
 var (
@@ -256,8 +260,10 @@ func (d *Driver) Start(spec runtime.InstanceSpec) (runtime.InstanceStatus, error
 	if err := d.ensureNamespace(ctx, o); err != nil {
 		return runtime.InstanceStatus{}, err
 	}
-	d.mu.Lock()
-	g := d.groupLocked(o)
+	g, err := d.liveGroup(ctx, o)
+	if err != nil {
+		return runtime.InstanceStatus{}, err
+	}
 	if spec.Redact != nil {
 		g.redact = spec.Redact
 	}
@@ -354,13 +360,27 @@ func (d *Driver) abandon(g *group, w chan string, name string) {
 	}
 }
 
-func (d *Driver) groupLocked(o releaseObjects) *group {
-	g := d.groups[o.key()]
-	if g == nil {
-		g = &group{objs: o}
-		d.groups[o.key()] = g
+// liveGroup returns the release's group, locked (d.mu), once no drop of
+// it is under way.
+func (d *Driver) liveGroup(ctx context.Context, o releaseObjects) (*group, error) {
+	for {
+		d.mu.Lock()
+		g := d.groups[o.key()]
+		if g == nil {
+			g = &group{objs: o}
+			d.groups[o.key()] = g
+		}
+		if g.dropping == nil {
+			return g, nil
+		}
+		wait := g.dropping
+		d.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("kube: release %s is still being deleted: %w", o.key(), ctx.Err())
+		}
 	}
-	return g
 }
 
 func (d *Driver) ensureNamespace(ctx context.Context, o releaseObjects) error {
@@ -517,17 +537,23 @@ func (d *Driver) dropIfUnused(ctx context.Context, g *group) {
 	g.write.Lock()
 	defer g.write.Unlock()
 	d.mu.Lock()
-	used := g.want > 0 || len(g.waiters) > 0
+	used := g.want > 0 || len(g.waiters) > 0 || g.dropping != nil || d.groups[g.objs.key()] != g
 	for _, p := range d.pods {
 		used = used || p.key == g.objs.key()
 	}
 	if !used {
-		delete(d.groups, g.objs.key())
+		g.dropping = make(chan struct{})
 	}
 	d.mu.Unlock()
 	if used {
 		return
 	}
+	defer func() {
+		d.mu.Lock()
+		delete(d.groups, g.objs.key())
+		close(g.dropping)
+		d.mu.Unlock()
+	}()
 	bg := metav1.DeletePropagationBackground
 	o := g.objs
 	if err := d.cs.AppsV1().ReplicaSets(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {

@@ -6,10 +6,14 @@ package kubetest
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	deploykube "github.com/pavedroad/terraform-provider-paved/deploy/kubernetes"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/testkit/kubecluster"
 	"github.com/pavedroad/terraform-provider-paved/internal/testkit/kubenode"
@@ -22,7 +26,11 @@ type Env struct {
 	Nodes      []*kubenode.Node
 	Clientset  kubernetes.Interface
 	Config     *rest.Config
-	Kubeconfig string // for paved server --kubeconfig
+	Kubeconfig string // the cluster's admin
+	// CellKubeconfig is for paved server --kubeconfig: it acts as the
+	// paved-cell service account of deploy/kubernetes/rbac.yaml, so every
+	// test of the runtime checks that the shipped role is enough.
+	CellKubeconfig string
 }
 
 // Start starts a control plane and nodes test nodes (node-1, node-2, …)
@@ -44,6 +52,15 @@ func Start(ctx context.Context, nodes int) (env *Env, err error) {
 		return nil, err
 	}
 	if e.Clientset, err = kubernetes.NewForConfig(e.Config); err != nil {
+		return nil, err
+	}
+	if err := deploykube.ApplyRBAC(ctx, e.Clientset); err != nil {
+		return nil, err
+	}
+	if err := deploykube.DryRun(ctx, e.Clientset, "cell.yaml"); err != nil {
+		return nil, err
+	}
+	if e.CellKubeconfig, err = impersonating(e.Cluster.Kubeconfig, deploykube.ServiceAccountUser); err != nil {
 		return nil, err
 	}
 	if e.Network, err = kubenode.NewNetwork(kubenode.NetworkOptions{}); err != nil {
@@ -92,9 +109,23 @@ func (e *Env) CellArgs(apiAddr, pavedBin, namespacePrefix string) (args []string
 	if err != nil {
 		return nil, nil, fmt.Errorf("forward the cell's API to the pods: %w", err)
 	}
-	return []string{"--runtime", "kubernetes", "--kubeconfig", e.Kubeconfig,
+	return []string{"--runtime", "kubernetes", "--kubeconfig", e.CellKubeconfig,
 		"--kube-stack-image", "paved-stack:test", "--kube-cell-url", "http://" + addr,
 		"--kube-namespace-prefix", namespacePrefix,
 		"--kube-eviction-after", "5s",
 		"--kube-fetch-command", pavedBin + ",droplet,fetch"}, stop, nil
+}
+
+// impersonating writes a copy of the kubeconfig at path whose user acts as
+// user (the admin may impersonate anyone), next to it.
+func impersonating(path, user string) (string, error) {
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		return "", err
+	}
+	for _, a := range cfg.AuthInfos {
+		a.Impersonate = user
+	}
+	out := filepath.Join(filepath.Dir(path), "cell.kubeconfig")
+	return out, clientcmd.WriteToFile(*cfg, out)
 }
