@@ -68,15 +68,16 @@ type Options struct {
 // Driver runs instances as pods. Create it with New; it is safe for
 // concurrent use.
 type Driver struct {
-	opts    Options
-	cs      kubernetes.Interface
-	log     *slog.Logger
-	ctx     context.Context
-	cancel  context.CancelFunc
-	events  chan runtime.InstanceStatus
-	factory informers.SharedInformerFactory
-	nodes   cache.SharedIndexInformer
-	done    sync.WaitGroup
+	opts     Options
+	cs       kubernetes.Interface
+	log      *slog.Logger
+	ctx      context.Context
+	cancel   context.CancelFunc
+	events   chan runtime.InstanceStatus
+	factory  informers.SharedInformerFactory
+	nodes    cache.SharedIndexInformer
+	done     sync.WaitGroup
+	stopOnce sync.Once
 
 	mu     sync.Mutex
 	pods   map[string]*pod   // instances, by pod name
@@ -416,7 +417,7 @@ func (d *Driver) ensureRelease(ctx context.Context, g *group, spec runtime.Insta
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("ReplicaSet %s: %w", o.key(), err)
+		return fmt.Errorf("the ReplicaSet %s: %w", o.key(), err)
 	}
 	if owner := rs.Labels[LabelCell]; owner != d.opts.CellID {
 		return fmt.Errorf("ReplicaSet %s belongs to cell %q, not this one: give each cell sharing a cluster its own --kube-namespace-prefix", o.key(), owner)
@@ -430,7 +431,7 @@ func (d *Driver) ensureRelease(ctx context.Context, g *group, spec runtime.Insta
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("Secret %s/%s: %w", o.Namespace, o.secretName(), err)
+		return fmt.Errorf("the Secret %s/%s: %w", o.Namespace, o.secretName(), err)
 	}
 	return nil
 }
@@ -567,11 +568,14 @@ func (d *Driver) dropIfUnused(ctx context.Context, g *group) {
 // StopAll ends the driver's watches and log followers and leaves the pods
 // running: the cell keeps no runtime state of its own, and the next cell
 // on this data dir adopts them (Kubernetes restarts them meanwhile).
+// A second call does nothing.
 func (d *Driver) StopAll(context.Context, time.Duration) error {
-	d.cancel()
-	d.factory.Shutdown()
-	close(d.events)
-	d.done.Wait()
+	d.stopOnce.Do(func() {
+		d.cancel()
+		d.factory.Shutdown() // returns once the event handlers are done: nothing emits after it
+		close(d.events)
+		d.done.Wait()
+	})
 	return nil
 }
 
