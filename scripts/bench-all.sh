@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bench.sh
-for part in rollout failover donations planscale pipeline footprint isolation; do
+for part in rollout runtime failover donations planscale pipeline footprint isolation; do
   script=./scripts/bench-$part.sh
   [ -x "$script" ] || continue
   out=$(mktemp)
