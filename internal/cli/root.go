@@ -114,6 +114,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		NewCmdSnapshots(f),
 		NewCmdToken(f),
 		NewCmdDroplet(f),
+		NewCmdBroker(f),
 	)
 	return root
 }
