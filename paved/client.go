@@ -69,6 +69,12 @@ type Client struct {
 	ReplicaSets ReplicaSetRecords
 	// Tokens are the cell's API tokens and their roles (admin only).
 	Tokens Tokens
+	// ServiceBrokers, ServiceOfferings, ServiceInstances and
+	// ServiceBindings are the cell's backing services (see services.go).
+	ServiceBrokers   ServiceBrokers
+	ServiceOfferings ServiceOfferings
+	ServiceInstances ServiceInstances
+	ServiceBindings  ServiceBindings
 }
 
 // NewClient returns a client for the cell at cfg.Endpoint.
@@ -134,6 +140,10 @@ func NewClient(cfg Config) (*Client, error) {
 	c.Snapshots = snapshots{c}
 	c.ReplicaSets = replicaSetRecords{c}
 	c.Tokens = tokens{c}
+	c.ServiceBrokers = serviceBrokers{c}
+	c.ServiceOfferings = serviceOfferings{c}
+	c.ServiceInstances = serviceInstances{c}
+	c.ServiceBindings = serviceBindings{c}
 	return c, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/pavedroad/terraform-provider-paved/internal/dropletfetch"
 	"github.com/pavedroad/terraform-provider-paved/internal/environment"
 	"github.com/pavedroad/terraform-provider-paved/internal/logbuf"
+	"github.com/pavedroad/terraform-provider-paved/internal/services"
 	"github.com/pavedroad/terraform-provider-paved/internal/stager"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
@@ -51,8 +52,10 @@ type Options struct {
 	Runtime func(ctx context.Context) paved.RuntimeInfo
 	// Droplets serves droplet archives to pods holding a droplet token
 	// (GET /v1/droplets/{digest}/archive); nil: the endpoint is 404.
-	Droplets     *dropletfetch.Archives
-	Pipelines    PipelineEngine
+	Droplets  *dropletfetch.Archives
+	Pipelines PipelineEngine
+	// Services are the cell's backing services; nil: their endpoints are 404.
+	Services     *services.Manager
 	Environments *environment.Manager
 	NewToken     func() string // makes webhook tokens
 	GlobalRoutes GlobalRoutes  // told when replica-set records change
@@ -149,6 +152,22 @@ func (s *Server) routes() {
 	h("GET /v1/replica-sets/{name}", s.getReplicaSet)
 	h("PUT /v1/replica-sets/{name}", s.putReplicaSet)
 	h("DELETE /v1/replica-sets/{name}", s.deleteReplicaSet)
+
+	h("GET /v1/service-brokers", s.listServiceBrokers)
+	h("GET /v1/service-brokers/{name}", s.getServiceBroker)
+	h("PUT /v1/service-brokers/{name}", s.putServiceBroker)
+	h("DELETE /v1/service-brokers/{name}", s.deleteServiceBroker)
+	h("GET /v1/service-offerings", s.listServiceOfferings)
+	h("GET /v1/spaces/{space}/service-instances", s.listServiceInstances)
+	h("POST /v1/spaces/{space}/service-instances", s.createServiceInstance)
+	h("GET /v1/spaces/{space}/service-instances/{name}", s.getServiceInstance)
+	h("PUT /v1/spaces/{space}/service-instances/{name}", s.updateServiceInstance)
+	h("DELETE /v1/spaces/{space}/service-instances/{name}", s.deleteServiceInstance)
+	h("GET /v1/spaces/{space}/service-bindings", s.listServiceBindings)
+	h("POST /v1/spaces/{space}/service-bindings", s.createServiceBinding)
+	h("GET /v1/spaces/{space}/service-bindings/{name}", s.getServiceBinding)
+	h("DELETE /v1/spaces/{space}/service-bindings/{name}", s.deleteServiceBinding)
+	h("GET /v1/spaces/{space}/service-bindings/{name}/credentials", s.serviceBindingCredentials)
 
 	h("GET /v1/events", s.listEvents)
 

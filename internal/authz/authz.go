@@ -13,9 +13,11 @@
 //   - pipeline_operator(S): reads under S, and writes (PUT, DELETE, POST) of
 //     /v1/spaces/S/pipelines/…; no write to apps.
 //
-// Cell-wide endpoints (the space list, /v1/apps, /v1/events,
-// /v1/environments, /v1/replica-sets, /v1/tokens) and anything not listed
-// here are admin only. Objects addressed by ID (/v1/deployments/{id},
+// Every scoped role may read the marketplace (/v1/service-offerings); only
+// space developers read a service binding's credentials. Cell-wide
+// endpoints (the space list, /v1/apps, /v1/events, /v1/environments,
+// /v1/replica-sets, /v1/tokens, /v1/service-brokers) and anything not
+// listed here are admin only. Objects addressed by ID (/v1/deployments/{id},
 // /v1/job-builds/{id}) pass Decide for any space role's reads; the handler
 // then checks the object's space with CheckSpace.
 package authz
@@ -105,6 +107,9 @@ func Decide(p Principal, method, path string) error {
 			}
 			return deny("%s may read its space but not change or delete it (%s); that takes an admin token", p, what)
 		}
+		if len(segs) == 5 && segs[2] == "service-bindings" && segs[4] == "credentials" && p.Role != SpaceDeveloper {
+			return deny("%s may not read a service binding's credentials (%s): that takes a space developer or admin token", p, what)
+		}
 		switch p.Role {
 		case SpaceDeveloper:
 			return nil
@@ -122,6 +127,13 @@ func Decide(p Principal, method, path string) error {
 			}
 			return deny("%s may read its space and set, delete or check its pipelines, but not %s", p, what)
 		}
+
+	case segs[0] == "service-offerings" && len(segs) == 1:
+		// The marketplace is what every space may choose from.
+		if isRead(method) {
+			return nil
+		}
+		return deny("%s may only read the service offerings, not %s", p, what)
 
 	case segs[0] == "sources" && len(segs) == 2:
 		if p.Role == SpaceDeveloper && (isRead(method) || method == http.MethodPut) {

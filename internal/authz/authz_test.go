@@ -46,6 +46,22 @@ func TestDecide(t *testing.T) {
 		{dev, "GET", "/v1/nope", deny, "cell-wide"},
 		{dev, "GET", "/v1/health", allow, ""},
 
+		// backing services: brokers are the admin's; the marketplace is
+		// every space's to read; credentials are for space developers.
+		{dev, "GET", "/v1/service-brokers", deny, "cell-wide"},
+		{dev, "PUT", "/v1/service-brokers/pg", deny, "cell-wide"},
+		{admin, "PUT", "/v1/service-brokers/pg", allow, ""},
+		{dev, "GET", "/v1/service-offerings", allow, ""},
+		{aud, "GET", "/v1/service-offerings", allow, ""},
+		{dev, "POST", "/v1/service-offerings", deny, "only read"},
+		{dev, "POST", "/v1/spaces/shop/service-instances", allow, ""},
+		{aud, "GET", "/v1/spaces/shop/service-instances/db", allow, ""},
+		{aud, "POST", "/v1/spaces/shop/service-instances", deny, "only read"},
+		{dev, "GET", "/v1/spaces/shop/service-bindings/web-db/credentials", allow, ""},
+		{aud, "GET", "/v1/spaces/shop/service-bindings/web-db/credentials", deny, "credentials"},
+		{ops, "GET", "/v1/spaces/shop/service-bindings/web-db/credentials", deny, "credentials"},
+		{dev, "GET", "/v1/spaces/other/service-bindings/web-db/credentials", deny, `space "other"`},
+
 		// the space itself: every space role reads it; only admin changes it.
 		{dev, "GET", "/v1/spaces/shop", allow, ""},
 		{aud, "HEAD", "/v1/spaces/shop", allow, ""},

@@ -27,6 +27,7 @@ import (
 	"github.com/pavedroad/terraform-provider-paved/internal/pipeline"
 	"github.com/pavedroad/terraform-provider-paved/internal/router"
 	"github.com/pavedroad/terraform-provider-paved/internal/runtime"
+	"github.com/pavedroad/terraform-provider-paved/internal/services"
 	"github.com/pavedroad/terraform-provider-paved/internal/stager"
 	"github.com/pavedroad/terraform-provider-paved/internal/store"
 	"github.com/pavedroad/terraform-provider-paved/paved"
@@ -102,6 +103,7 @@ type Cell struct {
 	deployer  *deploy.Deployer
 	peers     *peering.Watcher
 	pipelines *pipeline.Engine
+	services  *services.Manager
 	apiSrv    *http.Server
 	routerSrv netServer
 	apiLn     net.Listener
@@ -332,8 +334,10 @@ func (c *Cell) start() error {
 	c.pipelines = pipeline.New(pipeline.Options{Store: c.store, DataDir: c.cfg.DataDir, Client: self,
 		RouterAddr: c.routerLn.Addr().String(), RouterTLS: c.tls != nil, RouterClient: selfHTTP,
 		Logger: c.log.With("component", "pipelines"), Promote: d.Promote, Jail: jail})
+	c.services = services.New(services.Options{Store: c.store, CellID: c.store.CellID(), Logger: c.log})
 	apiHandler := api.New(api.Options{
-		Store: c.store, Deployer: d, Stager: st, Logs: logs, Logger: c.log, Token: c.token,
+		Services: c.services,
+		Store:    c.store, Deployer: d, Stager: st, Logs: logs, Logger: c.log, Token: c.token,
 		Region: c.cfg.Region, Cloud: c.cfg.Cloud, Version: c.cfg.Version,
 		RouterAddr: c.routerLn.Addr().String(), TLS: c.tls != nil, MaxSourceBytes: c.cfg.MaxSourceBytes, RateLimit: c.cfg.RateLimit,
 		MemoryLimits: c.instances.MemoryLimits, Isolation: func() paved.Isolation { return isolationReport(c.instances.Isolation(), why) },
@@ -354,6 +358,9 @@ func (c *Cell) start() error {
 		return fail(err)
 	}
 	if err := c.pipelines.Start(ctx); err != nil {
+		return fail(err)
+	}
+	if err := c.services.Start(ctx); err != nil {
 		return fail(err)
 	}
 	go envs.Janitor(ctx, time.Second)
@@ -421,6 +428,9 @@ func (c *Cell) MemoryLimits() (bool, string) { return c.instances.MemoryLimits()
 func (c *Cell) Shutdown(ctx context.Context) error {
 	c.cancel() // stops the controllers and the pipelines; running builds end as errored
 	c.pipelines.Wait()
+	if c.services != nil {
+		c.services.Stop() // operations under way resume at the next start
+	}
 	// Connections still open when ctx ends are cut by the stops below.
 	if err := c.apiSrv.Shutdown(ctx); err != nil {
 		c.log.Warn("API server shutdown", "err", err)

@@ -47,6 +47,13 @@ var sealedDocs = []struct{ table, column string }{
 	{"releases", "config"}, // paved.ReleaseConfig
 }
 
+// sealedColumns hold a whole value sealed by the keyring: a service
+// broker's password and a service binding's credentials (services.go).
+var sealedColumns = []struct{ table, column string }{
+	{"service_brokers", "password"},
+	{"service_bindings", "credentials"},
+}
+
 // metaPurge, present in meta, means sealAll changed stored values and the
 // database file still has to be rebuilt (purge) so that their previous
 // form (plain text, or sealed with a retired key) is not left behind in
@@ -146,7 +153,7 @@ func (s *SQLite) openEnv(raw json.RawMessage) (map[string]string, error) {
 // rotation even when there is no value to re-seal.
 func (s *SQLite) sealAll(ctx context.Context, rotating bool) error {
 	kr := s.keys
-	var plain, resealed int
+	var plain, resealed, services int
 	var purge bool
 	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
 		for _, d := range sealedDocs {
@@ -201,12 +208,19 @@ func (s *SQLite) sealAll(ctx context.Context, rotating bool) error {
 				}
 			}
 		}
+		for _, c := range sealedColumns {
+			n, err := resealColumn(ctx, tx, kr, c.table, c.column)
+			if err != nil {
+				return err
+			}
+			services += n
+		}
 		var pending int
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM meta WHERE key = ?", metaPurge).Scan(&pending); err != nil {
 			return err
 		}
-		purge = pending > 0 || plain+resealed > 0
-		if plain+resealed > 0 {
+		purge = pending > 0 || plain+resealed+services > 0
+		if plain+resealed+services > 0 {
 			if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, 'yes')", metaPurge); err != nil {
 				return err
 			}
@@ -217,9 +231,12 @@ func (s *SQLite) sealAll(ctx context.Context, rotating bool) error {
 				return err
 			}
 		}
-		if resealed > 0 || rotating {
-			return appendEvent(ctx, tx, paved.Event{Actor: "cell", Action: "secrets.rotate", Object: "secrets",
-				Detail: fmt.Sprintf("re-sealed the secret_env of %d apps and releases from key %s to key %s", resealed, kr.OldID(), kr.ID())})
+		if resealed+services > 0 || rotating {
+			detail := fmt.Sprintf("re-sealed the secret_env of %d apps and releases from key %s to key %s", resealed, kr.OldID(), kr.ID())
+			if services > 0 {
+				detail += fmt.Sprintf(", and %d service broker passwords and binding credentials", services)
+			}
+			return appendEvent(ctx, tx, paved.Event{Actor: "cell", Action: "secrets.rotate", Object: "secrets", Detail: detail})
 		}
 		return nil
 	})
@@ -239,6 +256,51 @@ func (s *SQLite) sealAll(ctx context.Context, rotating bool) error {
 		s.keys = next
 	}
 	return nil
+}
+
+// resealColumn re-seals under the current key the values of a sealed
+// column that an older key sealed; it returns how many.
+func resealColumn(ctx context.Context, tx *sql.Tx, kr *secrets.Keyring, table, column string) (int, error) {
+	type stored struct {
+		rowid int64
+		value string
+	}
+	var todo []stored
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf("SELECT rowid, %s FROM %s WHERE %[1]s != ''", column, table))
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+		var r stored
+		if err := rows.Scan(&r.rowid, &r.value); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if id, ok := secrets.SealedKeyID(r.value); !ok || id != kr.ID() {
+			todo = append(todo, r)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, r := range todo {
+		id, ok := secrets.SealedKeyID(r.value)
+		if !ok {
+			return 0, fmt.Errorf("%s row %d: %s is not a sealed value", table, r.rowid, column)
+		}
+		if !kr.Has(id) {
+			return 0, &wrongKeyError{sealed: id, kr: kr}
+		}
+		p, err := kr.Open(r.value)
+		if err != nil {
+			return 0, fmt.Errorf("%s row %d: %w", table, r.rowid, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET %s = ? WHERE rowid = ?", table, column), kr.Seal(p), r.rowid); err != nil {
+			return 0, err
+		}
+	}
+	return len(todo), nil
 }
 
 // wrongKeyError: the database holds values sealed with a key the key

@@ -76,7 +76,7 @@ func (s *SQLite) UpdateSpace(ctx context.Context, actor string, spec paved.Space
 func (s *SQLite) DeleteSpace(ctx context.Context, actor, name string, ifVersion int64) error {
 	return s.inTx(ctx, event(actor, "space.delete", "space/"+name, ""), func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM apps WHERE space = ?) + (SELECT count(*) FROM pipelines WHERE space = ?)", name, name).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM apps WHERE space = ?) + (SELECT count(*) FROM pipelines WHERE space = ?) + (SELECT count(*) FROM service_instances WHERE space = ?)", name, name, name).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {

@@ -9,6 +9,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -155,6 +156,23 @@ type Store interface {
 	// RenewToken moves a token's expiry to at + ttl (0: its own TTL);
 	// ErrTokenRevoked, ErrTokenExpired or ErrTokenNoExpiry when it cannot.
 	RenewToken(ctx context.Context, actor, id string, ttl time.Duration, at time.Time) (paved.Token, error)
+
+	// Backing services (services.go). Passwords and credentials are
+	// sealed at rest and opened on read.
+	PutServiceBroker(ctx context.Context, actor string, spec paved.ServiceBrokerSpec, catalog json.RawMessage, offerings []string) (ServiceBrokerRecord, error)
+	GetServiceBroker(ctx context.Context, name string) (ServiceBrokerRecord, error)
+	ListServiceBrokers(ctx context.Context) ([]ServiceBrokerRecord, error)
+	DeleteServiceBroker(ctx context.Context, actor, name string) error
+	CreateServiceInstance(ctx context.Context, actor string, r ServiceInstanceRecord) (ServiceInstanceRecord, error)
+	UpdateServiceInstance(ctx context.Context, r ServiceInstanceRecord, ev *paved.Event) error
+	GetServiceInstance(ctx context.Context, space, name string) (ServiceInstanceRecord, error)
+	ListServiceInstances(ctx context.Context, space string) ([]ServiceInstanceRecord, error)
+	DeleteServiceInstance(ctx context.Context, actor, space, name string) error
+	CreateServiceBinding(ctx context.Context, actor string, r ServiceBindingRecord) (ServiceBindingRecord, error)
+	UpdateServiceBinding(ctx context.Context, r ServiceBindingRecord, ev *paved.Event) error
+	GetServiceBinding(ctx context.Context, space, name string) (ServiceBindingRecord, error)
+	ListServiceBindings(ctx context.Context, space string) ([]ServiceBindingRecord, error)
+	DeleteServiceBinding(ctx context.Context, actor, space, name string) error
 
 	AppendEvent(ctx context.Context, e paved.Event) error
 	ListObjectEvents(ctx context.Context, object string) ([]paved.Event, error)
