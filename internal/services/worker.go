@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/pavedroad/terraform-provider-paved/internal/osb"
@@ -97,13 +98,19 @@ func (m *Manager) brokerOf(ctx context.Context, name string) (*osb.Client, error
 }
 
 // retryable says a step failed on the way to the broker (it is down, or
-// answered 5xx) rather than the broker refusing: the worker tries again.
+// answered 5xx) rather than by the broker's word (a refusal, a failed
+// operation) or with an outcome left unknown (a provision or bind, which
+// orphan mitigation undid): the worker tries it again.
 func retryable(err error) bool {
+	var bf *brokerFailure
+	if errors.Is(err, osb.ErrOrphanRisk) || errors.As(err, &bf) {
+		return false
+	}
 	var oe *osb.Error
 	if errors.As(err, &oe) {
-		return oe.Status >= 500
+		return oe.Status >= 500 || oe.Status == http.StatusRequestTimeout
 	}
-	return !errors.Is(err, osb.ErrOrphanRisk)
+	return true
 }
 
 func (m *Manager) osbContext(space, name string) map[string]any {
@@ -191,7 +198,7 @@ func (m *Manager) pollInstance(ctx context.Context, c *osb.Client, r store.Servi
 		if r.LastOperation.Type == paved.OperationDelete {
 			return true, 0, m.opts.Store.DeleteServiceInstance(ctx, "cell", r.Space, r.Name)
 		}
-		return false, 0, fmt.Errorf("the broker does not know the instance any more (410 Gone)")
+		return false, 0, &brokerFailure{"the broker does not know the instance any more (410 Gone)"}
 	}
 	if err != nil {
 		return false, 0, err
