@@ -252,8 +252,20 @@ func (c *Cell) start() error {
 	}
 	envs := &environment.Manager{Store: c.store, Logger: c.log.With("component", "environments"),
 		DropletsDir: filepath.Join(c.cfg.DataDir, "droplets"), Scheme: c.Scheme()}
+	// A binding made or deleted gives its app a new release (VCAP_SERVICES).
+	c.services = services.New(services.Options{Store: c.store, CellID: c.store.CellID(), Logger: c.log,
+		BindingsChanged: func(space, app string) {
+			if err := c.store.TouchApp(context.Background(), "cell", space, app, "service bindings changed"); err != nil {
+				c.log.Warn("give an app its new service bindings", "app", space+"/"+app, "err", err)
+				return
+			}
+			if d := deployer.Load(); d != nil {
+				d.Notify(space, app)
+			}
+		}})
 	d = deploy.New(deploy.Options{
-		Store: c.store, Stager: st, Runtime: c.instances, Router: c.router, Logs: logs,
+		ServiceEnv: c.services.ServiceEnv,
+		Store:      c.store, Stager: st, Runtime: c.instances, Router: c.router, Logs: logs,
 		Logger: c.log, StopGrace: c.cfg.StopGrace,
 		Region: c.cfg.Region, Cloud: c.cfg.Cloud, VolumesDir: filepath.Join(c.cfg.DataDir, "volumes"),
 		SpaceUID:     c.isolatedUID(iso),
@@ -334,7 +346,6 @@ func (c *Cell) start() error {
 	c.pipelines = pipeline.New(pipeline.Options{Store: c.store, DataDir: c.cfg.DataDir, Client: self,
 		RouterAddr: c.routerLn.Addr().String(), RouterTLS: c.tls != nil, RouterClient: selfHTTP,
 		Logger: c.log.With("component", "pipelines"), Promote: d.Promote, Jail: jail})
-	c.services = services.New(services.Options{Store: c.store, CellID: c.store.CellID(), Logger: c.log})
 	apiHandler := api.New(api.Options{
 		Services: c.services,
 		Store:    c.store, Deployer: d, Stager: st, Logs: logs, Logger: c.log, Token: c.token,

@@ -56,6 +56,9 @@ type Options struct {
 	CrashLoop int
 	// Resync is how often each app is reconciled without being woken; default 1s.
 	Resync time.Duration
+	// ServiceEnv is what the app's service bindings add to a new
+	// release's (secret) environment: VCAP_SERVICES. nil adds nothing.
+	ServiceEnv func(ctx context.Context, space, app string) (map[string]string, error)
 	// Tick is how often a running deployment is re-planned; default 50ms.
 	Tick time.Duration
 	// OnGood, when set, is told each time a release becomes an app's last
@@ -282,6 +285,19 @@ func (d *Deployer) apply(ctx context.Context, c *controller, rec store.App) {
 	}
 	st.Droplet = droplet
 	cfg := releaseConfig(spec, droplet)
+	if d.opts.ServiceEnv != nil {
+		extra, err := d.opts.ServiceEnv(ctx, c.space, c.name)
+		if err != nil {
+			d.log.Error("the app's service bindings", "app", key, "err", err)
+			return // the next pass tries again
+		}
+		for k, v := range extra {
+			if cfg.SecretEnv == nil {
+				cfg.SecretEnv = map[string]string{}
+			}
+			cfg.SecretEnv[k] = v
+		}
+	}
 	if st.Release > 0 {
 		if cur, err := d.config(ctx, c, st.Release); err == nil && sameConfig(cur, cfg) {
 			st.ObservedGeneration = gen // only instances, routes or the strategy changed

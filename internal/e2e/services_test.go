@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -156,6 +158,37 @@ func TestServicesPostgresInstanceBindingLifeCycle(t *testing.T) {
 	}
 	conn.Close(ctx)
 
+	// The binding reaches the app: a new release whose instance has the
+	// credentials in VCAP_SERVICES, in Cloud Foundry's layout.
+	eventually(t, time.Minute, "an instance of web with VCAP_SERVICES", func() error {
+		for _, env := range instanceEnvs("VCAP_SERVICES") {
+			var vcap map[string][]struct {
+				Name         string         `json:"name"`
+				InstanceName string         `json:"instance_name"`
+				Label        string         `json:"label"`
+				Plan         string         `json:"plan"`
+				Tags         []string       `json:"tags"`
+				Credentials  map[string]any `json:"credentials"`
+			}
+			if err := json.Unmarshal([]byte(env), &vcap); err != nil {
+				return fmt.Errorf("VCAP_SERVICES %q: %v", env, err)
+			}
+			pg := vcap["postgresql"]
+			if len(pg) == 1 && pg[0].Name == "web-db" && pg[0].InstanceName == "db" && pg[0].Plan == "small" &&
+				pg[0].Credentials["uri"] == creds["uri"] && len(pg[0].Tags) > 0 {
+				return nil
+			}
+			return fmt.Errorf("VCAP_SERVICES %s", env)
+		}
+		return errors.New("no process has VCAP_SERVICES yet")
+	})
+	eventually(t, time.Minute, "the app settled on a new release with the binding", func() error {
+		if a := c.appShow("shop", "web"); a.Release < 2 || a.Status != paved.AppRunning {
+			return fmt.Errorf("release %d, %s", a.Release, a.Status)
+		}
+		return nil
+	})
+
 	// Nothing secret is in the cell's data dir in the clear.
 	for _, secret := range []string{"broker-s3cret", creds["password"].(string)} {
 		if f := fileContaining(t, c.data, secret); f != "" {
@@ -189,6 +222,12 @@ func TestServicesPostgresInstanceBindingLifeCycle(t *testing.T) {
 		conn.Close(ctx)
 		t.Fatal("the credentials of a deleted binding still log in")
 	}
+	eventually(t, time.Minute, "no instance with VCAP_SERVICES after the unbinding", func() error {
+		if envs := instanceEnvs("VCAP_SERVICES"); len(envs) > 0 {
+			return fmt.Errorf("%d processes still have VCAP_SERVICES", len(envs))
+		}
+		return nil
+	})
 
 	if err := c.client.ServiceInstances.Delete(ctx, "shop", "db"); err != nil {
 		t.Fatal(err)
@@ -247,6 +286,26 @@ func waitInstance(t *testing.T, c *cell, space, name string) *paved.ServiceInsta
 		t.Fatalf("waiting for service instance %s/%s: %v", space, name, err)
 	}
 	return in
+}
+
+// instanceEnvs returns the value of the variable key in every live
+// process that has it (the test's own cells are the only ones here that
+// set VCAP_SERVICES).
+func instanceEnvs(key string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, kv := range strings.Split(string(b), "\x00") {
+			if v, ok := strings.CutPrefix(kv, key+"="); ok {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // fileContaining returns a file under dir whose bytes hold s, or "".

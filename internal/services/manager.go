@@ -67,6 +67,9 @@ type Options struct {
 	// PollInterval is the least time between two polls of a broker's
 	// operation (a broker's longer Retry-After wins); default 2s.
 	PollInterval time.Duration
+	// BindingsChanged is told when an app gained or lost a binding, so
+	// that it gets a release with its new environment (ServiceEnv).
+	BindingsChanged func(space, app string)
 }
 
 // Manager runs the backing services of a cell.

@@ -286,7 +286,7 @@ func (m *Manager) stepBinding(ctx context.Context, r store.ServiceBindingRecord)
 		op, retryAfter, err := c.LastBindingOperation(ctx, in.GUID, r.GUID, in.ServiceID, in.PlanID, unPoll(r.Operation))
 		switch {
 		case errors.Is(err, osb.ErrGone) && r.LastOperation.Type == paved.OperationDelete:
-			return true, 0, m.opts.Store.DeleteServiceBinding(ctx, "cell", r.Space, r.Name)
+			return true, 0, m.unbound(ctx, r)
 		case err != nil:
 			return false, 0, err
 		case op.State == osb.StateFailed:
@@ -294,7 +294,7 @@ func (m *Manager) stepBinding(ctx context.Context, r store.ServiceBindingRecord)
 		case op.State == osb.StateInProgress:
 			return false, retryAfter, nil
 		case r.LastOperation.Type == paved.OperationDelete:
-			return true, 0, m.opts.Store.DeleteServiceBinding(ctx, "cell", r.Space, r.Name)
+			return true, 0, m.unbound(ctx, r)
 		}
 		b, err := c.GetBinding(ctx, in.GUID, r.GUID)
 		if err != nil {
@@ -306,7 +306,7 @@ func (m *Manager) stepBinding(ctx context.Context, r store.ServiceBindingRecord)
 		res, err := c.Unbind(ctx, in.GUID, r.GUID, in.ServiceID, in.PlanID, true)
 		switch {
 		case errors.Is(err, osb.ErrGone) || err == nil && !res.Async:
-			return true, 0, m.opts.Store.DeleteServiceBinding(ctx, "cell", r.Space, r.Name)
+			return true, 0, m.unbound(ctx, r)
 		case err != nil:
 			return false, 0, err
 		}
@@ -352,7 +352,26 @@ func (m *Manager) succeedBinding(ctx context.Context, r store.ServiceBindingReco
 	r.LastOperation = paved.ServiceOperation{Type: r.LastOperation.Type, State: paved.OperationSucceeded}
 	r.Operation = ""
 	ev := &paved.Event{Actor: "cell", Action: "service_binding.bound", Object: "service_binding/" + r.Space + "/" + r.Name}
-	return m.opts.Store.UpdateServiceBinding(ctx, r, ev)
+	if err := m.opts.Store.UpdateServiceBinding(ctx, r, ev); err != nil {
+		return err
+	}
+	m.bindingsChanged(r.Space, r.App)
+	return nil
+}
+
+// unbound removes a binding's record once the broker deleted it.
+func (m *Manager) unbound(ctx context.Context, r store.ServiceBindingRecord) error {
+	if err := m.opts.Store.DeleteServiceBinding(ctx, "cell", r.Space, r.Name); err != nil {
+		return err
+	}
+	m.bindingsChanged(r.Space, r.App)
+	return nil
+}
+
+func (m *Manager) bindingsChanged(space, app string) {
+	if m.opts.BindingsChanged != nil {
+		m.opts.BindingsChanged(space, app)
+	}
 }
 
 func (m *Manager) failBinding(ctx context.Context, r store.ServiceBindingRecord, cause error) {

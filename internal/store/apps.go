@@ -93,6 +93,22 @@ func (s *SQLite) UpdateApp(ctx context.Context, actor, space string, spec paved.
 	return s.GetApp(ctx, space, spec.Name)
 }
 
+// TouchApp bumps an app's generation without changing its spec, so the
+// deployer cuts a new release of it: what the cell adds to its
+// environment changed (a service binding was made or deleted).
+func (s *SQLite) TouchApp(ctx context.Context, actor, space, name, why string) error {
+	return s.inTx(ctx, event(actor, "app.touch", appObject(space, name), why), func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE apps SET generation = generation + 1, updated_at = ? WHERE space = ? AND name = ?", ts(now()), space, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
 // DeleteApp removes an app, its release history and its route claims.
 func (s *SQLite) DeleteApp(ctx context.Context, actor, space, name string, ifVersion int64) error {
 	return s.inTx(ctx, event(actor, "app.delete", appObject(space, name), ""), func(tx *sql.Tx) error {

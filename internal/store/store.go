@@ -92,6 +92,8 @@ type Store interface {
 	CreateApp(ctx context.Context, actor, space string, spec paved.AppSpec) (App, error)
 	UpdateApp(ctx context.Context, actor, space string, spec paved.AppSpec, ifVersion int64) (App, error)
 	DeleteApp(ctx context.Context, actor, space, name string, ifVersion int64) error
+	// TouchApp makes the deployer cut a new release with the same spec.
+	TouchApp(ctx context.Context, actor, space, name, why string) error
 	// SetAppState records the deployer's view; event, when non-empty, is
 	// appended to the audit trail in the same transaction.
 	SetAppState(ctx context.Context, space, name string, st AppState, event *paved.Event) error
