@@ -167,12 +167,14 @@ func (p *Provider) userAgent() string { return "terraform-provider-paved/" + p.v
 
 // Resources lists the resources.
 func (p *Provider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewSpaceResource, NewAppResource, NewPipelineResource, NewEnvironmentResource, NewReplicaSetResource, NewTokenResource}
+	return []func() resource.Resource{NewSpaceResource, NewAppResource, NewPipelineResource, NewEnvironmentResource, NewReplicaSetResource, NewTokenResource,
+		NewServiceBrokerResource, NewServiceInstanceResource, NewServiceBindingResource}
 }
 
 // DataSources lists the data sources.
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{NewSpaceDataSource, NewAppDataSource, NewReleaseDataSource, NewCellDataSource, NewPipelineBuildDataSource, NewSnapshotDataSource, NewRegionsDataSource}
+	return []func() datasource.DataSource{NewSpaceDataSource, NewAppDataSource, NewReleaseDataSource, NewCellDataSource, NewPipelineBuildDataSource, NewSnapshotDataSource, NewRegionsDataSource,
+		NewServiceOfferingsDataSource}
 }
 
 // EphemeralResources lists the ephemeral resources (Terraform 1.10 and

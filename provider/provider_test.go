@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-version"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	fwresource "github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 
@@ -121,11 +122,26 @@ func TestProviderSchemaIsValid(t *testing.T) {
 	if diags := resp.Schema.ValidateImplementation(ctx); diags.HasError() {
 		t.Fatal(diags)
 	}
-	if n := len(p.Resources(ctx)); n != 6 {
+	if n := len(p.Resources(ctx)); n != 9 {
 		t.Fatalf("%d resources", n)
 	}
-	if n := len(p.DataSources(ctx)); n != 7 {
+	if n := len(p.DataSources(ctx)); n != 8 {
 		t.Fatalf("%d data sources", n)
+	}
+	// Every resource's schema is one the framework accepts (write-only
+	// attributes, plan modifiers and nested blocks included).
+	for _, newResource := range p.Resources(ctx) {
+		r := newResource()
+		var md fwresource.MetadataResponse
+		r.Metadata(ctx, fwresource.MetadataRequest{ProviderTypeName: "paved"}, &md)
+		var sr fwresource.SchemaResponse
+		r.Schema(ctx, fwresource.SchemaRequest{}, &sr)
+		if sr.Diagnostics.HasError() {
+			t.Fatalf("%s: %v", md.TypeName, sr.Diagnostics)
+		}
+		if diags := sr.Schema.ValidateImplementation(ctx); diags.HasError() {
+			t.Fatalf("%s: %v", md.TypeName, diags)
+		}
 	}
 	if n := len(p.(provider.ProviderWithEphemeralResources).EphemeralResources(ctx)); n != 1 {
 		t.Fatalf("%d ephemeral resources", n)

@@ -161,7 +161,11 @@ func TestServicesPostgresInstanceBindingLifeCycle(t *testing.T) {
 	// The binding reaches the app: a new release whose instance has the
 	// credentials in VCAP_SERVICES, in Cloud Foundry's layout.
 	eventually(t, time.Minute, "an instance of web with VCAP_SERVICES", func() error {
-		for _, env := range instanceEnvs("VCAP_SERVICES") {
+		envs := instanceEnvs("VCAP_SERVICES")
+		if len(envs) == 0 {
+			return errors.New("no process has VCAP_SERVICES yet")
+		}
+		for _, env := range envs {
 			var vcap map[string][]struct {
 				Name         string         `json:"name"`
 				InstanceName string         `json:"instance_name"`
@@ -174,13 +178,12 @@ func TestServicesPostgresInstanceBindingLifeCycle(t *testing.T) {
 				return fmt.Errorf("VCAP_SERVICES %q: %v", env, err)
 			}
 			pg := vcap["postgresql"]
-			if len(pg) == 1 && pg[0].Name == "web-db" && pg[0].InstanceName == "db" && pg[0].Plan == "small" &&
-				pg[0].Credentials["uri"] == creds["uri"] && len(pg[0].Tags) > 0 {
-				return nil
+			if len(pg) != 1 || pg[0].Name != "web-db" || pg[0].InstanceName != "db" || pg[0].Plan != "small" ||
+				pg[0].Credentials["uri"] != creds["uri"] || len(pg[0].Tags) == 0 {
+				return fmt.Errorf("VCAP_SERVICES %s", env)
 			}
-			return fmt.Errorf("VCAP_SERVICES %s", env)
 		}
-		return errors.New("no process has VCAP_SERVICES yet")
+		return nil
 	})
 	eventually(t, time.Minute, "the app settled on a new release with the binding", func() error {
 		if a := c.appShow("shop", "web"); a.Release < 2 || a.Status != paved.AppRunning {

@@ -383,7 +383,8 @@ func (m *Manager) UpdateInstance(ctx context.Context, actor, space string, spec 
 	if spec.Plan != cur.Plan && !r.service.Updateable(r.plan) {
 		return paved.ServiceInstance{}, invalid("plan", "the plans of %q cannot be changed in place (not plan_updateable); make a new instance", cur.Offering)
 	}
-	if spec.Plan == cur.Plan && sameJSON(spec.Parameters, cur.Parameters) {
+	retry := cur.LastOperation.Type == paved.OperationUpdate && cur.LastOperation.State == paved.OperationFailed
+	if spec.Plan == cur.Plan && sameJSON(spec.Parameters, cur.Parameters) && !retry {
 		return instanceView(cur), nil
 	}
 	cur.Plan, cur.PlanID, cur.Parameters = spec.Plan, r.plan.ID, spec.Parameters

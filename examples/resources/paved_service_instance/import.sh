@@ -1,0 +1,2 @@
+# An instance is imported as SPACE/NAME.
+tofu import paved_service_instance.db shop/donations-db
