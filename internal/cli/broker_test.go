@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"github.com/pavedroad/terraform-provider-paved/internal/broker/postgres"
 	"github.com/pavedroad/terraform-provider-paved/internal/osb"
 	"github.com/pavedroad/terraform-provider-paved/internal/testkit/pgtest"
+	"github.com/pavedroad/terraform-provider-paved/paved"
 )
 
 func TestFlagsBrokerPostgres(t *testing.T) {
@@ -103,4 +106,57 @@ func freePortString(t *testing.T) string {
 	}
 	defer l.Close()
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// The service commands against a real cell, paved's broker and a real
+// PostgreSQL: marketplace, create, show, list, update, bind, unbind,
+// delete, and their refusals.
+func TestRunServices(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := postgres.New(ctx, postgres.Options{AdminDSN: pg.DSN("postgres")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(osb.Handler(b, osb.HandlerOptions{Username: "paved", Password: "s3cret"}))
+	t.Cleanup(func() { srv.Close(); b.Close() })
+	c := startCell(t)
+	if _, err := c.client.ServiceBrokers.Put(context.Background(), paved.ServiceBrokerSpec{Name: "pg", URL: srv.URL, Username: "paved", Password: "s3cret"}); err != nil {
+		t.Fatal(err)
+	}
+	mustMatch(t, "marketplace", c.ok("marketplace"), `(?m)^postgresql\s+small, medium\s+pg\s+`)
+	c.ok("space", "create", "demo")
+	c.ok("push", appDir(t), "-s", "demo", "-a", "web", "--instances", "0")
+
+	if r := c.fails("service", "create", "db", "-s", "demo", "--offering", "postgresql", "--plan", "tiny"); !errors.Is(r.runErr, paved.ErrValidation) || !strings.Contains(r.runErr.Error(), "tiny") {
+		t.Fatalf("an unknown plan: %v", r.runErr)
+	}
+	if r := c.fails("service", "create", "db", "-s", "demo", "--offering", "postgresql", "--plan", "small", "--parameters", "[1]"); r.runErr == nil || !strings.Contains(r.runErr.Error(), "JSON object") {
+		t.Fatalf("parameters that are not an object: %v", r.runErr)
+	}
+	if out := c.ok("service", "create", "db", "-s", "demo", "--offering", "postgresql", "--plan", "small"); out != "service instance demo/db: create succeeded (postgresql small)\n" {
+		t.Fatalf("service create printed %q", out)
+	}
+	mustMatch(t, "service list", c.ok("service", "list", "-s", "demo"), `(?m)^db\s+postgresql\s+small\s+create succeeded$`)
+	if out := c.ok("service", "update", "db", "-s", "demo", "--plan", "medium"); !strings.Contains(out, "update succeeded (postgresql medium)") {
+		t.Fatalf("service update printed %q", out)
+	}
+	if out := c.ok("service", "bind", "db", "web", "-s", "demo"); !strings.Contains(out, "db bound to app web as db-web") {
+		t.Fatalf("service bind printed %q", out)
+	}
+	mustMatch(t, "service show", c.ok("service", "show", "db", "-s", "demo"), `(?m)^bound to:\s+app web \(binding db-web, create succeeded\)$`)
+	if r := c.fails("service", "delete", "db", "-s", "demo"); !errors.Is(r.runErr, paved.ErrConflict) {
+		t.Fatalf("deleting a bound instance: %v", r.runErr)
+	}
+	if out := c.ok("service", "unbind", "db", "web", "-s", "demo"); out != "db unbound from app web (1 bindings)\n" {
+		t.Fatalf("service unbind printed %q", out)
+	}
+	if out := c.ok("service", "delete", "db", "-s", "demo"); out != "service instance demo/db deleted\n" {
+		t.Fatalf("service delete printed %q", out)
+	}
+	if r := c.fails("service", "show", "db", "-s", "demo"); !paved.IsNotFound(r.runErr) {
+		t.Fatalf("showing a deleted instance: %v", r.runErr)
+	}
 }

@@ -115,6 +115,8 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		NewCmdToken(f),
 		NewCmdDroplet(f),
 		NewCmdBroker(f),
+		NewCmdMarketplace(f, nil),
+		NewCmdService(f, nil),
 	)
 	return root
 }
