@@ -180,5 +180,5 @@ func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
 // EphemeralResources lists the ephemeral resources (Terraform 1.10 and
 // OpenTofu 1.11 or later).
 func (p *Provider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
-	return []func() ephemeral.EphemeralResource{NewTokenEphemeralResource}
+	return []func() ephemeral.EphemeralResource{NewTokenEphemeralResource, NewServiceCredentialsEphemeralResource}
 }

@@ -143,7 +143,7 @@ func TestProviderSchemaIsValid(t *testing.T) {
 			t.Fatalf("%s: %v", md.TypeName, diags)
 		}
 	}
-	if n := len(p.(provider.ProviderWithEphemeralResources).EphemeralResources(ctx)); n != 1 {
+	if n := len(p.(provider.ProviderWithEphemeralResources).EphemeralResources(ctx)); n != 2 {
 		t.Fatalf("%d ephemeral resources", n)
 	}
 }

@@ -4,6 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +22,24 @@ import (
 	"github.com/pavedroad/terraform-provider-paved/internal/testkit/pgtest"
 	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 )
+
+// processesWithEnv lists the live processes whose environment has
+// key=value (the cell's instances are the test's children).
+func processesWithEnv(key, value string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err == nil && slices.Contains(strings.Split(string(b), "\x00"), key+"="+value) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
 
 // startPostgresBroker runs paved's PostgreSQL broker on a real PostgreSQL
 // server, over real HTTP on loopback.
@@ -155,6 +178,38 @@ func TestAccServices(t *testing.T) {
 					resource.TestCheckResourceAttr("paved_service_instance.db", "plan", "medium"),
 					connLimit(50),
 				),
+			},
+			{
+				// The ephemeral credentials, given to a write-only attribute:
+				// an app's secret_env, which its instance gets.
+				Config: servicesConfig(c, src, brokerURL, "medium") + `
+ephemeral "paved_service_credentials" "db" {
+  space   = "shop"
+  binding = paved_service_binding.web_db.name
+}
+
+resource "paved_app" "reader" {
+  space              = paved_space.shop.name
+  name               = "reader"
+  source             = paved_app.web.source
+  build              = "go build -o hello ."
+  command            = "./hello"
+  secret_env         = { DB_URI = ephemeral.paved_service_credentials.db.credentials["uri"], DB_PORT = ephemeral.paved_service_credentials.db.credentials["port"] }
+  secret_env_version = "1"
+}
+`,
+				Check: func(*terraform.State) error {
+					creds, err := c.Client.ServiceBindings.Credentials(context.Background(), "shop", "web-db")
+					if err != nil {
+						return err
+					}
+					for k, want := range map[string]string{"DB_URI": creds["uri"].(string), "DB_PORT": fmt.Sprint(creds["port"])} {
+						if len(processesWithEnv(k, want)) == 0 {
+							return fmt.Errorf("no instance has %s=%s from the ephemeral credentials", k, want)
+						}
+					}
+					return nil
+				},
 			},
 			{ResourceName: "paved_service_instance.db", ImportState: true, ImportStateId: "shop/db", ImportStateVerify: true,
 				ImportStateVerifyIgnore: []string{"timeouts"}},
