@@ -58,15 +58,33 @@ type ServicePlan struct {
 	Bindable   bool `json:"bindable"`
 }
 
-// ServiceInstanceSpec asks for an instance of an offering's plan.
-// Broker may be left out when one broker offers the offering.
+// Service instance types.
+const (
+	// ServiceManaged is an instance a broker provisions (the default).
+	ServiceManaged = "managed"
+	// ServiceUserProvided is a user-provided service: credentials the
+	// user gives (a database outside paved, an API key), bound to apps
+	// like any other; no broker is involved.
+	ServiceUserProvided = "user-provided"
+)
+
+// ServiceInstanceSpec asks for an instance of an offering's plan, or (Type
+// user-provided) records the user's credentials as a service. Broker may
+// be left out when one broker offers the offering. Credentials are
+// write-only: the cell keeps them sealed and never returns them.
 type ServiceInstanceSpec struct {
-	Name       string          `json:"name"`
-	Offering   string          `json:"offering"`
-	Plan       string          `json:"plan"`
-	Broker     string          `json:"broker,omitempty"`
-	Parameters json.RawMessage `json:"parameters,omitempty"`
+	Name        string          `json:"name"`
+	Type        string          `json:"type,omitempty"`
+	Offering    string          `json:"offering,omitempty"`
+	Plan        string          `json:"plan,omitempty"`
+	Broker      string          `json:"broker,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"`
+	Credentials map[string]any  `json:"credentials,omitempty"`
+	Tags        []string        `json:"tags,omitempty"`
 }
+
+// UserProvided says the spec is a user-provided service.
+func (s ServiceInstanceSpec) UserProvided() bool { return s.Type == ServiceUserProvided }
 
 // Operation types and states of a service instance or binding.
 const (
@@ -141,6 +159,29 @@ func (s ServiceInstanceSpec) Validate() []FieldError {
 	if err := CheckName(s.Name); err != nil {
 		errs = append(errs, FieldError{"name", err.Error()})
 	}
+	switch s.Type {
+	case ServiceUserProvided:
+		for _, f := range []struct{ field, v string }{{"offering", s.Offering}, {"plan", s.Plan}, {"broker", s.Broker}} {
+			if f.v != "" {
+				errs = append(errs, FieldError{f.field, "a user-provided service has no " + f.field + ": it is the credentials you give"})
+			}
+		}
+		if len(s.Parameters) > 0 {
+			errs = append(errs, FieldError{"parameters", "a user-provided service has no parameters: give its credentials"})
+		}
+		if s.Credentials == nil {
+			errs = append(errs, FieldError{"credentials", "a user-provided service needs its credentials (a JSON object)"})
+		}
+		for i, t := range s.Tags {
+			if t == "" || len(t) > 64 {
+				errs = append(errs, FieldError{fmt.Sprintf("tags[%d]", i), "a tag is 1 to 64 characters"})
+			}
+		}
+		return errs
+	case "", ServiceManaged:
+	default:
+		return append(errs, FieldError{"type", fmt.Sprintf("%q is no service type: use managed (the default) or user-provided", s.Type)})
+	}
 	if s.Offering == "" {
 		errs = append(errs, FieldError{"offering", "the offering (a service of a broker's catalog) is required"})
 	}
@@ -157,6 +198,12 @@ func (s ServiceInstanceSpec) Validate() []FieldError {
 		if err := json.Unmarshal(s.Parameters, &obj); err != nil || obj == nil {
 			errs = append(errs, FieldError{"parameters", "parameters must be a JSON object"})
 		}
+	}
+	if s.Credentials != nil {
+		errs = append(errs, FieldError{"credentials", "a managed instance's credentials come from its broker; only a user-provided service takes credentials"})
+	}
+	if len(s.Tags) > 0 {
+		errs = append(errs, FieldError{"tags", "a managed instance's tags come from its offering; only a user-provided service takes tags"})
 	}
 	return errs
 }

@@ -168,7 +168,7 @@ func (p *Provider) userAgent() string { return "terraform-provider-paved/" + p.v
 // Resources lists the resources.
 func (p *Provider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{NewSpaceResource, NewAppResource, NewPipelineResource, NewEnvironmentResource, NewReplicaSetResource, NewTokenResource,
-		NewServiceBrokerResource, NewServiceInstanceResource, NewServiceBindingResource}
+		NewServiceBrokerResource, NewServiceInstanceResource, NewServiceBindingResource, NewUserProvidedServiceResource}
 }
 
 // DataSources lists the data sources.

@@ -122,7 +122,7 @@ func TestProviderSchemaIsValid(t *testing.T) {
 	if diags := resp.Schema.ValidateImplementation(ctx); diags.HasError() {
 		t.Fatal(diags)
 	}
-	if n := len(p.Resources(ctx)); n != 9 {
+	if n := len(p.Resources(ctx)); n != 10 {
 		t.Fatalf("%d resources", n)
 	}
 	if n := len(p.DataSources(ctx)); n != 8 {

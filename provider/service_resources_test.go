@@ -220,3 +220,94 @@ resource "paved_app" "reader" {
 		},
 	})
 }
+
+// TestAccUserProvidedService: a user-provided service bound to an app; a
+// new credentials version reaches the app's instances; the credentials
+// are never in state.
+func TestAccUserProvidedService(t *testing.T) {
+	accPreCheck(t)
+	c := testcell.Start(t)
+	src := helloSource(t)
+	config := func(secret, version string) string {
+		return appConfig(c, src, "hello", "") + fmt.Sprintf(`
+resource "paved_user_provided_service" "legacy" {
+  space                  = paved_space.shop.name
+  name                   = "legacy-db"
+  credentials_wo         = jsonencode({ uri = "mysql://u:%s@db.internal/app" })
+  credentials_wo_version = %q
+  tags                   = ["mysql"]
+}
+
+resource "paved_service_binding" "web_legacy" {
+  space    = paved_space.shop.name
+  name     = "web-legacy"
+  instance = paved_user_provided_service.legacy.name
+  app      = paved_app.web.name
+}
+`, secret, version)
+	}
+	hasVCAP := func(secret string) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+				for _, pid := range processesWithEnvPrefix("VCAP_SERVICES=") {
+					b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+					if strings.Contains(string(b), `"user-provided":[{`) && strings.Contains(string(b), secret) {
+						return nil
+					}
+				}
+			}
+			return fmt.Errorf("no instance got the user-provided credentials with %s", secret)
+		}
+	}
+	accTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6,
+		CheckDestroy:             cellIsEmpty(c),
+		Steps: []resource.TestStep{
+			{
+				Config: config("first-secret", "1"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckNoResourceAttr("paved_user_provided_service.legacy", "credentials_wo"),
+					resource.TestCheckResourceAttr("paved_user_provided_service.legacy", "tags.0", "mysql"),
+					hasVCAP("first-secret"),
+				),
+			},
+			{
+				Config:           config("first-secret", "1"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				Config: config("second-secret", "2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("paved_user_provided_service.legacy", plancheck.ResourceActionUpdate),
+				}},
+				Check: hasVCAP("second-secret"),
+			},
+			{ResourceName: "paved_user_provided_service.legacy", ImportState: true, ImportStateId: "shop/legacy-db", ImportStateVerify: true,
+				ImportStateVerifyIgnore: []string{"credentials_wo_version"}},
+		},
+	})
+}
+
+// processesWithEnvPrefix lists the live processes with a variable whose
+// "NAME=VALUE" starts with prefix.
+func processesWithEnvPrefix(prefix string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, kv := range strings.Split(string(b), "\x00") {
+			if strings.HasPrefix(kv, prefix) {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}

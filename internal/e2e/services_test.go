@@ -326,3 +326,77 @@ func fileContaining(t *testing.T, dir, s string) string {
 	})
 	return found
 }
+
+// A user-provided service: the user's credentials, sealed, bound like a
+// broker's, under the label "user-provided"; changing them rolls the bound
+// app out with the new ones.
+func TestServicesUserProvided(t *testing.T) {
+	c := startCell(t)
+	ctx := context.Background()
+	c.pushHello("shop", "web", "web.example.test", 1)
+	ups := paved.ServiceInstanceSpec{Name: "legacy-db", Type: paved.ServiceUserProvided, Tags: []string{"mysql"},
+		Credentials: map[string]any{"uri": "mysql://u:first-secret@db.internal/app"}}
+	var ae *paved.APIError
+	bad := ups
+	bad.Plan = "small"
+	if _, err := c.client.ServiceInstances.Create(ctx, "shop", bad); !asAPIError(err, &ae) || ae.Field != "plan" {
+		t.Fatalf("a user-provided service with a plan: %v, want a 422 at plan", err)
+	}
+	in, err := c.client.ServiceInstances.Create(ctx, "shop", ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.LastOperation.State != paved.OperationSucceeded || in.Credentials != nil || in.Type != paved.ServiceUserProvided {
+		t.Fatalf("the new user-provided service %+v: want it ready, its credentials not shown", in)
+	}
+	if _, err := c.client.ServiceBindings.Create(ctx, "shop", paved.ServiceBindingSpec{Name: "web-legacy", Instance: "legacy-db", App: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	vcapHas := func(secret string) func() error {
+		return func() error {
+			for _, env := range instanceEnvs("VCAP_SERVICES") {
+				var vcap map[string][]struct {
+					Name        string         `json:"name"`
+					Tags        []string       `json:"tags"`
+					Credentials map[string]any `json:"credentials"`
+				}
+				if err := json.Unmarshal([]byte(env), &vcap); err != nil {
+					return err
+				}
+				u := vcap[paved.ServiceUserProvided]
+				if len(u) == 1 && u[0].Name == "web-legacy" && len(u[0].Tags) == 1 && strings.Contains(fmt.Sprint(u[0].Credentials["uri"]), secret) {
+					return nil
+				}
+			}
+			return fmt.Errorf("no instance has the user-provided credentials with %s yet", secret)
+		}
+	}
+	eventually(t, time.Minute, "the user-provided credentials in VCAP_SERVICES", vcapHas("first-secret"))
+	creds, err := c.client.ServiceBindings.Credentials(ctx, "shop", "web-legacy")
+	if err != nil || !strings.Contains(fmt.Sprint(creds["uri"]), "first-secret") {
+		t.Fatalf("the binding's credentials: %v %v", creds, err)
+	}
+	ups.Credentials = map[string]any{"uri": "mysql://u:second-secret@db.internal/app"}
+	if _, err := c.client.ServiceInstances.Update(ctx, "shop", ups); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "the new credentials in VCAP_SERVICES", vcapHas("second-secret"))
+	if f := fileContaining(t, c.data, "second-secret"); f != "" {
+		t.Errorf("%s holds the user-provided credentials in the clear", f)
+	}
+	if err := c.client.ServiceBindings.Delete(ctx, "shop", "web-legacy"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "no VCAP_SERVICES after the unbinding", func() error {
+		if len(instanceEnvs("VCAP_SERVICES")) > 0 {
+			return errors.New("an instance still has VCAP_SERVICES")
+		}
+		return nil
+	})
+	if err := c.client.ServiceInstances.Delete(ctx, "shop", "legacy-db"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.client.ServiceInstances.Get(ctx, "shop", "legacy-db"); !errors.Is(err, paved.ErrNotFound) {
+		t.Fatalf("the deleted user-provided service: %v", err)
+	}
+}

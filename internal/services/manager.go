@@ -326,8 +326,13 @@ func (m *Manager) resolve(ctx context.Context, spec paved.ServiceInstanceSpec) (
 	return resolved{}, invalid("plan", "service %q has no plan %q; its plans: %v", spec.Offering, spec.Plan, plans)
 }
 
-// instanceView is what the API shows of an instance.
-func instanceView(r store.ServiceInstanceRecord) paved.ServiceInstance { return r.ServiceInstance }
+// instanceView is what the API shows of an instance: never a
+// user-provided service's credentials.
+func instanceView(r store.ServiceInstanceRecord) paved.ServiceInstance {
+	v := r.ServiceInstance
+	v.Credentials = nil
+	return v
+}
 
 // CreateInstance records a new instance and starts provisioning it.
 func (m *Manager) CreateInstance(ctx context.Context, actor, space string, spec paved.ServiceInstanceSpec) (paved.ServiceInstance, error) {
@@ -337,11 +342,15 @@ func (m *Manager) CreateInstance(ctx context.Context, actor, space string, spec 
 	if _, err := m.opts.Store.GetSpace(ctx, space); errors.Is(err, store.ErrNotFound) {
 		return paved.ServiceInstance{}, notFound("space %q does not exist", space)
 	}
+	if spec.UserProvided() {
+		return m.createUserProvided(ctx, actor, space, spec)
+	}
 	r, err := m.resolve(ctx, spec)
 	if err != nil {
 		return paved.ServiceInstance{}, err
 	}
 	spec.Broker = r.broker.Name
+	spec.Type = paved.ServiceManaged
 	rec := store.ServiceInstanceRecord{
 		ServiceInstance: paved.ServiceInstance{ServiceInstanceSpec: spec, Space: space, GUID: uuid.NewString(),
 			LastOperation: paved.ServiceOperation{Type: paved.OperationCreate, State: paved.OperationInProgress}},
@@ -366,6 +375,12 @@ func (m *Manager) UpdateInstance(ctx context.Context, actor, space string, spec 
 	cur, err := m.instance(ctx, space, spec.Name)
 	if err != nil {
 		return paved.ServiceInstance{}, err
+	}
+	if cur.UserProvided() != spec.UserProvided() {
+		return paved.ServiceInstance{}, invalid("type", "service instance %s/%s is %s; its type cannot change", space, spec.Name, cur.Type)
+	}
+	if cur.UserProvided() {
+		return m.updateUserProvided(ctx, actor, cur, spec)
 	}
 	switch {
 	case !cur.LastOperation.Done():
@@ -459,6 +474,9 @@ func (m *Manager) DeleteInstance(ctx context.Context, actor, space, name string)
 			return conflict("", "service instance %s/%s is bound to app %s (binding %s); delete its bindings first", space, name, b.App, b.Name)
 		}
 	}
+	if cur.UserProvided() {
+		return m.opts.Store.DeleteServiceInstance(ctx, actor, space, name)
+	}
 	cur.LastOperation = paved.ServiceOperation{Type: paved.OperationDelete, State: paved.OperationInProgress}
 	cur.Operation = ""
 	ev := &paved.Event{Actor: actor, Action: "service_instance.deprovision", Object: "service_instance/" + space + "/" + name}
@@ -491,15 +509,20 @@ func (m *Manager) CreateBinding(ctx context.Context, actor, space string, spec p
 	} else if err != nil {
 		return paved.ServiceBinding{}, err
 	}
-	b, err := m.opts.Store.GetServiceBroker(ctx, in.Broker)
-	if err != nil {
-		return paved.ServiceBinding{}, err
-	}
-	if _, plan, ok := catalogOf(b).Lookup(in.ServiceID, in.PlanID); !ok || !bindable(catalogOf(b), in.ServiceID, plan) {
-		return paved.ServiceBinding{}, invalid("instance", "the plan %q of %q is not bindable", in.Plan, in.Offering)
+	state := paved.OperationInProgress
+	if in.UserProvided() {
+		state = paved.OperationSucceeded // nothing to ask: the credentials are the instance's
+	} else {
+		b, err := m.opts.Store.GetServiceBroker(ctx, in.Broker)
+		if err != nil {
+			return paved.ServiceBinding{}, err
+		}
+		if _, plan, ok := catalogOf(b).Lookup(in.ServiceID, in.PlanID); !ok || !bindable(catalogOf(b), in.ServiceID, plan) {
+			return paved.ServiceBinding{}, invalid("instance", "the plan %q of %q is not bindable", in.Plan, in.Offering)
+		}
 	}
 	rec := store.ServiceBindingRecord{ServiceBinding: paved.ServiceBinding{ServiceBindingSpec: spec, Space: space, GUID: uuid.NewString(),
-		LastOperation: paved.ServiceOperation{Type: paved.OperationCreate, State: paved.OperationInProgress}}}
+		LastOperation: paved.ServiceOperation{Type: paved.OperationCreate, State: state}}}
 	out, err := m.opts.Store.CreateServiceBinding(ctx, actor, rec)
 	if errors.Is(err, store.ErrExists) {
 		return paved.ServiceBinding{}, conflict("name", "space %q already has a service binding %q", space, spec.Name)
@@ -507,7 +530,11 @@ func (m *Manager) CreateBinding(ctx context.Context, actor, space string, spec p
 	if err != nil {
 		return paved.ServiceBinding{}, err
 	}
-	m.kickBinding(space, spec.Name)
+	if in.UserProvided() {
+		m.bindingsChanged(space, spec.App)
+	} else {
+		m.kickBinding(space, spec.Name)
+	}
 	return out.ServiceBinding, nil
 }
 
@@ -559,7 +586,23 @@ func (m *Manager) Credentials(ctx context.Context, space, name string) (map[stri
 	if r.LastOperation.Type != paved.OperationCreate || r.LastOperation.State != paved.OperationSucceeded {
 		return nil, conflict("", "service binding %s/%s has no credentials (%s %s)", space, name, r.LastOperation.Type, r.LastOperation.State)
 	}
-	return r.Credentials, nil
+	return m.credentialsOf(ctx, r)
+}
+
+// credentialsOf are a bound binding's credentials: the broker's, or a
+// user-provided service's own.
+func (m *Manager) credentialsOf(ctx context.Context, r store.ServiceBindingRecord) (map[string]any, error) {
+	if r.Credentials != nil {
+		return r.Credentials, nil
+	}
+	in, err := m.opts.Store.GetServiceInstance(ctx, r.Space, r.Instance)
+	if err != nil {
+		return nil, err
+	}
+	if in.UserProvided() {
+		return in.Credentials, nil
+	}
+	return map[string]any{}, nil
 }
 
 // DeleteBinding starts unbinding.
@@ -574,6 +617,13 @@ func (m *Manager) DeleteBinding(ctx context.Context, actor, space, name string) 
 	if !cur.LastOperation.Done() {
 		return conflict("", "service binding %s/%s has an operation in progress (%s); wait for it", space, name, cur.LastOperation.Type)
 	}
+	if in, err := m.opts.Store.GetServiceInstance(ctx, space, cur.Instance); err == nil && in.UserProvided() {
+		if err := m.opts.Store.DeleteServiceBinding(ctx, actor, space, name); err != nil {
+			return err
+		}
+		m.bindingsChanged(space, cur.App)
+		return nil
+	}
 	cur.LastOperation = paved.ServiceOperation{Type: paved.OperationDelete, State: paved.OperationInProgress}
 	cur.Operation = ""
 	ev := &paved.Event{Actor: actor, Action: "service_binding.unbind", Object: "service_binding/" + space + "/" + name}
@@ -582,4 +632,41 @@ func (m *Manager) DeleteBinding(ctx context.Context, actor, space, name string) 
 	}
 	m.kickBinding(space, name)
 	return nil
+}
+
+// createUserProvided records a user-provided service: nothing to ask of a
+// broker, so it is ready at once.
+func (m *Manager) createUserProvided(ctx context.Context, actor, space string, spec paved.ServiceInstanceSpec) (paved.ServiceInstance, error) {
+	rec := store.ServiceInstanceRecord{ServiceInstance: paved.ServiceInstance{ServiceInstanceSpec: spec, Space: space, GUID: uuid.NewString(),
+		LastOperation: paved.ServiceOperation{Type: paved.OperationCreate, State: paved.OperationSucceeded}}}
+	out, err := m.opts.Store.CreateServiceInstance(ctx, actor, rec)
+	if errors.Is(err, store.ErrExists) {
+		return paved.ServiceInstance{}, conflict("name", "space %q already has a service instance %q", space, spec.Name)
+	}
+	if err != nil {
+		return paved.ServiceInstance{}, err
+	}
+	return instanceView(out), nil
+}
+
+// updateUserProvided replaces a user-provided service's credentials and
+// tags; the apps bound to it roll out with them.
+func (m *Manager) updateUserProvided(ctx context.Context, actor string, cur store.ServiceInstanceRecord, spec paved.ServiceInstanceSpec) (paved.ServiceInstance, error) {
+	cur.Credentials, cur.Tags = spec.Credentials, spec.Tags
+	cur.LastOperation = paved.ServiceOperation{Type: paved.OperationUpdate, State: paved.OperationSucceeded}
+	ev := &paved.Event{Actor: actor, Action: "service_instance.update", Object: "service_instance/" + cur.Space + "/" + cur.Name, Detail: "user-provided credentials"}
+	if err := m.opts.Store.UpdateServiceInstance(ctx, cur, ev); err != nil {
+		return paved.ServiceInstance{}, err
+	}
+	bs, err := m.opts.Store.ListServiceBindings(ctx, cur.Space)
+	if err != nil {
+		return paved.ServiceInstance{}, err
+	}
+	for _, b := range bs {
+		if b.Instance == cur.Name {
+			m.bindingsChanged(cur.Space, b.App)
+		}
+	}
+	out, err := m.opts.Store.GetServiceInstance(ctx, cur.Space, cur.Name)
+	return instanceView(out), err
 }

@@ -38,8 +38,10 @@ func (m *Manager) ServiceEnv(ctx context.Context, space, app string) (map[string
 		if err != nil {
 			return nil, err
 		}
-		var tags []string
-		if br, err := m.opts.Store.GetServiceBroker(ctx, in.Broker); err == nil {
+		tags, label := in.Tags, in.Offering
+		if in.UserProvided() {
+			label = paved.ServiceUserProvided
+		} else if br, err := m.opts.Store.GetServiceBroker(ctx, in.Broker); err == nil {
 			if s, _, ok := catalogOf(br).Lookup(in.ServiceID, in.PlanID); ok {
 				tags = s.Tags
 			}
@@ -47,12 +49,15 @@ func (m *Manager) ServiceEnv(ctx context.Context, space, app string) (map[string
 		if tags == nil {
 			tags = []string{}
 		}
-		creds := b.Credentials
+		creds, err := m.credentialsOf(ctx, b)
+		if err != nil {
+			return nil, err
+		}
 		if creds == nil {
 			creds = map[string]any{}
 		}
-		byLabel[in.Offering] = append(byLabel[in.Offering], vcapService{Name: b.Name, InstanceName: in.Name, InstanceGUID: in.GUID,
-			BindingName: b.Name, BindingGUID: b.GUID, Label: in.Offering, Plan: in.Plan, Tags: tags, Credentials: creds})
+		byLabel[label] = append(byLabel[label], vcapService{Name: b.Name, InstanceName: in.Name, InstanceGUID: in.GUID,
+			BindingName: b.Name, BindingGUID: b.GUID, Label: label, Plan: in.Plan, Tags: tags, Credentials: creds})
 	}
 	if len(byLabel) == 0 {
 		return nil, nil

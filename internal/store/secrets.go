@@ -52,6 +52,7 @@ var sealedDocs = []struct{ table, column string }{
 var sealedColumns = []struct{ table, column string }{
 	{"service_brokers", "password"},
 	{"service_bindings", "credentials"},
+	{"service_instances", "credentials"},
 }
 
 // metaPurge, present in meta, means sealAll changed stored values and the

@@ -19,7 +19,8 @@ type ServiceBrokerRecord struct {
 }
 
 // ServiceInstanceRecord is an instance with the broker's IDs of its
-// offering and plan and the broker's operation to poll.
+// offering and plan and the broker's operation to poll; a user-provided
+// service's credentials are in ServiceInstance.Credentials (opened).
 type ServiceInstanceRecord struct {
 	paved.ServiceInstance
 	ServiceID, PlanID string
@@ -113,13 +114,13 @@ func (s *SQLite) DeleteServiceBroker(ctx context.Context, actor, name string) er
 	})
 }
 
-const instanceCols = `space, name, guid, broker, offering, plan, service_id, plan_id, parameters,
+const instanceCols = `space, name, guid, kind, broker, offering, plan, service_id, plan_id, parameters, credentials, tags,
 	op_type, op_state, op_detail, operation, op_updated, version, created_at, updated_at`
 
-func scanInstance(row scanner) (ServiceInstanceRecord, error) {
+func (s *SQLite) scanInstance(row scanner) (ServiceInstanceRecord, error) {
 	var r ServiceInstanceRecord
-	var params, opUpdated, created, updated string
-	err := row.Scan(&r.Space, &r.Name, &r.GUID, &r.Broker, &r.Offering, &r.Plan, &r.ServiceID, &r.PlanID, &params,
+	var params, sealed, tags, opUpdated, created, updated string
+	err := row.Scan(&r.Space, &r.Name, &r.GUID, &r.Type, &r.Broker, &r.Offering, &r.Plan, &r.ServiceID, &r.PlanID, &params, &sealed, &tags,
 		&r.LastOperation.Type, &r.LastOperation.State, &r.LastOperation.Description, &r.Operation, &opUpdated,
 		&r.Version, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -127,6 +128,18 @@ func scanInstance(row scanner) (ServiceInstanceRecord, error) {
 	}
 	if err != nil {
 		return r, err
+	}
+	if sealed != "" {
+		p, err := s.keys.Open(sealed)
+		if err == nil {
+			err = json.Unmarshal(p, &r.Credentials)
+		}
+		if err != nil {
+			return r, fmt.Errorf("service instance %s/%s: credentials: %w", r.Space, r.Name, err)
+		}
+	}
+	if err := json.Unmarshal([]byte(tags), &r.Tags); err != nil {
+		return r, fmt.Errorf("service instance %s/%s: tags: %w", r.Space, r.Name, err)
 	}
 	if params != "" {
 		r.Parameters = json.RawMessage(params)
@@ -142,8 +155,9 @@ func (s *SQLite) CreateServiceInstance(ctx context.Context, actor string, r Serv
 	t := ts(now())
 	detail := fmt.Sprintf("%s %s of broker %s", r.Offering, r.Plan, r.Broker)
 	err := s.inTx(ctx, event(actor, "service_instance.create", "service_instance/"+r.Space+"/"+r.Name, detail), func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO service_instances(`+instanceCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,?)`,
-			r.Space, r.Name, r.GUID, r.Broker, r.Offering, r.Plan, r.ServiceID, r.PlanID, string(r.Parameters),
+		_, err := tx.ExecContext(ctx, `INSERT INTO service_instances(`+instanceCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,?)`,
+			r.Space, r.Name, r.GUID, kindOf(r.Type), r.Broker, r.Offering, r.Plan, r.ServiceID, r.PlanID, string(r.Parameters),
+			s.sealCredentials(r.Credentials), tagsJSON(r.Tags),
 			r.LastOperation.Type, r.LastOperation.State, r.LastOperation.Description, r.Operation, t, t, t)
 		if isUniqueViolation(err) {
 			return ErrExists
@@ -161,11 +175,11 @@ func (s *SQLite) CreateServiceInstance(ctx context.Context, actor string, r Serv
 func (s *SQLite) UpdateServiceInstance(ctx context.Context, r ServiceInstanceRecord, ev *paved.Event) error {
 	t := ts(now())
 	return s.inTx(ctx, ev, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE service_instances SET plan = ?, plan_id = ?, parameters = ?,
+		res, err := tx.ExecContext(ctx, `UPDATE service_instances SET plan = ?, plan_id = ?, parameters = ?, credentials = ?, tags = ?,
 			op_type = ?, op_state = ?, op_detail = ?, operation = ?, op_updated = ?, version = version + 1, updated_at = ?
 			WHERE space = ? AND name = ?`,
-			r.Plan, r.PlanID, string(r.Parameters), r.LastOperation.Type, r.LastOperation.State, r.LastOperation.Description,
-			r.Operation, t, t, r.Space, r.Name)
+			r.Plan, r.PlanID, string(r.Parameters), s.sealCredentials(r.Credentials), tagsJSON(r.Tags),
+			r.LastOperation.Type, r.LastOperation.State, r.LastOperation.Description, r.Operation, t, t, r.Space, r.Name)
 		if err != nil {
 			return err
 		}
@@ -178,15 +192,15 @@ func (s *SQLite) UpdateServiceInstance(ctx context.Context, r ServiceInstanceRec
 
 // GetServiceInstance reads one instance.
 func (s *SQLite) GetServiceInstance(ctx context.Context, space, name string) (ServiceInstanceRecord, error) {
-	return scanInstance(s.db.QueryRowContext(ctx, "SELECT "+instanceCols+" FROM service_instances WHERE space = ? AND name = ?", space, name))
+	return s.scanInstance(s.db.QueryRowContext(ctx, "SELECT "+instanceCols+" FROM service_instances WHERE space = ? AND name = ?", space, name))
 }
 
 // ListServiceInstances lists a space's instances ("" = every space).
 func (s *SQLite) ListServiceInstances(ctx context.Context, space string) ([]ServiceInstanceRecord, error) {
 	if space == "" {
-		return queryAll(ctx, s.db, scanInstance, "SELECT "+instanceCols+" FROM service_instances ORDER BY space, name")
+		return queryAll(ctx, s.db, s.scanInstance, "SELECT "+instanceCols+" FROM service_instances ORDER BY space, name")
 	}
-	return queryAll(ctx, s.db, scanInstance, "SELECT "+instanceCols+" FROM service_instances WHERE space = ? ORDER BY name", space)
+	return queryAll(ctx, s.db, s.scanInstance, "SELECT "+instanceCols+" FROM service_instances WHERE space = ? ORDER BY name", space)
 }
 
 // DeleteServiceInstance removes an instance's record (its deprovision is
@@ -306,4 +320,18 @@ func (s *SQLite) DeleteServiceBinding(ctx context.Context, actor, space, name st
 		}
 		return nil
 	})
+}
+
+func kindOf(t string) string {
+	if t == "" {
+		return paved.ServiceManaged
+	}
+	return t
+}
+
+func tagsJSON(tags []string) string {
+	if tags == nil {
+		tags = []string{}
+	}
+	return mustJSON(tags)
 }

@@ -1,7 +1,9 @@
 -- Backing services (issue 19): the brokers an admin registered, with their
 -- catalogs as last read; the spaces' service instances and bindings, each
 -- with its last operation, so an operation a killed cell left under way is
--- resumed. password and credentials are sealed by the secrets keyring.
+-- resumed. password and credentials are sealed by the secrets keyring. A
+-- user-provided service is an instance of kind 'user-provided' with no
+-- broker: its credentials are the user's, kept (sealed) on the instance.
 CREATE TABLE IF NOT EXISTS service_brokers (
     name       TEXT PRIMARY KEY,
     url        TEXT NOT NULL,
@@ -17,7 +19,10 @@ CREATE TABLE IF NOT EXISTS service_instances (
     space        TEXT NOT NULL REFERENCES spaces(name),
     name         TEXT NOT NULL,
     guid         TEXT NOT NULL UNIQUE,
-    broker       TEXT NOT NULL REFERENCES service_brokers(name),
+    kind         TEXT NOT NULL DEFAULT 'managed', -- managed | user-provided
+    broker       TEXT NOT NULL, -- '' for a user-provided service; a broker with instances is not deleted
+    credentials  TEXT NOT NULL DEFAULT '', -- a user-provided service's, sealed
+    tags         TEXT NOT NULL DEFAULT '[]',
     offering     TEXT NOT NULL,
     plan         TEXT NOT NULL,
     service_id   TEXT NOT NULL,
