@@ -60,6 +60,9 @@ type Options struct {
 	// TokenTTL is how long a droplet token is valid; the driver renews
 	// the tokens of live releases at a third of it. Default 1h.
 	TokenTTL time.Duration
+	// SpareTTL is how long a pod the ReplicaSet made by itself waits to
+	// be claimed by a Start before it is stopped; default 15s.
+	SpareTTL time.Duration
 	OnLog    func(runtime.LogLine)
 	OnState  func(runtime.InstanceStatus)
 	Logger   *slog.Logger
@@ -80,6 +83,7 @@ type Driver struct {
 	stopOnce sync.Once
 
 	mu     sync.Mutex
+	synced bool              // the watch has delivered the pods that existed at New
 	pods   map[string]*pod   // instances, by pod name
 	groups map[string]*group // releases, by namespace/ReplicaSet name
 }
@@ -93,6 +97,13 @@ type pod struct {
 	gone      chan struct{} // closed when the pod is deleted
 	following bool          // a log follower runs
 	logsSince time.Time     // adopted pods' logs start at adoption
+	// spare: a pod the ReplicaSet made by itself after the watch synced
+	// (a replacement for one the cluster deleted, or one a relabel made
+	// it add) that no Start asked for. The cell does not know it as an
+	// instance; the next Start of its release claims it, and one left
+	// unclaimed for SpareTTL is stopped.
+	spare      bool
+	spareSince time.Time
 }
 
 // group is one release's ReplicaSet.
@@ -146,6 +157,9 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = time.Hour
 	}
+	if opts.SpareTTL <= 0 {
+		opts.SpareTTL = 15 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -160,11 +174,12 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 	d.factory = informers.NewSharedInformerFactoryWithOptions(d.cs, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelCell + "=" + opts.CellID }))
 	podInf := d.factory.Core().V1().Pods().Informer()
-	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { d.onPod(o, true) },
 		UpdateFunc: func(_, o any) { d.onPod(o, false) },
 		DeleteFunc: d.onPodDeleted,
-	}); err != nil {
+	})
+	if err != nil {
 		cancel()
 		return nil, err
 	}
@@ -173,12 +188,18 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 	go func() { defer d.done.Done(); d.deliver() }()
 	d.factory.Start(rctx.Done())
 	go d.nodes.Run(rctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), podInf.HasSynced) {
+	// The handler has seen every pod that existed (they are the instances
+	// List reports); a pod that appears from now on is a Start's or a spare.
+	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
 		cancel()
 		return nil, fmt.Errorf("kube: the pod watch did not sync: %w", context.Cause(ctx))
 	}
-	d.done.Add(1)
+	d.mu.Lock()
+	d.synced = true
+	d.mu.Unlock()
+	d.done.Add(2)
 	go func() { defer d.done.Done(); d.renewTokens() }()
+	go func() { defer d.done.Done(); d.reapSpares() }()
 	return d, nil
 }
 
@@ -267,6 +288,11 @@ func (d *Driver) Start(spec runtime.InstanceSpec) (runtime.InstanceStatus, error
 	}
 	if spec.Redact != nil {
 		g.redact = spec.Redact
+	}
+	if name := d.claimSpareLocked(g); name != "" {
+		d.mu.Unlock()
+		s, _ := d.Status(name)
+		return s, nil
 	}
 	g.want++
 	w := make(chan string, 1)
@@ -584,7 +610,7 @@ func (d *Driver) Status(id string) (runtime.InstanceStatus, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p := d.pods[id]
-	if p == nil {
+	if p == nil || p.spare {
 		return runtime.InstanceStatus{}, false
 	}
 	return podStatus(p.obj), true
@@ -595,11 +621,63 @@ func (d *Driver) List() []runtime.InstanceStatus {
 	d.mu.Lock()
 	out := make([]runtime.InstanceStatus, 0, len(d.pods))
 	for _, p := range d.pods {
-		if !p.stopping {
+		if !p.stopping && !p.spare {
 			out = append(out, podStatus(p.obj))
 		}
 	}
 	d.mu.Unlock()
 	slices.SortFunc(out, func(a, b runtime.InstanceStatus) int { return strings.Compare(a.ID, b.ID) })
 	return out
+}
+
+// claimSpareLocked hands a spare pod of g with an address to a Start: the
+// ReplicaSet already runs it, so no scaling is needed. "" when there is
+// none.
+func (d *Driver) claimSpareLocked(g *group) string {
+	var best *pod
+	for _, p := range d.pods {
+		if p.spare && p.key == g.objs.key() && !p.stopping && p.obj.DeletionTimestamp == nil && p.obj.Status.PodIP != "" &&
+			(best == nil || p.spareSince.Before(best.spareSince)) {
+			best = p
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	best.spare = false
+	if !best.following && podStatus(best.obj).State == runtime.StateRunning {
+		best.following = true
+		go d.followLogs(best.obj.Namespace, best.obj.Name)
+	}
+	d.log.Info("a start claims a pod the ReplicaSet made", "pod", best.obj.Namespace+"/"+best.obj.Name)
+	return best.obj.Name
+}
+
+// reapSpares stops the spare pods no Start claimed within SpareTTL: the
+// ReplicaSet made more than the cell wants.
+func (d *Driver) reapSpares() {
+	t := time.NewTicker(max(d.opts.SpareTTL/3, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		}
+		var old []string
+		d.mu.Lock()
+		for name, p := range d.pods {
+			if p.spare && !p.stopping && time.Since(p.spareSince) > d.opts.SpareTTL {
+				p.spare = false // Stop treats it as any instance
+				old = append(old, name)
+			}
+		}
+		d.mu.Unlock()
+		for _, name := range old {
+			d.log.Info("stopping a pod the ReplicaSet made that no start claimed", "pod", name)
+			if err := d.Stop(d.ctx, name, 0); err != nil && d.ctx.Err() == nil && !errors.Is(err, runtime.ErrNotFound) {
+				d.log.Warn("stop an unclaimed pod", "pod", name, "err", err)
+			}
+		}
+	}
 }

@@ -3,6 +3,8 @@ package kube
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,7 +90,10 @@ func (c *rsController) sync() {
 				return
 			}
 		}
-		for i := want; i < len(pods.Items); i++ {
+		// Like the real controller, a scale-down removes the newest pods
+		// first (they are the least likely to be serving).
+		sort.Slice(pods.Items, func(i, j int) bool { return podSeq(pods.Items[i].Name) > podSeq(pods.Items[j].Name) })
+		for i := 0; i < len(pods.Items)-want; i++ {
 			_ = c.cs.CoreV1().Pods(rs.Namespace).Delete(ctx, pods.Items[i].Name, metav1.DeleteOptions{})
 		}
 	}
@@ -106,6 +111,12 @@ func (c *rsController) sync() {
 			_ = c.cs.CoreV1().Pods(po.Namespace).Delete(ctx, po.Name, metav1.DeleteOptions{})
 		}
 	}
+}
+
+// podSeq is the creation number the fake controller put in a pod's name.
+func podSeq(name string) int {
+	n, _ := strconv.Atoi(name[strings.LastIndex(name, "-")+1:])
+	return n
 }
 
 type harness struct {
@@ -142,7 +153,7 @@ func (h *harness) newDriver() *Driver {
 		cs = h.wrap(cs)
 	}
 	d, err := New(ctx, Options{Client: cs, CellID: "c0ffee", NamespacePrefix: "paved-", StackImage: "stack:1",
-		CellURL: "http://cell:7400", Droplets: fakeDroplets{}, StopGrace: time.Second, StartTimeout: 3 * time.Second,
+		CellURL: "http://cell:7400", Droplets: fakeDroplets{}, StopGrace: time.Second, StartTimeout: 3 * time.Second, SpareTTL: 500 * time.Millisecond,
 		OnState: func(s runtime.InstanceStatus) {
 			h.mu.Lock()
 			h.states = append(h.states, s)
@@ -296,7 +307,20 @@ func (h *harness) eventually(what string, cond func() bool) {
 	h.t.Helper()
 	for end := time.Now().Add(5 * time.Second); !cond(); {
 		if time.Now().After(end) {
-			h.t.Fatalf("not so after 5s: %s", what)
+			h.d.mu.Lock()
+			var dump []string
+			for k, g := range h.d.groups {
+				dump = append(dump, fmt.Sprintf("group %s want %d waiters %d dropping %v stops %d", k, g.want, len(g.waiters), g.dropping != nil, g.stops))
+			}
+			for n, p := range h.d.pods {
+				dump = append(dump, fmt.Sprintf("pod %s spare %v stopping %v deleting %v", n, p.spare, p.stopping, p.obj.DeletionTimestamp != nil))
+			}
+			h.d.mu.Unlock()
+			pods, _ := h.cs.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
+			for _, p := range pods.Items {
+				dump = append(dump, fmt.Sprintf("cluster pod %s labels %v", p.Name, p.Labels[LabelPool]))
+			}
+			h.t.Fatalf("not so after 5s: %s\n%s", what, strings.Join(dump, "\n"))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -334,4 +358,61 @@ type slowReplicaSets struct {
 func (r slowReplicaSets) Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error {
 	r.hook()
 	return r.ReplicaSetInterface.Delete(ctx, name, opts)
+}
+
+func (h *harness) stopped(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.states {
+		if s.ID == id && s.State == runtime.StateStopped {
+			return true
+		}
+	}
+	return false
+}
+
+// A pod the cluster deletes is reported gone; the ReplicaSet's replacement
+// is no instance of its own (the cell would count it twice) but the one
+// the next Start claims, without scaling.
+func TestTheReplacementOfALostPodIsClaimedByTheNextStart(t *testing.T) {
+	h := newHarness(t)
+	a, _ := h.start(1), h.start(1)
+	if err := h.cs.CoreV1().Pods("paved-shop").Delete(context.Background(), a.ID, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the lost pod is reported stopped", func() bool { return h.stopped(a.ID) })
+	// The controller makes the replacement; it is not listed as an instance.
+	h.eventually("the driver sees the replacement as a spare", func() bool {
+		h.d.mu.Lock()
+		defer h.d.mu.Unlock()
+		for _, p := range h.d.pods {
+			if p.spare {
+				return true
+			}
+		}
+		return false
+	})
+	if got := len(h.d.List()); got != 1 {
+		t.Fatalf("List has %d instances after the loss, want 1 (the replacement is no instance yet)", got)
+	}
+	c := h.start(1)
+	if got := h.replicas("web-r1"); got != 2 {
+		t.Errorf("replicas %d after the replacement start, want 2 (the spare was claimed)", got)
+	}
+	if got := len(h.d.List()); got != 2 || c.Host == "" {
+		t.Errorf("List has %d instances, want 2; the claimed one %+v", got, c)
+	}
+}
+
+// A spare no Start claims is stopped after SpareTTL, and the ReplicaSet
+// goes back to what the cell wants.
+func TestAnUnclaimedSpareIsStopped(t *testing.T) {
+	h := newHarness(t)
+	a := h.start(1)
+	if err := h.cs.CoreV1().Pods("paved-shop").Delete(context.Background(), a.ID, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the unclaimed replacement is stopped and the release dropped", func() bool {
+		return h.replicas("web-r1") == -1
+	})
 }

@@ -46,16 +46,24 @@ func (d *Driver) onPod(obj any, added bool) {
 			w := g.waiters[0]
 			g.waiters = g.waiters[1:]
 			w <- po.Name
-		case g != nil && g.stops > 0 && !added:
-			// A replacement the ReplicaSet made in the moment between a
-			// Stop's relabel and its scale-down: the scale-down removes it.
-			adopt = true
+		case g != nil && d.synced:
+			// The ReplicaSet made it by itself: a replacement for a pod the
+			// cluster deleted, or the one a Stop's relabel makes it add
+			// before the scale-down. It waits for a Start to claim it.
+			p.spare, p.spareSince = true, time.Now()
+			p.logsSince = time.Now()
 		default:
+			// There before this cell started (or of a release it does not
+			// know yet): adopted.
 			adopt = true
 			p.logsSince = time.Now()
 		}
 	}
 	p.obj = po
+	if p.spare {
+		d.mu.Unlock()
+		return // not an instance (yet): nothing to report
+	}
 	s := podStatus(po)
 	changed := adopt || s.State != p.last.State || s.Crashes != p.last.Crashes || s.Host != p.last.Host
 	p.last = s
@@ -95,6 +103,16 @@ func (d *Driver) onPodDeleted(obj any) {
 	}
 	d.mu.Unlock()
 	if p == nil {
+		return
+	}
+	if p.spare {
+		// Not an instance: nothing to report; its release may be unused now.
+		d.mu.Lock()
+		g := d.groups[p.key]
+		d.mu.Unlock()
+		if g != nil {
+			go d.dropIfUnused(d.ctx, g)
+		}
 		return
 	}
 	s := podStatus(po)
