@@ -81,7 +81,8 @@ func answers(t *testing.T, c *testcell.Cell, greeting string, release int) resou
 			if !strings.HasPrefix(body, greeting) {
 				return fmt.Errorf("router answered %q, want %q", body, greeting)
 			}
-			if !strings.Contains(inst, fmt.Sprintf("-web-%d-", release)) {
+			// A process instance is SPACE-web-RELEASE-…, a pod web-rRELEASE-….
+			if !strings.Contains(inst, fmt.Sprintf("-web-%d-", release)) && !strings.HasPrefix(inst, fmt.Sprintf("web-r%d-", release)) {
 				return fmt.Errorf("answered by instance %s, not release %d", inst, release)
 			}
 		}
