@@ -148,20 +148,15 @@ func (r *ServiceBindingResource) Delete(ctx context.Context, req resource.Delete
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	space, name, _ := strings.Cut(m.ID.ValueString(), "/")
-	if err := r.client.ServiceBindings.Delete(ctx, space, name); err != nil {
-		if !paved.IsNotFound(err) {
-			addError(&resp.Diagnostics, "Could not delete service binding "+m.ID.ValueString(), err)
-		}
-		return
-	}
-	b, err := r.client.ServiceBindings.Wait(ctx, space, name)
-	switch {
-	case paved.IsNotFound(err):
-	case err != nil:
-		addError(&resp.Diagnostics, "Could not delete service binding "+m.ID.ValueString(), err)
-	default:
-		resp.Diagnostics.AddError("Service binding "+m.ID.ValueString()+": delete failed", b.LastOperation.Description)
-	}
+	deleteAndWait(&resp.Diagnostics, "service binding "+m.ID.ValueString(),
+		func() error { return r.client.ServiceBindings.Delete(ctx, space, name) },
+		func() (paved.ServiceOperation, error) {
+			b, err := r.client.ServiceBindings.Wait(ctx, space, name)
+			if b == nil {
+				return paved.ServiceOperation{}, err
+			}
+			return b.LastOperation, err
+		})
 }
 
 // ImportState imports by "space/name".

@@ -212,19 +212,34 @@ func (r *ServiceInstanceResource) Delete(ctx context.Context, req resource.Delet
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	space, name, _ := strings.Cut(m.ID.ValueString(), "/")
-	if err := r.client.ServiceInstances.Delete(ctx, space, name); err != nil {
+	deleteAndWait(&resp.Diagnostics, "service instance "+m.ID.ValueString(),
+		func() error { return r.client.ServiceInstances.Delete(ctx, space, name) },
+		func() (paved.ServiceOperation, error) {
+			in, err := r.client.ServiceInstances.Wait(ctx, space, name)
+			if in == nil {
+				return paved.ServiceOperation{}, err
+			}
+			return in.LastOperation, err
+		})
+}
+
+// deleteAndWait starts the deletion of a service instance or binding and
+// waits until the cell has no record of it any more (the broker is done);
+// one that is gone already is fine, one the broker failed to delete an error.
+func deleteAndWait(diags *diagnostics, what string, del func() error, wait func() (paved.ServiceOperation, error)) {
+	if err := del(); err != nil {
 		if !paved.IsNotFound(err) {
-			addError(&resp.Diagnostics, "Could not delete service instance "+m.ID.ValueString(), err)
+			addError(diags, "Could not delete "+what, err)
 		}
 		return
 	}
-	in, err := r.client.ServiceInstances.Wait(ctx, space, name)
+	op, err := wait()
 	switch {
 	case paved.IsNotFound(err):
 	case err != nil:
-		addError(&resp.Diagnostics, "Could not delete service instance "+m.ID.ValueString(), err)
+		addError(diags, "Could not delete "+what, err)
 	default:
-		resp.Diagnostics.AddError("Service instance "+m.ID.ValueString()+": delete failed", in.LastOperation.Description)
+		diags.AddError("Could not delete "+what, op.Description)
 	}
 }
 

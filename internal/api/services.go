@@ -46,37 +46,48 @@ func sameName(kind string, body *string, path string) error {
 	return nil
 }
 
-func (s *Server) listServiceBrokers(w http.ResponseWriter, r *http.Request) error {
+// serve answers with what fn makes of the services manager (status on
+// success), its refusals translated: the shape of every handler here.
+func serve[T any](s *Server, w http.ResponseWriter, status int, fn func(m *services.Manager) (T, error)) error {
 	m, err := s.servicesOrNotFound()
 	if err != nil {
 		return err
 	}
-	bs, err := m.Brokers(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"service_brokers": bs})
-	return nil
-}
-
-func (s *Server) getServiceBroker(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.servicesOrNotFound()
-	if err != nil {
-		return err
-	}
-	b, err := m.Broker(r.Context(), r.PathValue("name"))
+	v, err := fn(m)
 	if err != nil {
 		return serviceError(err)
 	}
-	writeJSON(w, http.StatusOK, b)
+	writeJSON(w, status, v)
 	return nil
 }
 
-func (s *Server) putServiceBroker(w http.ResponseWriter, r *http.Request) error {
+// done answers 202 (or 204) with no body once fn started (or did) it.
+func done(s *Server, w http.ResponseWriter, status int, fn func(m *services.Manager) error) error {
 	m, err := s.servicesOrNotFound()
 	if err != nil {
 		return err
 	}
+	if err := fn(m); err != nil {
+		return serviceError(err)
+	}
+	w.WriteHeader(status)
+	return nil
+}
+
+func (s *Server) listServiceBrokers(w http.ResponseWriter, r *http.Request) error {
+	return serve(s, w, http.StatusOK, func(m *services.Manager) (any, error) {
+		bs, err := m.Brokers(r.Context())
+		return map[string]any{"service_brokers": bs}, err
+	})
+}
+
+func (s *Server) getServiceBroker(w http.ResponseWriter, r *http.Request) error {
+	return serve(s, w, http.StatusOK, func(m *services.Manager) (paved.ServiceBroker, error) {
+		return m.Broker(r.Context(), r.PathValue("name"))
+	})
+}
+
+func (s *Server) putServiceBroker(w http.ResponseWriter, r *http.Request) error {
 	var spec paved.ServiceBrokerSpec
 	if err := decode(r, &spec); err != nil {
 		return err
@@ -84,90 +95,51 @@ func (s *Server) putServiceBroker(w http.ResponseWriter, r *http.Request) error 
 	if err := sameName("service broker", &spec.Name, r.PathValue("name")); err != nil {
 		return err
 	}
-	b, err := m.PutBroker(r.Context(), actor(r), spec)
-	if err != nil {
-		return serviceError(err)
-	}
-	writeJSON(w, http.StatusOK, b)
-	return nil
+	return serve(s, w, http.StatusOK, func(m *services.Manager) (paved.ServiceBroker, error) {
+		return m.PutBroker(r.Context(), actor(r), spec)
+	})
 }
 
 func (s *Server) deleteServiceBroker(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.servicesOrNotFound()
-	if err != nil {
-		return err
-	}
-	if err := m.DeleteBroker(r.Context(), actor(r), r.PathValue("name")); err != nil {
-		return serviceError(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return done(s, w, http.StatusNoContent, func(m *services.Manager) error {
+		return m.DeleteBroker(r.Context(), actor(r), r.PathValue("name"))
+	})
 }
 
 func (s *Server) listServiceOfferings(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.servicesOrNotFound()
-	if err != nil {
-		return err
-	}
-	os, err := m.Offerings(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"service_offerings": os})
-	return nil
+	return serve(s, w, http.StatusOK, func(m *services.Manager) (any, error) {
+		os, err := m.Offerings(r.Context())
+		return map[string]any{"service_offerings": os}, err
+	})
 }
 
 func (s *Server) listServiceInstances(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.servicesOrNotFound()
-	if err != nil {
-		return err
-	}
 	if _, err := s.space(r); err != nil {
 		return err
 	}
-	ins, err := m.Instances(r.Context(), r.PathValue("space"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"service_instances": ins})
-	return nil
+	return serve(s, w, http.StatusOK, func(m *services.Manager) (any, error) {
+		ins, err := m.Instances(r.Context(), r.PathValue("space"))
+		return map[string]any{"service_instances": ins}, err
+	})
 }
 
 func (s *Server) getServiceInstance(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.servicesOrNotFound()
-	if err != nil {
-		return err
-	}
-	in, err := m.Instance(r.Context(), r.PathValue("space"), r.PathValue("name"))
-	if err != nil {
-		return serviceError(err)
-	}
-	writeJSON(w, http.StatusOK, in)
-	return nil
+	return serve(s, w, http.StatusOK, func(m *services.Manager) (paved.ServiceInstance, error) {
+		return m.Instance(r.Context(), r.PathValue("space"), r.PathValue("name"))
+	})
 }
 
 func (s *Server) createServiceInstance(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.servicesOrNotFound()
-	if err != nil {
-		return err
-	}
 	var spec paved.ServiceInstanceSpec
 	if err := decode(r, &spec); err != nil {
 		return err
 	}
-	in, err := m.CreateInstance(r.Context(), actor(r), r.PathValue("space"), spec)
-	if err != nil {
-		return serviceError(err)
-	}
-	writeJSON(w, http.StatusAccepted, in)
-	return nil
+	return serve(s, w, http.StatusAccepted, func(m *services.Manager) (paved.ServiceInstance, error) {
+		return m.CreateInstance(r.Context(), actor(r), r.PathValue("space"), spec)
+	})
 }
 
 func (s *Server) updateServiceInstance(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.servicesOrNotFound()
-	if err != nil {
-		return err
-	}
 	var spec paved.ServiceInstanceSpec
 	if err := decode(r, &spec); err != nil {
 		return err
@@ -175,94 +147,53 @@ func (s *Server) updateServiceInstance(w http.ResponseWriter, r *http.Request) e
 	if err := sameName("service instance", &spec.Name, r.PathValue("name")); err != nil {
 		return err
 	}
-	in, err := m.UpdateInstance(r.Context(), actor(r), r.PathValue("space"), spec)
-	if err != nil {
-		return serviceError(err)
-	}
-	writeJSON(w, http.StatusAccepted, in)
-	return nil
+	return serve(s, w, http.StatusAccepted, func(m *services.Manager) (paved.ServiceInstance, error) {
+		return m.UpdateInstance(r.Context(), actor(r), r.PathValue("space"), spec)
+	})
 }
 
 func (s *Server) deleteServiceInstance(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.servicesOrNotFound()
-	if err != nil {
-		return err
-	}
-	if err := m.DeleteInstance(r.Context(), actor(r), r.PathValue("space"), r.PathValue("name")); err != nil {
-		return serviceError(err)
-	}
-	w.WriteHeader(http.StatusAccepted)
-	return nil
+	return done(s, w, http.StatusAccepted, func(m *services.Manager) error {
+		return m.DeleteInstance(r.Context(), actor(r), r.PathValue("space"), r.PathValue("name"))
+	})
 }
 
 func (s *Server) listServiceBindings(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.servicesOrNotFound()
-	if err != nil {
-		return err
-	}
 	if _, err := s.space(r); err != nil {
 		return err
 	}
-	bs, err := m.Bindings(r.Context(), r.PathValue("space"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"service_bindings": bs})
-	return nil
+	return serve(s, w, http.StatusOK, func(m *services.Manager) (any, error) {
+		bs, err := m.Bindings(r.Context(), r.PathValue("space"))
+		return map[string]any{"service_bindings": bs}, err
+	})
 }
 
 func (s *Server) getServiceBinding(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.servicesOrNotFound()
-	if err != nil {
-		return err
-	}
-	b, err := m.Binding(r.Context(), r.PathValue("space"), r.PathValue("name"))
-	if err != nil {
-		return serviceError(err)
-	}
-	writeJSON(w, http.StatusOK, b)
-	return nil
+	return serve(s, w, http.StatusOK, func(m *services.Manager) (paved.ServiceBinding, error) {
+		return m.Binding(r.Context(), r.PathValue("space"), r.PathValue("name"))
+	})
 }
 
 func (s *Server) createServiceBinding(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.servicesOrNotFound()
-	if err != nil {
-		return err
-	}
 	var spec paved.ServiceBindingSpec
 	if err := decode(r, &spec); err != nil {
 		return err
 	}
-	b, err := m.CreateBinding(r.Context(), actor(r), r.PathValue("space"), spec)
-	if err != nil {
-		return serviceError(err)
-	}
-	writeJSON(w, http.StatusAccepted, b)
-	return nil
+	return serve(s, w, http.StatusAccepted, func(m *services.Manager) (paved.ServiceBinding, error) {
+		return m.CreateBinding(r.Context(), actor(r), r.PathValue("space"), spec)
+	})
 }
 
 func (s *Server) deleteServiceBinding(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.servicesOrNotFound()
-	if err != nil {
-		return err
-	}
-	if err := m.DeleteBinding(r.Context(), actor(r), r.PathValue("space"), r.PathValue("name")); err != nil {
-		return serviceError(err)
-	}
-	w.WriteHeader(http.StatusAccepted)
-	return nil
+	return done(s, w, http.StatusAccepted, func(m *services.Manager) error {
+		return m.DeleteBinding(r.Context(), actor(r), r.PathValue("space"), r.PathValue("name"))
+	})
 }
 
 func (s *Server) serviceBindingCredentials(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.servicesOrNotFound()
-	if err != nil {
-		return err
-	}
-	c, err := m.Credentials(r.Context(), r.PathValue("space"), r.PathValue("name"))
-	if err != nil {
-		return serviceError(err)
-	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{"credentials": c})
-	return nil
+	return serve(s, w, http.StatusOK, func(m *services.Manager) (any, error) {
+		c, err := m.Credentials(r.Context(), r.PathValue("space"), r.PathValue("name"))
+		return map[string]any{"credentials": c}, err
+	})
 }
