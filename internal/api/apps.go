@@ -193,6 +193,17 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if s.Services != nil {
+		bs, err := s.Services.Bindings(r.Context(), cur.Space)
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
+			if b.App == cur.Spec.Name {
+				return conflict("", "app %s/%s is bound to service instance %s (binding %s); delete the binding first, so its credentials are revoked", cur.Space, cur.Spec.Name, b.Instance, b.Name)
+			}
+		}
+	}
 	if err := s.Store.DeleteApp(r.Context(), actor(r), cur.Space, cur.Spec.Name, want); err != nil {
 		return staleError(err, "app "+cur.Space+"/"+cur.Spec.Name, want)
 	}

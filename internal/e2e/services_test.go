@@ -211,6 +211,11 @@ func TestServicesPostgresInstanceBindingLifeCycle(t *testing.T) {
 		t.Errorf("connection limit %d after the change to medium, want 50", n)
 	}
 
+	// A bound app is not deleted (its credentials would outlive it).
+	if err := c.client.Apps.Delete(ctx, "shop", "web"); !asAPIError(err, &ae) || ae.Code != paved.CodeConflict || !strings.Contains(ae.Message, "web-db") {
+		t.Fatalf("deleting a bound app: %v, want a conflict naming the binding", err)
+	}
+
 	// A bound instance is not deleted; an unbinding ends the credentials.
 	if err := c.client.ServiceInstances.Delete(ctx, "shop", "db"); !asAPIError(err, &ae) || ae.Code != paved.CodeConflict {
 		t.Fatalf("deleting a bound instance: %v, want a conflict", err)
