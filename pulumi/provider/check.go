@@ -257,6 +257,8 @@ var secretInputs = map[string]string{
 	Name + ":index:App":        "secretEnv",
 	Name + ":index:ReplicaSet": "secretEnv",
 	Name + ":index:Pipeline":   "webhookSecrets",
+	// A user-provided service's credentials.
+	Name + ":index:UserProvidedService": "credentials",
 }
 
 // diffSecretInputs adds the secret inputs' changes to a diff: they are not

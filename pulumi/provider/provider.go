@@ -43,6 +43,9 @@ func New() (p.Provider, error) {
 			infer.Resource(&ReplicaSet{}),
 			infer.Resource(&Environment{}),
 			infer.Resource(&Pipeline{}),
+			infer.Resource(&ServiceInstance{}),
+			infer.Resource(&ServiceBinding{}),
+			infer.Resource(&UserProvidedService{}),
 		).
 		Build()
 	if err != nil {

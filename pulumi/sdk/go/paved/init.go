@@ -29,8 +29,14 @@ func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi
 		r = &Pipeline{}
 	case "paved:index:ReplicaSet":
 		r = &ReplicaSet{}
+	case "paved:index:ServiceBinding":
+		r = &ServiceBinding{}
+	case "paved:index:ServiceInstance":
+		r = &ServiceInstance{}
 	case "paved:index:Space":
 		r = &Space{}
+	case "paved:index:UserProvidedService":
+		r = &UserProvidedService{}
 	default:
 		return nil, fmt.Errorf("unknown resource type: %s", typ)
 	}
