@@ -291,6 +291,7 @@ func (d *Driver) Start(spec runtime.InstanceSpec) (runtime.InstanceStatus, error
 	}
 	if name := d.claimSpareLocked(g); name != "" {
 		d.mu.Unlock()
+		d.markServing(ctx, o.Namespace, name)
 		s, _ := d.Status(name)
 		return s, nil
 	}
@@ -303,6 +304,7 @@ func (d *Driver) Start(spec runtime.InstanceSpec) (runtime.InstanceStatus, error
 		d.abandon(g, w, name)
 		return runtime.InstanceStatus{}, fmt.Errorf("kube: start an instance of %s release %d: %w", spec.App, spec.Release, err)
 	}
+	d.markServing(ctx, o.Namespace, name)
 	s, _ := d.Status(name)
 	return s, nil
 }
@@ -653,8 +655,25 @@ func (d *Driver) claimSpareLocked(g *group) string {
 	return best.obj.Name
 }
 
-// reapSpares stops the spare pods no Start claimed within SpareTTL: the
-// ReplicaSet made more than the cell wants.
+// servingCost is the pod-deletion-cost of an instance: when a Stop's
+// relabel makes the ReplicaSet add a pod and its scale-down then removes
+// one, the ReplicaSet removes the cheapest of its ready pods — the spare
+// it just made, never an instance (without the cost, young pods look
+// alike to it and it may pick a serving one).
+const servingCost = "1000"
+
+// markServing gives an instance's pod the serving deletion cost.
+func (d *Driver) markServing(ctx context.Context, ns, name string) {
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationDeletionCost, servingCost)
+	if _, err := d.cs.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		d.log.Warn("mark a pod as an instance", "pod", ns+"/"+name, "err", err)
+	}
+}
+
+// reapSpares deals with spare pods: one beyond the release's replicas (the
+// ReplicaSet made it for a Stop's relabel and will remove it itself) is
+// deleted if it lingers; one within them (a replacement of a lost pod) is
+// kept for a Start to claim, and stopped if none does within SpareTTL.
 func (d *Driver) reapSpares() {
 	t := time.NewTicker(max(d.opts.SpareTTL/3, 100*time.Millisecond))
 	defer t.Stop()
@@ -664,20 +683,53 @@ func (d *Driver) reapSpares() {
 			return
 		case <-t.C:
 		}
-		var old []string
+		var unclaimed []string
+		var surplus []*corev1.Pod
 		d.mu.Lock()
 		for name, p := range d.pods {
-			if p.spare && !p.stopping && time.Since(p.spareSince) > d.opts.SpareTTL {
-				p.spare = false // Stop treats it as any instance
-				old = append(old, name)
+			if !p.spare || p.stopping || time.Since(p.spareSince) <= d.opts.SpareTTL {
+				continue
+			}
+			g := d.groups[p.key]
+			if g != nil && d.claimedLocked(p.key)+d.sparesLocked(p.key) <= g.want {
+				p.spare = false // Stop treats it as any instance, and counts it off
+				unclaimed = append(unclaimed, name)
+			} else {
+				surplus = append(surplus, p.obj)
 			}
 		}
 		d.mu.Unlock()
-		for _, name := range old {
+		for _, name := range unclaimed {
 			d.log.Info("stopping a pod the ReplicaSet made that no start claimed", "pod", name)
 			if err := d.Stop(d.ctx, name, 0); err != nil && d.ctx.Err() == nil && !errors.Is(err, runtime.ErrNotFound) {
 				d.log.Warn("stop an unclaimed pod", "pod", name, "err", err)
 			}
 		}
+		for _, po := range surplus {
+			d.deleteOrphan(po)
+		}
 	}
+}
+
+// claimedLocked counts the instances of a release (pods that are neither
+// spares nor stopping).
+func (d *Driver) claimedLocked(key string) int {
+	n := 0
+	for _, p := range d.pods {
+		if !p.spare && !p.stopping && p.key == key && p.obj.DeletionTimestamp == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// sparesLocked counts the spare pods of a release.
+func (d *Driver) sparesLocked(key string) int {
+	n := 0
+	for _, p := range d.pods {
+		if p.spare && p.key == key && !p.stopping {
+			n++
+		}
+	}
+	return n
 }

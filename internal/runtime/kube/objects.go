@@ -37,6 +37,9 @@ const (
 	AnnotationDropletSHA256 = "paved.dev/droplet-sha256"
 	// AnnotationDroplet is the droplet's key, for renewing its token.
 	AnnotationDroplet = "paved.dev/droplet"
+	// AnnotationDeletionCost is Kubernetes' pod-deletion-cost: a
+	// ReplicaSet scaling down removes its cheapest ready pods first.
+	AnnotationDeletionCost = "controller.kubernetes.io/pod-deletion-cost"
 
 	// ContainerApp and ContainerDroplet name the pod's two containers.
 	ContainerApp     = "app"

@@ -82,6 +82,9 @@ func (d *Driver) onPod(obj any, added bool) {
 		s.Adopt = adopt && !external
 		d.emit(s)
 	}
+	if adopt && !external && po.Annotations[AnnotationDeletionCost] != servingCost {
+		go d.markServing(d.ctx, po.Namespace, po.Name)
+	}
 	if follow {
 		go d.followLogs(po.Namespace, po.Name)
 	}

@@ -96,7 +96,8 @@
 //     tokens) are ignored.
 //   - Processes: each container runs in its own process group with
 //     Pdeathsig SIGKILL on the group leader (tied to the forking thread, the
-//     pod's, which outlives the pod's processes); when the leader exits the
+//     pod's, which outlives the pod's processes; removing the sandbox kills
+//     what is left in its namespace); when the leader exits the
 //     rest of its group is killed (a container's processes end with it),
 //     and Stop kills every group. Stdout and stderr go to one log per container
 //     instance, served by ContainerLogs and, through the API server's pod

@@ -155,8 +155,8 @@ func TestNetwork(t *testing.T) {
 		t.Errorf("exec probe on the host passed: %s", out)
 	}
 
-	// Removing a sandbox ends its thread, and Pdeathsig kills what it
-	// started; the namespace and both veth ends go.
+	// Removing a sandbox kills what still runs in its namespace; the
+	// namespace and both veth ends go.
 	p := pods[0]
 	if err := p.sb.remove(); err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestNetwork(t *testing.T) {
 			t.Errorf("pod-1's server ended with %d, not by SIGKILL", p.proc.exitCode)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("pod-1's server outlived its namespace's thread")
+		t.Fatal("pod-1's server outlived its sandbox")
 	}
 	p.proc = nil
 	if _, err := os.Stat(filepath.Join(netnsDir, p.sb.netns)); !os.IsNotExist(err) || linkExists(p.sb.veth) {

@@ -77,9 +77,9 @@ func startProcess(ns *nsThread, path string, argv, env []string, dir, logPath st
 
 // startCmd starts cmd from ns's thread, or from any thread with ns nil.
 // Pdeathsig is tied to the thread that forks: ns's thread lives until the
-// pod's processes are gone, and other threads of the agent's process live as
-// long as it does (the runtime ends only threads whose locked goroutine
-// exits, and this package never unlocks one it locked).
+// pod's processes are gone (and after: it is unlocked, never ended), and
+// other threads of the agent's process live as long as it does (the runtime
+// ends only threads whose locked goroutine exits).
 func startCmd(ns *nsThread, cmd *exec.Cmd) error {
 	if ns == nil {
 		return cmd.Start()

@@ -3,9 +3,12 @@ package kubenode
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -64,11 +67,12 @@ func (nw *Network) newSandbox(ip string) (sb *sandbox, err error) {
 	return sb, nil
 }
 
-// remove ends the sandbox's thread and deletes its veth pair and namespace
-// (with the neighbour entry the host had for its address). Processes still
-// in the namespace keep it alive, unnamed, until they end.
+// remove kills what still runs in the sandbox's namespace, ends its
+// thread and deletes its veth pair and namespace (with the neighbour entry
+// the host had for its address).
 func (sb *sandbox) remove() error {
 	sb.removeOnce.Do(func() {
+		killIn(filepath.Join(netnsDir, sb.netns))
 		if sb.thread != nil {
 			sb.thread.stop()
 		}
@@ -84,14 +88,15 @@ func (sb *sandbox) remove() error {
 
 // nsThread is an OS thread in a network namespace that runs functions sent
 // to it: the pod's processes are started there, and a child inherits the
-// namespace of the thread that forks it. Its goroutine never unlocks the
-// thread, so the thread ends with it (the Go runtime terminates a thread
-// whose locked goroutine exits) and never runs other goroutines; it is
-// never the main thread (which the runtime would keep, and which
-// /proc/<pid>/ns/net describes). As the
-// thread is the processes' parent, Pdeathsig kills them when it ends: it
-// is stopped only when the pod's processes are gone, and it lives as long
-// as the agent's process otherwise.
+// namespace of the thread that forks it. While it is the pod's, the thread
+// runs no other goroutine (it is locked); it is never the main thread
+// (which /proc/<pid>/ns/net describes). When it is stopped (once the pod's
+// processes are gone) it goes back to the host's namespace and is
+// unlocked, and so lives on: a thread must not end, because it may have
+// forked, before it was the pod's, children of other parts of the process
+// whose Pdeathsig is tied to it (a test's terraform or cell, with
+// SIGKILL) — ending it killed them. Only if it cannot go back does it end,
+// locked, with the namespace.
 type nsThread struct {
 	reqs     chan func()
 	quit     chan struct{}
@@ -111,7 +116,7 @@ func startNSThread(nsPath string) (*nsThread, error) {
 }
 
 func (t *nsThread) run(nsPath string, ready chan<- error) {
-	runtime.LockOSThread() // never unlocked (but on the main thread): see nsThread
+	runtime.LockOSThread() // unlocked once back in the host's namespace: see nsThread
 	if unix.Gettid() == unix.Getpid() {
 		// The main thread, which the runtime keeps (wedged) when its locked
 		// goroutine ends, and which /proc/self names: hold it while another
@@ -141,9 +146,14 @@ func (t *nsThread) run(nsPath string, ready chan<- error) {
 		ready <- fmt.Errorf("setns %s: %w", nsPath, err)
 		return
 	}
-	// Back to the host's namespace before the thread ends (should the
-	// runtime keep it, it must not hold the pod's namespace).
-	defer func() { _ = unix.Setns(orig, unix.CLONE_NEWNET) }()
+	// Back to the host's namespace when the pod is done; only then may the
+	// thread run other goroutines again. If it cannot go back, it ends
+	// with its goroutine (locked), taking the namespace with it.
+	defer func() {
+		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
 	ready <- nil
 	for {
 		select {
@@ -166,9 +176,43 @@ func (t *nsThread) do(f func() error) error {
 	}
 }
 
-// stop ends the thread (and with it, by Pdeathsig, any process it started
-// that still runs).
+// stop ends the pod's use of the thread (called once the pod's processes
+// are gone).
 func (t *nsThread) stop() {
 	t.stopOnce.Do(func() { close(t.quit) })
 	<-t.done
+}
+
+// killIn SIGKILLs every process whose network namespace is the one at
+// nsPath (only the pod's processes can be there: the namespace is this
+// agent's) and waits up to 5s for them to go.
+func killIn(nsPath string) {
+	var want unix.Stat_t
+	if unix.Stat(nsPath, &want) != nil {
+		return
+	}
+	in := func() []int {
+		var pids []int
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			var st unix.Stat_t
+			if unix.Stat("/proc/"+e.Name()+"/ns/net", &st) == nil && st.Ino == want.Ino && st.Dev == want.Dev {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		pids := in()
+		if len(pids) == 0 {
+			return
+		}
+		for _, pid := range pids {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+	}
 }
