@@ -491,9 +491,7 @@ func (r *AppResource) Read(ctx context.Context, req resource.ReadRequest, resp *
 		addError(&resp.Diagnostics, "Could not read app "+m.ID.ValueString(), err)
 		return
 	}
-	if m.Timeouts.IsNull() {
-		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.AttributeTypes(ctx))}
-	}
+	typedTimeouts(ctx, &m.Timeouts)
 	if !r.read(ctx, &m, a, &resp.Diagnostics) {
 		return
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pavedroad/terraform-provider-paved/paved"
 )
@@ -21,6 +23,14 @@ type configGetter interface {
 // stateSetter writes a whole state (tfsdk.State).
 type stateSetter interface {
 	Set(ctx context.Context, val any) diag.Diagnostics
+}
+
+// typedTimeouts gives a timeouts block read as null (no block in the
+// state: an import) its typed null, which the state must hold.
+func typedTimeouts(ctx context.Context, t *timeouts.Value) {
+	if t.IsNull() {
+		*t = timeouts.Value{Object: types.ObjectNull(t.AttributeTypes(ctx))}
+	}
 }
 
 // asAPIError unwraps a cell's API error.

@@ -411,9 +411,7 @@ func (r *ReplicaSetResource) Read(ctx context.Context, req resource.ReadRequest,
 		status.Regions = append(status.Regions, paved.RegionStatus{Region: name, Status: paved.RegionDegraded,
 			Reason: "not in the provider's regions any more"})
 	}
-	if m.Timeouts.IsNull() {
-		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.AttributeTypes(ctx))}
-	}
+	typedTimeouts(ctx, &m.Timeouts)
 	resp.Diagnostics.Append(m.setStatus(ctx, status)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
 }

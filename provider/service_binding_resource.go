@@ -122,16 +122,14 @@ func (r *ServiceBindingResource) Read(ctx context.Context, req resource.ReadRequ
 	space, name, _ := strings.Cut(m.ID.ValueString(), "/")
 	b, err := r.client.ServiceBindings.Get(ctx, space, name)
 	if paved.IsNotFound(err) {
-		resp.State.RemoveResource(ctx)
+		removeGone(ctx, resp, nil)
 		return
 	}
 	if err != nil {
 		addError(&resp.Diagnostics, "Could not read service binding "+m.ID.ValueString(), err)
 		return
 	}
-	if m.Timeouts.IsNull() {
-		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.AttributeTypes(ctx))}
-	}
+	typedTimeouts(ctx, &m.Timeouts)
 	r.fill(&m, b)
 	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
 }

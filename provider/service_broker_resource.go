@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"errors"
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -70,8 +69,7 @@ func (r *ServiceBrokerResource) Configure(_ context.Context, req resource.Config
 // serviceFieldError points an API error at the attribute its field names
 // (rename maps the API's names to the schema's).
 func serviceFieldError(diags *diagnostics, summary string, err error, rename map[string]string) {
-	var ae *paved.APIError
-	if errors.As(err, &ae) && ae.Field != "" {
+	if ae, ok := asAPIError(err); ok && ae.Field != "" {
 		name := ae.Field
 		if to, ok := rename[name]; ok {
 			name = to
@@ -147,7 +145,7 @@ func (r *ServiceBrokerResource) Read(ctx context.Context, req resource.ReadReque
 	}
 	b, err := r.client.ServiceBrokers.Get(ctx, m.ID.ValueString())
 	if paved.IsNotFound(err) {
-		resp.State.RemoveResource(ctx)
+		removeGone(ctx, resp, nil)
 		return
 	}
 	if err != nil {

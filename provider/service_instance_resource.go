@@ -186,16 +186,14 @@ func (r *ServiceInstanceResource) Read(ctx context.Context, req resource.ReadReq
 	space, name, _ := strings.Cut(m.ID.ValueString(), "/")
 	in, err := r.client.ServiceInstances.Get(ctx, space, name)
 	if paved.IsNotFound(err) {
-		resp.State.RemoveResource(ctx)
+		removeGone(ctx, resp, nil)
 		return
 	}
 	if err != nil {
 		addError(&resp.Diagnostics, "Could not read service instance "+m.ID.ValueString(), err)
 		return
 	}
-	if m.Timeouts.IsNull() {
-		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.AttributeTypes(ctx))}
-	}
+	typedTimeouts(ctx, &m.Timeouts)
 	r.fill(&m, in)
 	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
 }

@@ -23,22 +23,26 @@ import (
 	"github.com/pavedroad/terraform-provider-paved/internal/testkit/testcell"
 )
 
-// processesWithEnv lists the live processes whose environment has
-// key=value (the cell's instances are the test's children).
-func processesWithEnv(key, value string) []int {
-	var pids []int
+// envValues returns the value of variable key in every live process that
+// has it (the cell's instances are the test's grandchildren).
+func envValues(key string) []string {
+	var out []string
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err == nil && slices.Contains(strings.Split(string(b), "\x00"), key+"="+value) {
-			pids = append(pids, pid)
+		if err != nil {
+			continue
+		}
+		for _, kv := range strings.Split(string(b), "\x00") {
+			if v, ok := strings.CutPrefix(kv, key+"="); ok {
+				out = append(out, v)
+			}
 		}
 	}
-	return pids
+	return out
 }
 
 // startPostgresBroker runs paved's PostgreSQL broker on a real PostgreSQL
@@ -204,7 +208,7 @@ resource "paved_app" "reader" {
 						return err
 					}
 					for k, want := range map[string]string{"DB_URI": creds["uri"].(string), "DB_PORT": fmt.Sprint(creds["port"])} {
-						if len(processesWithEnv(k, want)) == 0 {
+						if !slices.Contains(envValues(k), want) {
 							return fmt.Errorf("no instance has %s=%s from the ephemeral credentials", k, want)
 						}
 					}
@@ -249,9 +253,8 @@ resource "paved_service_binding" "web_legacy" {
 	hasVCAP := func(secret string) resource.TestCheckFunc {
 		return func(*terraform.State) error {
 			for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
-				for _, pid := range processesWithEnvPrefix("VCAP_SERVICES=") {
-					b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
-					if strings.Contains(string(b), `"user-provided":[{`) && strings.Contains(string(b), secret) {
+				for _, v := range envValues("VCAP_SERVICES") {
+					if strings.Contains(v, `"user-provided":[{`) && strings.Contains(v, secret) {
 						return nil
 					}
 				}
@@ -286,28 +289,4 @@ resource "paved_service_binding" "web_legacy" {
 				ImportStateVerifyIgnore: []string{"credentials_wo_version"}},
 		},
 	})
-}
-
-// processesWithEnvPrefix lists the live processes with a variable whose
-// "NAME=VALUE" starts with prefix.
-func processesWithEnvPrefix(prefix string) []int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil {
-			continue
-		}
-		for _, kv := range strings.Split(string(b), "\x00") {
-			if strings.HasPrefix(kv, prefix) {
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids
 }

@@ -134,7 +134,7 @@ func (r *UserProvidedServiceResource) Read(ctx context.Context, req resource.Rea
 	space, name, _ := strings.Cut(m.ID.ValueString(), "/")
 	in, err := r.client.ServiceInstances.Get(ctx, space, name)
 	if paved.IsNotFound(err) {
-		resp.State.RemoveResource(ctx)
+		removeGone(ctx, resp, nil)
 		return
 	}
 	if err != nil {

@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +55,7 @@ func TestBrokerPostgresServes(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/paved").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	addr := "127.0.0.1:" + freePortString(t)
+	addr := freeAddr(t)
 	cmd := exec.Command(bin, "broker", "postgres", "--listen", addr, "--admin-dsn-file", dsnFile, "--password-file", pwFile)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -96,16 +94,6 @@ func TestBrokerPostgresServes(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("the broker's exit on SIGINT: %v\n%s", err, stderr.String())
 	}
-}
-
-func freePortString(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
 // The service commands against a real cell, paved's broker and a real

@@ -167,6 +167,21 @@ type Binding struct {
 	Operation   string          `json:"operation,omitempty"`
 }
 
+// SameParameters tells whether two parameters objects say the same
+// (absent, null and {} alike; key order and spacing do not count): what
+// makes a repeated provision "identical" and a plan-less update a no-op.
+func SameParameters(a, b json.RawMessage) bool {
+	norm := func(r json.RawMessage) string {
+		var v any
+		if len(r) == 0 || json.Unmarshal(r, &v) != nil || v == nil {
+			return "{}"
+		}
+		out, _ := json.Marshal(v)
+		return string(out)
+	}
+	return norm(a) == norm(b)
+}
+
 // Error codes a broker may send in Error.Error.
 const (
 	ErrAsyncRequired           = "AsyncRequired"

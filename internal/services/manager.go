@@ -399,7 +399,7 @@ func (m *Manager) UpdateInstance(ctx context.Context, actor, space string, spec 
 		return paved.ServiceInstance{}, invalid("plan", "the plans of %q cannot be changed in place (not plan_updateable); make a new instance", cur.Offering)
 	}
 	retry := cur.LastOperation.Type == paved.OperationUpdate && cur.LastOperation.State == paved.OperationFailed
-	if spec.Plan == cur.Plan && sameJSON(spec.Parameters, cur.Parameters) && !retry {
+	if spec.Plan == cur.Plan && osb.SameParameters(spec.Parameters, cur.Parameters) && !retry {
 		return instanceView(cur), nil
 	}
 	cur.Plan, cur.PlanID, cur.Parameters = spec.Plan, r.plan.ID, spec.Parameters
@@ -412,18 +412,6 @@ func (m *Manager) UpdateInstance(ctx context.Context, actor, space string, spec 
 	m.kickInstance(space, spec.Name)
 	out, err := m.opts.Store.GetServiceInstance(ctx, space, spec.Name)
 	return instanceView(out), err
-}
-
-func sameJSON(a, b json.RawMessage) bool {
-	norm := func(r json.RawMessage) string {
-		var v any
-		if len(r) == 0 || json.Unmarshal(r, &v) != nil || v == nil {
-			return "{}"
-		}
-		out, _ := json.Marshal(v)
-		return string(out)
-	}
-	return norm(a) == norm(b)
 }
 
 func (m *Manager) instance(ctx context.Context, space, name string) (store.ServiceInstanceRecord, error) {

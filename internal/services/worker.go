@@ -118,32 +118,44 @@ func (m *Manager) osbContext(space, name string) map[string]any {
 }
 
 func (m *Manager) runInstance(ctx context.Context, space, name string) {
+	drive(m, ctx, "service instance "+space+"/"+name,
+		func(ctx context.Context) (store.ServiceInstanceRecord, paved.ServiceOperation, error) {
+			r, err := m.opts.Store.GetServiceInstance(ctx, space, name)
+			return r, r.LastOperation, err
+		}, m.stepInstance, m.failInstance)
+}
+
+// drive moves an operation on until it ends: load reads the record (its
+// last operation), step makes one call to the broker. A step that failed on
+// the way to the broker is tried again after a growing pause; one the
+// broker refused, or that failed, ends the operation with fail.
+func drive[R any](m *Manager, ctx context.Context, what string,
+	load func(context.Context) (R, paved.ServiceOperation, error),
+	step func(context.Context, R) (bool, time.Duration, error),
+	fail func(context.Context, R, error)) {
 	failures := 0
 	for ctx.Err() == nil {
-		r, err := m.opts.Store.GetServiceInstance(ctx, space, name)
-		if err != nil || r.LastOperation.Done() {
+		r, op, err := load(ctx)
+		if err != nil || op.Done() {
 			return
 		}
-		done, retryAfter, err := m.stepInstance(ctx, r)
+		done, retryAfter, err := step(ctx, r)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return
 		case err != nil && retryable(err):
 			failures++
-			m.log.Warn("service instance step failed; retrying", "instance", space+"/"+name, "operation", r.LastOperation.Type, "err", err)
+			m.log.Warn(what+": step failed; retrying", "operation", op.Type, "err", err)
 			if !m.wait(ctx, min(time.Duration(failures)*m.opts.PollInterval, time.Minute)) {
 				return
 			}
 			continue
 		case err != nil:
-			m.failInstance(ctx, r, err)
+			fail(ctx, r, err)
 			return
 		}
 		failures = 0
-		if done {
-			return
-		}
-		if !m.wait(ctx, retryAfter) {
+		if done || !m.wait(ctx, retryAfter) {
 			return
 		}
 	}
@@ -244,32 +256,11 @@ func (m *Manager) failInstance(ctx context.Context, r store.ServiceInstanceRecor
 }
 
 func (m *Manager) runBinding(ctx context.Context, space, name string) {
-	failures := 0
-	for ctx.Err() == nil {
-		r, err := m.opts.Store.GetServiceBinding(ctx, space, name)
-		if err != nil || r.LastOperation.Done() {
-			return
-		}
-		done, retryAfter, err := m.stepBinding(ctx, r)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return
-		case err != nil && retryable(err):
-			failures++
-			m.log.Warn("service binding step failed; retrying", "binding", space+"/"+name, "operation", r.LastOperation.Type, "err", err)
-			if !m.wait(ctx, min(time.Duration(failures)*m.opts.PollInterval, time.Minute)) {
-				return
-			}
-			continue
-		case err != nil:
-			m.failBinding(ctx, r, err)
-			return
-		}
-		failures = 0
-		if done || !m.wait(ctx, retryAfter) {
-			return
-		}
-	}
+	drive(m, ctx, "service binding "+space+"/"+name,
+		func(ctx context.Context) (store.ServiceBindingRecord, paved.ServiceOperation, error) {
+			r, err := m.opts.Store.GetServiceBinding(ctx, space, name)
+			return r, r.LastOperation, err
+		}, m.stepBinding, m.failBinding)
 }
 
 func (m *Manager) stepBinding(ctx context.Context, r store.ServiceBindingRecord) (bool, time.Duration, error) {

@@ -194,7 +194,7 @@ func parseParameters(raw json.RawMessage) (parameters, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return p, nil
 	}
-	dec := json.NewDecoder(bytesReader(raw))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		return p, badRequest("parameters: %v (this service accepts backup_every)", err)
@@ -242,20 +242,26 @@ func (b *Broker) getInstance(ctx context.Context, id string) (*instanceRow, erro
 	return &r, err
 }
 
-func sameJSON(a, b json.RawMessage) bool {
-	var x, y any
-	_ = json.Unmarshal(orEmpty(a), &x)
-	_ = json.Unmarshal(orEmpty(b), &y)
-	xa, _ := json.Marshal(x)
-	ya, _ := json.Marshal(y)
-	return string(xa) == string(ya)
-}
-
 func orEmpty(r json.RawMessage) json.RawMessage {
 	if len(r) == 0 || string(r) == "null" {
 		return json.RawMessage("{}")
 	}
 	return r
+}
+
+// readyInstance reads an instance that may be changed or bound: 404 when
+// there is none, 422 ConcurrencyError while an operation is under way.
+func (b *Broker) readyInstance(ctx context.Context, id string) (*instanceRow, error) {
+	r, err := b.getInstance(ctx, id)
+	switch {
+	case err != nil:
+		return nil, err
+	case r == nil:
+		return nil, notFound("no instance %s", id)
+	case r.state != "ready":
+		return nil, concurrency(fmt.Sprintf("instance %s is %s", id, r.state))
+	}
+	return r, nil
 }
 
 func newOperation(kind string) string { return kind + "-" + randomHex(8) }
@@ -273,7 +279,7 @@ func (b *Broker) Provision(ctx context.Context, id string, req osb.ProvisionRequ
 		return osb.Result{}, err
 	}
 	if cur != nil {
-		if cur.serviceID != req.ServiceID || cur.planID != req.PlanID || !sameJSON(cur.params, req.Parameters) {
+		if cur.serviceID != req.ServiceID || cur.planID != req.PlanID || !osb.SameParameters(cur.params, req.Parameters) {
 			return osb.Result{}, conflict("instance %s exists with another plan or other parameters", id)
 		}
 		switch cur.state {
@@ -421,15 +427,9 @@ func (b *Broker) Update(ctx context.Context, id string, req osb.UpdateRequest, _
 	}
 	unlock := b.lock(id)
 	defer unlock()
-	r, err := b.getInstance(ctx, id)
+	r, err := b.readyInstance(ctx, id)
 	if err != nil {
 		return osb.Result{}, err
-	}
-	if r == nil {
-		return osb.Result{}, notFound("no instance %s", id)
-	}
-	if r.state != "ready" {
-		return osb.Result{}, concurrency(fmt.Sprintf("instance %s is %s", id, r.state))
 	}
 	plan := r.planID
 	if req.PlanID != "" {
@@ -514,27 +514,20 @@ func (b *Broker) GetInstance(ctx context.Context, id string) (osb.Instance, erro
 // Bind implements osb.Broker: a login role that acts as the instance's
 // owner (its objects belong to the owner, so unbinding loses none).
 func (b *Broker) Bind(ctx context.Context, id, bindingID string, req osb.BindRequest, _ bool) (osb.BindResult, error) {
-	if len(req.Parameters) > 0 && !sameJSON(req.Parameters, nil) {
+	if !osb.SameParameters(req.Parameters, nil) {
 		return osb.BindResult{}, badRequest("parameters: bindings of this service take none")
 	}
 	unlock := b.lock(id)
 	defer unlock()
-	r, err := b.getInstance(ctx, id)
-	if err != nil {
+	if _, err := b.readyInstance(ctx, id); err != nil {
 		return osb.BindResult{}, err
-	}
-	if r == nil {
-		return osb.BindResult{}, notFound("no instance %s", id)
-	}
-	if r.state != "ready" {
-		return osb.BindResult{}, concurrency(fmt.Sprintf("instance %s is %s", id, r.state))
 	}
 	appGUID := req.AppGUID
 	if req.BindResource != nil && req.BindResource.AppGUID != "" {
 		appGUID = req.BindResource.AppGUID
 	}
 	var role, password, boundApp string
-	err = b.state.QueryRow(ctx, `SELECT role, password, app_guid FROM bindings WHERE instance_id = $1 AND id = $2`, id, bindingID).Scan(&role, &password, &boundApp)
+	err := b.state.QueryRow(ctx, `SELECT role, password, app_guid FROM bindings WHERE instance_id = $1 AND id = $2`, id, bindingID).Scan(&role, &password, &boundApp)
 	switch {
 	case err == nil:
 		if boundApp != appGUID {
@@ -665,5 +658,3 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -100,36 +100,27 @@ func (d *Driver) onPodDeleted(obj any) {
 	}
 	d.mu.Lock()
 	p := d.pods[po.Name]
+	var g *group
 	if p != nil {
 		delete(d.pods, po.Name)
 		close(p.gone)
+		g = d.groups[p.key]
 	}
 	d.mu.Unlock()
 	if p == nil {
 		return
 	}
-	if p.spare {
-		// Not an instance: nothing to report; its release may be unused now.
-		d.mu.Lock()
-		g := d.groups[p.key]
-		d.mu.Unlock()
-		if g != nil {
-			go d.dropIfUnused(d.ctx, g)
+	if !p.spare { // a spare is no instance: nothing to report
+		s := podStatus(po)
+		s.State = runtime.StateStopped
+		if !p.stopping && s.LastExit == "" {
+			s.LastExit = "pod deleted"
 		}
-		return
+		d.emit(s)
 	}
-	s := podStatus(po)
-	s.State = runtime.StateStopped
-	if !p.stopping && s.LastExit == "" {
-		s.LastExit = "pod deleted"
-	}
-	d.emit(s)
-	// A lost pod of a release the cell is scaling to zero may have been
-	// its last.
-	d.mu.Lock()
-	g := d.groups[p.key]
-	d.mu.Unlock()
-	if g != nil && !p.stopping {
+	// A pod the cell did not stop (lost, or a spare) may have been the last
+	// of a release it is scaling to zero (a Stop drops it itself).
+	if g != nil && (p.spare || !p.stopping) {
 		go d.dropIfUnused(d.ctx, g)
 	}
 }
